@@ -1,0 +1,311 @@
+"""Compare a fresh listing with the stored snapshot and derive typed events: pure, no I/O.
+
+Pages are fed in as they arrive; :meth:`AccountDiff.finish` says whether the listing was
+complete, which is the only case in which an entity missing from it counts as removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+
+from monitor.events import Change, Event, FieldChange, event_id
+from monitor.models import BOOL_FIELDS, LIST_FIELDS, Kind, Row, SnapshotRow, Stored
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_list = msgspec.msgpack.Decoder(list[Any]).decode
+
+_REJECTED: Final = "REJECTED"
+_APPROVED: Final = "APPROVED"
+_REASON_FIELDS: Final = ("rejected_reasons", "rejection_labels")
+
+
+def _norm_list(value: Any) -> Any:
+    # Reason lists compare as sets; sorted so that equal sets encode to equal bytes.
+    return sorted(set(value)) if value else None
+
+
+def _norm_bool(value: Any) -> Any:
+    # Absent or null means "not deleted": only an explicit true is a state.
+    return value is True
+
+
+def _norm_scalar(value: Any) -> Any:
+    if value is None or value == "" or value == [] or value == {}:
+        return None
+    return value
+
+
+def normaliser(field_name: str) -> Callable[[Any], Any]:
+    """How one watched field's raw value is normalised before comparison."""
+    if field_name in LIST_FIELDS:
+        return _norm_list
+    if field_name in BOOL_FIELDS:
+        return _norm_bool
+    return _norm_scalar
+
+
+def encode_state(values: list[Any]) -> bytes:
+    """The stored form of normalised watched values, in the order of the watched fields."""
+    return _encode(values)
+
+
+def decode_state(fields: tuple[str, ...], blob: bytes) -> dict[str, Any]:
+    """Stored bytes back to ``{field: value}`` for the fields they were written with."""
+    return dict(zip(fields, _decode_list(blob), strict=False)) if blob else {}
+
+
+def _meta(row: Any) -> bytes:
+    return _encode(
+        [
+            getattr(row, "campaign_id", None),
+            getattr(row, "ad_group_id", None),
+            getattr(row, "pin_id", None),
+            getattr(row, "name", None),
+        ]
+    )
+
+
+def classify(kind: Kind, changes: Mapping[str, FieldChange], state: Mapping[str, Any]) -> Change:
+    """Name a change after its most significant transition.
+
+    Args:
+        kind: The entity's kind (campaigns and ad groups have no review fields).
+        changes: The watched fields that changed.
+        state: The entity's new normalised watched values.
+    """
+
+    def became(name: str, value: object) -> bool:
+        c = changes.get(name)
+        return c is not None and c.new == value
+
+    if kind is Kind.AD:
+        reasons_moved = any(name in changes for name in _REASON_FIELDS)
+        if (
+            became("review_status", _REJECTED)
+            or became("summary_status", _REJECTED)
+            or (reasons_moved and state.get("review_status") == _REJECTED)
+        ):
+            return Change.REJECTED
+        summary = changes.get("summary_status")
+        if became("review_status", _APPROVED) or (
+            summary is not None and summary.new == _APPROVED and summary.old in (_REJECTED, "PENDING")
+        ):
+            return Change.APPROVED
+        if became("is_pin_deleted", True):
+            return Change.PIN_DELETED
+    if "status" in changes:
+        return Change.STATUS_CHANGED
+    if kind is Kind.AD and "review_status" in changes:
+        return Change.REVIEW_STATUS_CHANGED
+    if "summary_status" in changes:
+        return Change.SUMMARY_STATUS_CHANGED
+    return Change.UPDATED
+
+
+@dataclass(frozen=True, slots=True)
+class DiffContext:
+    """What one account's diff needs besides the data.
+
+    Attributes:
+        account_id: The ad account being diffed.
+        kind: Which entity listing this is.
+        watched: The watched fields, in the order new blobs are encoded.
+        stored_fields: The watched fields the stored blobs were encoded with (they differ
+            after a config change: only fields watched both then and now are compared).
+        detected_at: Unix time stamped on events; injected, never read from a clock here.
+        baseline: First cycle of this account: record silently, emit nothing.
+    """
+
+    account_id: str
+    kind: Kind
+    watched: tuple[str, ...]
+    stored_fields: tuple[str, ...]
+    detected_at: float
+    baseline: bool = False
+
+
+@dataclass(slots=True)
+class DiffResult:
+    """What a diff produced: events, rows to upsert, and whether removals were decided."""
+
+    events: list[Event] = field(default_factory=list)
+    rows: list[SnapshotRow] = field(default_factory=list)
+    complete: bool = False
+    seen: int = 0
+    stale: int = 0
+
+
+class AccountDiff:
+    """Incremental diff of one account's listing against its stored snapshot.
+
+    ``stored`` is consumed: entries are popped as they are seen, so that what remains at
+    :meth:`finish` is exactly what the listing no longer contains.
+    """
+
+    def __init__(self, ctx: DiffContext, stored: dict[str, Stored]) -> None:
+        self._ctx = ctx
+        self._stored = stored
+        self._seen: set[str] = set()
+        self._norms = [(name, normaliser(name)) for name in ctx.watched]
+        self._same_fields = ctx.watched == ctx.stored_fields
+        self._result = DiffResult()
+
+    def feed(self, rows: Iterable[Row]) -> None:
+        """Diff one page of rows; duplicates of an id already seen are ignored."""
+        stored, seen, result, norms = self._stored, self._seen, self._result, self._norms
+        for row in rows:
+            entity_id = row.id
+            if entity_id in seen:
+                continue
+            seen.add(entity_id)
+            values = [norm(getattr(row, name)) for name, norm in norms]
+            blob = _encode(values)
+            old = stored.pop(entity_id, None)
+            if old is not None and not old.removed:
+                if (
+                    row.updated_time is not None
+                    and old.updated_time is not None
+                    and row.updated_time < old.updated_time
+                ):
+                    # A stale replica: never let an older version overwrite a newer one.
+                    result.stale += 1
+                    continue
+                if blob == old.blob and self._same_fields:
+                    if row.updated_time != old.updated_time and row.updated_time is not None:
+                        result.rows.append(
+                            SnapshotRow(
+                                entity_id,
+                                Stored(row.updated_time, old.rev, blob, _meta(row)),
+                            )
+                        )
+                    continue
+                self._changed(row, old, values, blob)
+            else:
+                self._created(row, old, values, blob)
+        result.seen = len(seen)
+
+    def _created(self, row: Row, old: Stored | None, values: list[Any], blob: bytes) -> None:
+        ctx = self._ctx
+        rev = old.rev + 1 if old is not None else (0 if ctx.baseline else 1)
+        self._result.rows.append(
+            SnapshotRow(row.id, Stored(row.updated_time, rev, blob, _meta(row)))
+        )
+        if not ctx.baseline:
+            state = dict(zip(ctx.watched, values, strict=True))
+            self._emit(row.id, Change.CREATED, rev, blob, {}, state, row)
+
+    def _changed(self, row: Row, old: Stored, values: list[Any], blob: bytes) -> None:
+        ctx = self._ctx
+        before = decode_state(ctx.stored_fields, old.blob)
+        state = dict(zip(ctx.watched, values, strict=True))
+        changes = {
+            name: FieldChange(before[name], value)
+            for name, value in state.items()
+            if name in before and before[name] != value
+        }
+        if not changes:
+            # Only the set of watched fields moved (a config change): re-baseline silently.
+            self._result.rows.append(
+                SnapshotRow(row.id, Stored(row.updated_time, old.rev, blob, _meta(row)))
+            )
+            return
+        rev = old.rev + 1
+        self._result.rows.append(
+            SnapshotRow(row.id, Stored(row.updated_time, rev, blob, _meta(row)))
+        )
+        if not ctx.baseline:
+            change = classify(ctx.kind, changes, state)
+            self._emit(row.id, change, rev, blob, changes, state, row)
+
+    def _emit(
+        self,
+        entity_id: str,
+        change: Change,
+        rev: int,
+        blob: bytes,
+        changes: dict[str, FieldChange],
+        state: dict[str, Any],
+        row: Row | None,
+        meta: list[Any] | None = None,
+    ) -> None:
+        ctx = self._ctx
+        if row is not None:
+            campaign_id = getattr(row, "campaign_id", None)
+            ad_group_id = getattr(row, "ad_group_id", None)
+            pin_id = getattr(row, "pin_id", None)
+            name = getattr(row, "name", None)
+            updated_time = row.updated_time
+        else:
+            campaign_id, ad_group_id, pin_id, name = (meta or [None] * 4)[:4]
+            updated_time = None
+        kind = ctx.kind
+        if kind is Kind.CAMPAIGN:
+            campaign_id = entity_id
+        elif kind is Kind.AD_GROUP:
+            ad_group_id = entity_id
+        self._result.events.append(
+            Event(
+                id=event_id(kind.value, entity_id, rev, blob if change is not Change.REMOVED else b"-"),
+                type=f"{kind.value}.{change.value}",
+                entity=kind.value,
+                entity_id=entity_id,
+                ad_account_id=ctx.account_id,
+                campaign_id=campaign_id,
+                ad_group_id=ad_group_id,
+                ad_id=entity_id if kind is Kind.AD else None,
+                pin_id=pin_id,
+                name=name,
+                updated_time=updated_time,
+                detected_at=ctx.detected_at,
+                changes=changes,
+                state=state,
+            )
+        )
+
+    def finish(self, *, complete: bool) -> DiffResult:
+        """Close the diff.
+
+        Args:
+            complete: The listing's bookmark chain ended normally. Only then do entities
+                missing from it become ``removed``; otherwise nothing is inferred from absence.
+        """
+        ctx, result = self._ctx, self._result
+        result.complete = complete
+        if complete:
+            for entity_id, old in self._stored.items():
+                if old.removed:
+                    continue
+                rev = old.rev + 1
+                result.rows.append(
+                    SnapshotRow(
+                        entity_id, Stored(old.updated_time, rev, old.blob, old.meta, removed=True)
+                    )
+                )
+                if not ctx.baseline:
+                    meta = _decode_list(old.meta) if old.meta else None
+                    self._emit(
+                        entity_id,
+                        Change.REMOVED,
+                        rev,
+                        old.blob,
+                        {},
+                        decode_state(ctx.stored_fields, old.blob),
+                        None,
+                        meta,
+                    )
+        self._stored = {}
+        return result
+
+
+def diff_listing(
+    ctx: DiffContext, stored: dict[str, Stored], pages: Iterable[Iterable[Row]], *, complete: bool
+) -> DiffResult:
+    """Diff a whole listing at once: the convenience form of :class:`AccountDiff`."""
+    diff = AccountDiff(ctx, stored)
+    for page in pages:
+        diff.feed(page)
+    return diff.finish(complete=complete)

@@ -1,0 +1,71 @@
+"""One hierarchy for every error pinmon raises on purpose."""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base of every error pinmon raises deliberately."""
+
+
+class ConfigError(MonitorError):
+    """The configuration is invalid; carries one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class PinterestError(MonitorError):
+    """A request to the Pinterest API failed after its retries."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+class AuthError(PinterestError):
+    """The token was refused (401) and could not be refreshed."""
+
+
+class AccessLostError(PinterestError):
+    """The token lost access to an ad account (403): not transient."""
+
+
+class RateLimitedError(PinterestError):
+    """Pinterest answered 429 and the retries ran out."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 429,
+        code: int | None = None,
+        request_id: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id)
+        self.retry_after_s = retry_after_s
+
+
+class ListingError(PinterestError):
+    """A listing did not complete: a failed page, a repeated bookmark or a garbage body.
+
+    The entities it returned so far must never be read as "everything that exists".
+    """
+
+
+class StoreError(MonitorError):
+    """The state store could not be read or written."""
+
+
+class DeliveryError(MonitorError):
+    """A notification could not be delivered."""
