@@ -92,7 +92,9 @@ def classify(kind: Kind, changes: Mapping[str, FieldChange], state: Mapping[str,
             return Change.REJECTED
         summary = changes.get("summary_status")
         if became("review_status", _APPROVED) or (
-            summary is not None and summary.new == _APPROVED and summary.old in (_REJECTED, "PENDING")
+            summary is not None
+            and summary.new == _APPROVED
+            and summary.old in (_REJECTED, "PENDING")
         ):
             return Change.APPROVED
         if became("is_pin_deleted", True):
@@ -249,7 +251,9 @@ class AccountDiff:
             ad_group_id = entity_id
         self._result.events.append(
             Event(
-                id=event_id(kind.value, entity_id, rev, blob if change is not Change.REMOVED else b"-"),
+                id=event_id(
+                    kind.value, entity_id, rev, blob if change is not Change.REMOVED else b"-"
+                ),
                 type=f"{kind.value}.{change.value}",
                 entity=kind.value,
                 entity_id=entity_id,

@@ -132,8 +132,6 @@ class Stored:
         blob: The normalised watched fields, msgpack-encoded (see ``differ.encode_state``).
         removed: A tombstone: the entity left a complete listing. Kept so that an entity
             that comes back gets a fresh revision, hence a fresh event id.
-    """
-
         meta: msgpack ``[campaign_id, ad_group_id, pin_id, name]``: what a ``removed`` event
             reports about an entity that is no longer listed.
     """

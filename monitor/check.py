@@ -1,0 +1,54 @@
+"""`pinmon check`: validate the token with one cheap call and say what would be watched."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from monitor import __version__
+from monitor.config import Config
+from monitor.daemon import build_notifiers, make_client, register_config_secrets
+from monitor.errors import PinterestError
+from monitor.logs import redact
+
+
+async def check(config: Config) -> int:
+    """Print what the config watches and whether the token works; 0 when it does."""
+    register_config_secrets(config)
+    p, m = config.pinterest, config.monitor
+    print(f"config:    {config.path}")
+    print(f"api:       {p.base_url}")
+    print(f"state:     {m.state}")
+    print(
+        f"interval:  {m.interval_s:g}s"
+        + (f" (+ up to {m.jitter_s:g}s jitter)" if m.jitter_s else "")
+    )
+    for kind in m.entities:
+        print(f"watching:  {kind.plural}: {', '.join(m.watch[kind])}")
+    print(f"statuses:  {', '.join(p.entity_statuses)}")
+    _, by_route = build_notifiers(config)
+    for route in config.routes:
+        targets = ", ".join(n.label for n in by_route[route.name])
+        accounts = f" accounts {', '.join(route.accounts)}" if route.accounts else ""
+        print(f"route:     {route.name}: {', '.join(route.events)}{accounts} -> {targets}")
+    async with aiohttp.ClientSession(headers={"User-Agent": f"pinmon/{__version__}"}) as session:
+        client = make_client(config, session)
+        try:
+            if p.ad_accounts:
+                # One call per configured account: it also proves the token reaches each.
+                for account_id in p.ad_accounts:
+                    account = await client.get_ad_account(account_id)
+                    print(f"account:   {account.id} {account.name or ''}".rstrip())
+            else:
+                seen = 0
+                async for page in client.list_ad_accounts():
+                    for account in page:
+                        seen += 1
+                        print(f"account:   {account.id} {account.name or ''}".rstrip())
+                if not seen:
+                    print("account:   none: the token sees no ad accounts")
+                    return 1
+        except PinterestError as exc:
+            print(f"token:     FAILED: {redact(str(exc))}")
+            return 1
+    print("token:     ok")
+    return 0

@@ -1,0 +1,186 @@
+"""The `pinmon` command line: parse arguments, configure logging, call one function.
+
+Heavy imports (aiohttp, apprise) happen inside the commands, so `pinmon --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor import __version__
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+EXIT_USAGE = 2
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", required=True, type=Path, help="the TOML config file")
+
+
+def _log_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format",
+        default="auto",
+        choices=["auto", "json", "console"],
+        help="auto: console on a terminal, JSON lines otherwise",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="pinmon",
+        description="Watch Pinterest ads; alert the moment one is rejected, paused or approved.",
+    )
+    parser.add_argument("--version", action="version", version=f"pinmon {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="poll every interval until stopped (or --once)")
+    _config_arg(run)
+    run.add_argument("--once", action="store_true", help="one full cycle, then exit")
+    _log_args(run)
+
+    check = sub.add_parser("check", help="validate the config and the token; show what is watched")
+    _config_arg(check)
+    _log_args(check)
+
+    demo = sub.add_parser("demo", help="the whole pipeline against the built-in simulator")
+    demo.add_argument("--interval", type=float, default=1.0, help="seconds between cycles")
+    _log_args(demo)
+
+    sim = sub.add_parser("simulate", help="serve the Pinterest API simulator on 127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--scenario", type=Path, help="a scenario file (default: the demo story)")
+    _log_args(sim)
+
+    dl = sub.add_parser("deliveries", help="list pending, failed and dead deliveries")
+    _config_arg(dl)
+    dl.add_argument("--all", action="store_true", help="include delivered ones")
+    dl.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    rd = sub.add_parser("redeliver", help="queue deliveries again")
+    _config_arg(rd)
+    rd.add_argument("event_id", nargs="?", help="the event whose deliveries to queue again")
+    rd.add_argument("--failed", action="store_true", help="every failed and dead delivery")
+
+    ev = sub.add_parser("events", help="the event history")
+    _config_arg(ev)
+    ev.add_argument("--since", help="e.g. 24h, 7d")
+    ev.add_argument("--type", action="append", default=[], help="a type glob, e.g. ad.rejected")
+    ev.add_argument("--json", action="store_true", help="one event JSON per line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    from monitor import logs
+    from monitor.errors import ConfigError, MonitorError
+
+    logs.configure(
+        level=getattr(args, "log_level", "warning"), fmt=getattr(args, "log_format", "auto")
+    )
+    command: Callable[[argparse.Namespace], int] = _COMMANDS[args.command]
+    try:
+        return command(args)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"pinmon: {logs.redact(line)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MonitorError as exc:
+        print(f"pinmon: {logs.redact(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _load(args: argparse.Namespace) -> Config:
+    from monitor.config import load_config
+
+    return load_config(args.config)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.daemon import run_forever, run_once
+
+    config = _load(args)
+    if args.once:
+        return anyio.run(run_once, config)
+    return anyio.run(run_forever, config)
+
+
+def _check(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.check import check
+
+    return anyio.run(check, _load(args))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.demo import run_demo
+
+    return anyio.run(lambda: run_demo(interval_s=args.interval))
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from monitor.simulator import run_standalone
+
+    return run_standalone(args.port, args.scenario)
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.inspect import show_deliveries
+
+    return anyio.run(lambda: show_deliveries(_load(args), everything=args.all, as_json=args.json))
+
+
+def _redeliver(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.inspect import redeliver
+
+    if not args.event_id and not args.failed:
+        print("pinmon: redeliver needs an EVENT_ID or --failed", file=sys.stderr)
+        return EXIT_USAGE
+    return anyio.run(lambda: redeliver(_load(args), event_id=args.event_id, failed=args.failed))
+
+
+def _events(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.config import parse_duration
+    from monitor.inspect import show_events
+
+    try:
+        since_s = parse_duration(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"pinmon: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return anyio.run(
+        lambda: show_events(_load(args), since_s=since_s, types=args.type, as_json=args.json)
+    )
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _run,
+    "check": _check,
+    "demo": _demo,
+    "simulate": _simulate,
+    "deliveries": _deliveries,
+    "redeliver": _redeliver,
+    "events": _events,
+}

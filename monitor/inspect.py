@@ -1,0 +1,95 @@
+"""Read-only and repair commands over the state store: deliveries, redeliver, events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from monitor.config import Config
+from monitor.events import to_json
+from monitor.store.sqlite import open_store
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+async def show_deliveries(config: Config, *, everything: bool, as_json: bool) -> int:
+    """Print pending, failed and dead deliveries (``everything``: delivered ones too)."""
+    import json
+
+    statuses = ["pending", "failed", "dead"] + (["delivered"] if everything else [])
+    store = await open_store(config.monitor.state)
+    try:
+        rows = await store.deliveries(statuses=statuses)
+    finally:
+        await store.close()
+    if as_json:
+        for d in rows:
+            print(
+                json.dumps(
+                    {
+                        "id": d.id,
+                        "event_id": d.event.id,
+                        "type": d.event.type,
+                        "route": d.route,
+                        "target": d.target,
+                        "status": d.status,
+                        "attempts": d.attempts,
+                        "next_attempt_at": d.next_attempt_at,
+                        "last_error": d.last_error,
+                    }
+                )
+            )
+        return 0
+    if not rows:
+        print("no deliveries waiting or failed")
+        return 0
+    print(
+        f"{'status':<9} {'attempts':>8}  {'next try':<20} {'event':<28} {'type':<24} route / error"
+    )
+    for d in rows:
+        nxt = _when(d.next_attempt_at) if d.status == "pending" else "-"
+        err = f" / {d.last_error}" if d.last_error else ""
+        print(
+            f"{d.status:<9} {d.attempts:>8}  {nxt:<20} {d.event.id:<28} {d.event.type:<24} {d.route}{err}"
+        )
+    return 0
+
+
+async def redeliver(config: Config, *, event_id: str | None, failed: bool) -> int:
+    """Queue deliveries again; 1 when nothing matched."""
+    store = await open_store(config.monitor.state)
+    try:
+        count = await store.requeue(event_id=event_id, failed=failed)
+    finally:
+        await store.close()
+    print(f"queued {count} deliver{'y' if count == 1 else 'ies'} again")
+    return 0 if count else 1
+
+
+async def show_events(
+    config: Config, *, since_s: float | None, types: Sequence[str], as_json: bool
+) -> int:
+    """Print the event history, newest first."""
+    store = await open_store(config.monitor.state)
+    try:
+        since = time.time() - since_s if since_s is not None else None
+        rows = await store.events(since=since, types=types)
+    finally:
+        await store.close()
+    for event in rows:
+        if as_json:
+            print(to_json(event).decode())
+        else:
+            changes = ", ".join(f"{k}: {c.old} -> {c.new}" for k, c in event.changes.items())
+            print(
+                f"{_when(event.detected_at)}  {event.type:<26} {event.entity_id:<16} "
+                f"{event.name or ''}  {changes}".rstrip()
+            )
+    if not rows and not as_json:
+        print("no events")
+    return 0

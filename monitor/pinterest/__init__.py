@@ -1,0 +1,19 @@
+"""The Pinterest API v5 client: typed listings with retries, backoff and token refresh."""
+
+from __future__ import annotations
+
+from monitor.pinterest.auth import StaticToken, TokenSource
+from monitor.pinterest.client import DEFAULT_BASE_URL, PinterestClient
+from monitor.pinterest.retry import RateLimit, RetryPolicy
+from monitor.pinterest.transport import USER_AGENT, OnResponse
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "USER_AGENT",
+    "OnResponse",
+    "PinterestClient",
+    "RateLimit",
+    "RetryPolicy",
+    "StaticToken",
+    "TokenSource",
+]

@@ -1,0 +1,204 @@
+"""One poll cycle: list every watched account, diff each listing, commit events and outbox rows."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
+
+from monitor.config import Config, Route
+from monitor.differ import AccountDiff, DiffContext
+from monitor.errors import MonitorError, PinterestError
+from monitor.models import Kind, Row, row_type
+from monitor.notify import Notifier
+from monitor.pinterest import PinterestClient
+from monitor.router import match_routes
+from monitor.store import StateStore
+
+log = structlog.get_logger("monitor.poll")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountResult:
+    """How one account's part of a cycle ended."""
+
+    account_id: str
+    ok: bool
+    events: int = 0
+    entities: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one cycle did, for logs, exit codes and tests."""
+
+    cycle_id: str
+    accounts: list[AccountResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Every account completed (and the account list itself could be read)."""
+        return self.error is None and all(a.ok for a in self.accounts)
+
+    @property
+    def events(self) -> int:
+        """New events committed in this cycle."""
+        return sum(a.events for a in self.accounts)
+
+
+class Poller:
+    """Runs poll cycles: the client feeds the differ, the store commits the outcome."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        client: PinterestClient,
+        store: StateStore,
+        notifiers: Mapping[str, Sequence[Notifier]],
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._client = client
+        self._store = store
+        self._notifiers = notifiers
+        self._now = now
+        self._rows: dict[Kind, type[Row]] = {
+            kind: row_type(kind, config.monitor.watch[kind]) for kind in config.monitor.entities
+        }
+        self.account_names: dict[str, str] = {}
+
+    async def accounts(self) -> list[str]:
+        """The configured accounts, or every account the token can see."""
+        configured = self._config.pinterest.ad_accounts
+        if configured:
+            return list(configured)
+        ids: list[str] = []
+        async for page in self._client.list_ad_accounts():
+            for account in page:
+                if account.id not in ids:
+                    ids.append(account.id)
+                if account.name:
+                    self.account_names[account.id] = account.name
+        return ids
+
+    async def run_cycle(self) -> CycleReport:
+        """Poll every account once, concurrently up to the configured limit."""
+        report = CycleReport(cycle_id=uuid.uuid4().hex[:12])
+        with structlog.contextvars.bound_contextvars(cycle_id=report.cycle_id):
+            started = time.monotonic()
+            try:
+                account_ids = await self.accounts()
+            except PinterestError as exc:
+                report.error = str(exc)
+                log.error("poll.accounts_failed", error=str(exc), status=exc.status)
+                return report
+            limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
+
+            async def one(account_id: str) -> None:
+                async with limiter:
+                    report.accounts.append(await self._poll_account(account_id))
+
+            async with anyio.create_task_group() as tg:
+                for account_id in account_ids:
+                    tg.start_soon(one, account_id)
+            log.info(
+                "cycle.completed",
+                accounts=len(account_ids),
+                failed=sum(not a.ok for a in report.accounts),
+                events=report.events,
+                duration_s=round(time.monotonic() - started, 3),
+            )
+        return report
+
+    async def _poll_account(self, account_id: str) -> AccountResult:
+        with structlog.contextvars.bound_contextvars(account_id=account_id):
+            started = time.monotonic()
+            events = entities = 0
+            try:
+                for kind in self._config.monitor.entities:
+                    new, seen = await self._poll_kind(account_id, kind)
+                    events += new
+                    entities += seen
+            except Exception as exc:
+                # A failed or partial listing is dropped whole: nothing is committed, so no
+                # entity is ever reported removed because a page failed. Anything else that
+                # goes wrong stays local to this account too: the others carry on.
+                error = str(exc) or type(exc).__name__
+                if isinstance(exc, MonitorError):
+                    log.warning("poll.failed", error=error, error_type=type(exc).__name__)
+                else:
+                    log.exception("poll.crashed", error_type=type(exc).__name__)
+                await self._store.record_poll(
+                    account_id,
+                    name=self.account_names.get(account_id),
+                    ok=False,
+                    at=self._now(),
+                    error=error,
+                )
+                return AccountResult(account_id, ok=False, error=error)
+            await self._store.record_poll(
+                account_id, name=self.account_names.get(account_id), ok=True, at=self._now()
+            )
+            log.info(
+                "poll.completed",
+                entities=entities,
+                events=events,
+                duration_s=round(time.monotonic() - started, 3),
+            )
+            return AccountResult(account_id, ok=True, events=events, entities=entities)
+
+    async def _poll_kind(self, account_id: str, kind: Kind) -> tuple[int, int]:
+        watched = self._config.monitor.watch[kind]
+        snapshot = await self._store.load_snapshot(account_id, kind)
+        ctx = DiffContext(
+            account_id=account_id,
+            kind=kind,
+            watched=watched,
+            stored_fields=snapshot.fields or watched,
+            detected_at=self._now(),
+            baseline=snapshot.fields is None,
+        )
+        diff = AccountDiff(ctx, snapshot.entities)
+        async for page in self._client.list_entities(
+            kind,
+            account_id,
+            row=self._rows[kind],
+            entity_statuses=self._config.pinterest.entity_statuses,
+        ):
+            diff.feed(page)
+        result = diff.finish(complete=True)
+        deliveries = [
+            (event.id, route.name, notifier.key)
+            for event in result.events
+            for route in match_routes(event, self._routes)
+            for notifier in self._notifiers.get(route.name, ())
+        ]
+        new = await self._store.commit_cycle(
+            account_id,
+            kind,
+            fields=watched,
+            rows=result.rows,
+            events=result.events,
+            deliveries=deliveries,
+            at=self._now(),
+        )
+        if ctx.baseline:
+            log.info("poll.baseline", kind=kind.value, entities=result.seen)
+        if result.stale:
+            log.info("poll.stale_entries", kind=kind.value, stale=result.stale)
+        for event in result.events:
+            log.info(
+                "event.detected", event_id=event.id, type=event.type, entity_id=event.entity_id
+            )
+        return new, result.seen
+
+    @property
+    def _routes(self) -> Sequence[Route]:
+        return self._config.routes

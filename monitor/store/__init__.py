@@ -1,0 +1,141 @@
+"""The state store: snapshots, event history, the delivery outbox and small key/value state.
+
+Backends implement :class:`StateStore`; SQLite is the embedded default (``store/sqlite.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from monitor.events import Event
+from monitor.models import Kind, SnapshotRow, Stored
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An account's stored snapshot of one entity kind.
+
+    Attributes:
+        entities: Entity id to its stored state (tombstones included, flagged ``removed``).
+        fields: The watched fields the blobs were encoded with; ``None`` when this account
+            and kind have never completed a cycle (the next one is a silent baseline).
+    """
+
+    entities: dict[str, Stored]
+    fields: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One (event, target) pair in the outbox."""
+
+    id: int
+    event: Event
+    route: str
+    target: str
+    attempts: int
+    status: str  # pending | delivered | failed | dead
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """Bookkeeping per account for `pinmon status` and health."""
+
+    account_id: str
+    name: str | None
+    last_success_at: float | None
+    last_attempt_at: float | None
+    last_error: str | None
+    consecutive_failures: int
+
+
+class StateStore(Protocol):
+    """What the daemon needs from persistent state. Every method is safe to call concurrently."""
+
+    async def load_snapshot(self, account_id: str, kind: Kind) -> Snapshot:
+        """The stored snapshot of one account and kind."""
+        ...
+
+    async def commit_cycle(
+        self,
+        account_id: str,
+        kind: Kind,
+        *,
+        fields: tuple[str, ...],
+        rows: Sequence[SnapshotRow],
+        events: Sequence[Event],
+        deliveries: Sequence[tuple[str, str, str]],
+        at: float,
+    ) -> int:
+        """Atomically write a completed listing's outcome; returns how many events were new.
+
+        In one transaction: upsert ``rows``, record ``fields`` as the snapshot's field set
+        (which also marks the baseline as taken), insert ``events`` into the history
+        (ignoring ids already present), and insert one pending outbox row per
+        ``(event_id, route, target)`` in ``deliveries`` (ignoring pairs already present).
+        A crash before the commit leaves the previous snapshot and outbox untouched.
+        """
+        ...
+
+    async def record_poll(
+        self, account_id: str, *, name: str | None, ok: bool, at: float, error: str | None = None
+    ) -> AccountState:
+        """Record an account's cycle outcome; returns the updated bookkeeping."""
+        ...
+
+    async def accounts(self) -> list[AccountState]:
+        """Every account the store has bookkeeping for."""
+        ...
+
+    async def due_deliveries(self, now: float, *, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, oldest first."""
+        ...
+
+    async def mark_delivered(self, delivery_id: int, *, at: float) -> None:
+        """A delivery succeeded."""
+        ...
+
+    async def mark_failed(
+        self, delivery_id: int, *, error: str, at: float, retry_at: float | None
+    ) -> None:
+        """A delivery attempt failed: retry at ``retry_at``, or give up (``dead``) when None."""
+        ...
+
+    async def mark_rejected(self, delivery_id: int, *, error: str, at: float) -> None:
+        """A delivery failed for good (the target refused it): status ``failed``."""
+        ...
+
+    async def deliveries(self, *, statuses: Sequence[str], limit: int = 1000) -> list[Delivery]:
+        """Deliveries in the given statuses, newest first (for `pinmon deliveries`)."""
+        ...
+
+    async def requeue(self, *, event_id: str | None = None, failed: bool = False) -> int:
+        """Queue deliveries again: of one event, or every failed and dead one. Returns the count."""
+        ...
+
+    async def events(
+        self, *, since: float | None = None, types: Sequence[str] = (), limit: int = 1000
+    ) -> list[Event]:
+        """Event history, newest first; ``types`` are globs like ``ad.*``."""
+        ...
+
+    async def prune_events(self, *, before: float) -> int:
+        """Drop history older than ``before`` whose deliveries are all settled."""
+        ...
+
+    async def get_value(self, key: str) -> str | None:
+        """Small durable state (e.g. OAuth tokens)."""
+        ...
+
+    async def set_values(self, values: dict[str, str]) -> None:
+        """Write several keys in one transaction."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and close."""
+        ...

@@ -1,0 +1,195 @@
+"""The SQLite schema, its forward-only migrations, and opening a private, durable connection."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+from monitor.errors import StoreError
+
+#: ``MIGRATIONS[n]`` takes a database from ``PRAGMA user_version`` n to n + 1. Append only:
+#: a migration that has shipped is never edited, since databases in the field already ran it.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (  # 1: the initial schema.
+        # WITHOUT ROWID: the primary key is the only lookup, and the blobs are a few dozen
+        # bytes, so clustering rows on it makes loading a snapshot one range scan.
+        """CREATE TABLE entities (
+            account_id   TEXT NOT NULL,
+            kind         TEXT NOT NULL,
+            entity_id    TEXT NOT NULL,
+            updated_time INTEGER,
+            rev          INTEGER NOT NULL,
+            blob         BLOB NOT NULL,
+            meta         BLOB NOT NULL DEFAULT x'',
+            removed      INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (account_id, kind, entity_id)
+        ) WITHOUT ROWID""",
+        # A row here is the mark that a baseline was taken, and with which watched fields.
+        """CREATE TABLE snapshots (
+            account_id TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            fields     TEXT NOT NULL,
+            taken_at   REAL NOT NULL,
+            PRIMARY KEY (account_id, kind)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE events (
+            id          TEXT PRIMARY KEY,
+            type        TEXT NOT NULL,
+            account_id  TEXT NOT NULL,
+            entity_id   TEXT NOT NULL,
+            detected_at REAL NOT NULL,
+            body        BLOB NOT NULL
+        )""",
+        "CREATE INDEX events_detected_at ON events (detected_at)",
+        "CREATE INDEX events_type ON events (type, detected_at)",
+        # ON DELETE CASCADE: pruning an event takes its settled deliveries with it. The
+        # UNIQUE constraint doubles as the index the foreign key needs on event_id.
+        """CREATE TABLE deliveries (
+            id              INTEGER PRIMARY KEY,
+            event_id        TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+            route           TEXT NOT NULL,
+            target          TEXT NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (status IN ('pending', 'delivered', 'failed', 'dead')),
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error      TEXT,
+            created_at      REAL NOT NULL,
+            updated_at      REAL NOT NULL,
+            UNIQUE (event_id, route, target)
+        )""",
+        "CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at)",
+        """CREATE TABLE accounts (
+            account_id           TEXT PRIMARY KEY,
+            name                 TEXT,
+            last_success_at      REAL,
+            last_attempt_at      REAL,
+            last_error           TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID""",
+        "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    ),
+)
+
+#: The schema version this code reads and writes.
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+#: UPSERT (``INSERT ... ON CONFLICT DO UPDATE``) arrived in SQLite 3.24.
+_MIN_SQLITE: Final = (3, 24, 0)
+
+#: How long to wait for another process (a `pinmon requeue` next to the daemon) to release
+#: the write lock before failing with "database is locked".
+BUSY_TIMEOUT_S: Final = 10.0
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the database at ``path``, creating it owner-only on first run, and migrate it.
+
+    Raises:
+        StoreError: The file cannot be opened, is not a SQLite database, or was written
+            by a newer pinmon.
+    """
+    if sqlite3.sqlite_version_info < _MIN_SQLITE:
+        raise StoreError(
+            f"SQLite {sqlite3.sqlite_version} is too old for pinmon's state store; "
+            f"{'.'.join(map(str, _MIN_SQLITE))} or newer is needed"
+        )
+    try:
+        _create_private(path)
+        # isolation_level=None: the sqlite3 module must not open transactions behind our
+        # back; every write says BEGIN IMMEDIATE itself (see `transaction`).
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"{path}: cannot open the state database: {exc}") from exc
+    try:
+        _check_version(conn, path)
+        _configure(conn)
+        _migrate(conn, path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"{path}: cannot open the state database: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: committed when the block ends, rolled back on any error.
+
+    IMMEDIATE takes the write lock up front, so a concurrent writer makes us wait for
+    ``busy_timeout`` at BEGIN instead of failing half-way through with SQLITE_BUSY.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _create_private(path: Path) -> None:
+    # The file holds OAuth tokens. Creating it ourselves with 0o600 (rather than letting
+    # SQLite create it under the process umask) also covers the -wal and -shm sidecars:
+    # SQLite gives those the permissions of the database file.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> None:
+    # Read before changing anything, so a newer pinmon's file is left exactly as it was.
+    # This is also the first read of the file: garbage fails here with "not a database".
+    version = _user_version(conn)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: the state database has schema version {version}, newer than this "
+            f"pinmon understands ({SCHEMA_VERSION}); upgrade pinmon or use another state file"
+        )
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    # WAL lets `pinmon status` read while the daemon writes, and makes commits append-only.
+    conn.execute("PRAGMA journal_mode = WAL")
+    # FULL fsyncs the WAL at every commit. NORMAL survives a killed process but a power
+    # cut can roll back the last commits: deliveries marked delivered would be pending
+    # again (alerts sent twice) and a rotated OAuth refresh token written to kv could be
+    # lost, leaving the daemon unable to authenticate. One fsync per cycle is cheap.
+    conn.execute("PRAGMA synchronous = FULL")
+    # Off by default in SQLite; the outbox relies on deliveries pointing at real events.
+    conn.execute("PRAGMA foreign_keys = ON")
+    # A one-off 200,000-entity baseline grows the WAL; do not keep that much disk after
+    # the next checkpoint.
+    conn.execute("PRAGMA journal_size_limit = 67108864")
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    if _user_version(conn) == SCHEMA_VERSION:
+        return
+    # All pending migrations in one transaction: DDL is transactional in SQLite, so a
+    # failed upgrade leaves the old schema and data as they were.
+    with transaction(conn):
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        version = _user_version(conn)
+        _check_version(conn, path)
+        for statements in MIGRATIONS[version:]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version
