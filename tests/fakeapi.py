@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -97,14 +97,13 @@ class FakeApi:
         self.seen.append(Seen(path, list(request.query.items()), dict(request.headers)))
         queue = self.replies.get(path)
         if not queue:
-            return web.json_response({"code": 404, "message": f"nothing scripted for {path}"},
-                                     status=404)
+            return web.json_response(
+                {"code": 404, "message": f"nothing scripted for {path}"}, status=404
+            )
         reply = queue.popleft()
         if reply.delay_s:
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), reply.delay_s)
-            except TimeoutError:
-                pass
         assert request.transport is not None
         if reply.action == "reset":
             request.transport.abort()
@@ -118,6 +117,8 @@ class FakeApi:
             request.transport.close()
             return response
         return web.Response(
-            status=reply.status, body=reply.body, headers=reply.headers,
+            status=reply.status,
+            body=reply.body,
+            headers=reply.headers,
             content_type=reply.content_type,
         )

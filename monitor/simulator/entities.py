@@ -158,7 +158,7 @@ def ad_summary_status(ad: Ad) -> str:
     The user-set status wins (a paused ad reads PAUSED whatever its review), then review.
     """
     if ad.status != "ACTIVE":
-        return "PAUSED" if ad.status == "PAUSED" else ad.status
+        return ad.status
     if ad.review_status in ("REJECTED", "PENDING"):
         return ad.review_status
     return "APPROVED"

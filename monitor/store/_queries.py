@@ -15,6 +15,7 @@ from monitor.errors import StoreError
 from monitor.events import Event, from_json, to_json
 from monitor.models import Kind, SnapshotRow, Stored
 from monitor.store import AccountState, Delivery, Snapshot
+from monitor.store._glob import glob_pattern
 from monitor.store._schema import transaction
 
 #: Every delivery status; ``failed`` is a permanent refusal, ``dead`` means retries ran out.
@@ -59,20 +60,23 @@ _DELIVERY_SELECT: Final = """
 
 def load_snapshot(conn: sqlite3.Connection, account_id: str, kind: Kind) -> Snapshot:
     """See :meth:`monitor.store.StateStore.load_snapshot`."""
-    fields_row = conn.execute(
-        "SELECT fields FROM snapshots WHERE account_id = ? AND kind = ?", (account_id, str(kind))
-    ).fetchone()
-    cursor = conn.execute(
-        "SELECT entity_id, updated_time, rev, blob, meta, removed FROM entities"
-        " WHERE account_id = ? AND kind = ?",
-        (account_id, str(kind)),
-    )
-    # Iterating the cursor (not fetchall) keeps one row tuple alive at a time: the dict of
-    # Stored is the only thing that grows with the account's size.
-    entities = {
-        entity_id: Stored(updated_time, rev, blob, meta, removed != 0)
-        for entity_id, updated_time, rev, blob, meta, removed in cursor
-    }
+    # One read transaction: the field set and the blobs encoded with it must match.
+    with transaction(conn, write=False):
+        fields_row = conn.execute(
+            "SELECT fields FROM snapshots WHERE account_id = ? AND kind = ?",
+            (account_id, str(kind)),
+        ).fetchone()
+        cursor = conn.execute(
+            "SELECT entity_id, updated_time, rev, blob, meta, removed FROM entities"
+            " WHERE account_id = ? AND kind = ?",
+            (account_id, str(kind)),
+        )
+        # Iterating the cursor (not fetchall) keeps one row tuple alive at a time: the
+        # dict of Stored is the only thing that grows with the account's size.
+        entities = {
+            entity_id: Stored(updated_time, rev, blob, meta, removed != 0)
+            for entity_id, updated_time, rev, blob, meta, removed in cursor
+        }
     fields = None if fields_row is None else tuple(json.loads(fields_row[0]))
     return Snapshot(entities, fields)
 
@@ -169,11 +173,10 @@ def deliveries(conn: sqlite3.Connection, statuses: Sequence[str], limit: int) ->
 def settle(
     conn: sqlite3.Connection,
     delivery_id: int,
-    *,
     status: str,
     at: float,
-    error: str | None = None,
-    retry_at: float | None = None,
+    error: str | None,
+    retry_at: float | None,
 ) -> None:
     """Record one delivery attempt's outcome: ``status``, and the next try when pending."""
     cursor = conn.execute(
@@ -260,38 +263,6 @@ def close(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
-
-
-def glob_pattern(pattern: str) -> str:
-    """An fnmatch pattern (``ad.*``, ``*.[!u]*``) as the equivalent SQLite GLOB pattern.
-
-    The two agree on ``*``, ``?`` and ``[...]``; they differ on negation (``[!...]`` in
-    fnmatch, ``[^...]`` in GLOB), on a leading ``^`` in a set (literal in fnmatch) and on an
-    unclosed ``[`` (literal in fnmatch, never matching in GLOB).
-    """
-    out, i = [], 0
-    while i < len(pattern):
-        char = pattern[i]
-        i += 1
-        if char != "[":
-            out.append(char)
-            continue
-        start = i + (pattern[i : i + 1] == "!")
-        start += pattern[start : start + 1] == "]"  # a "]" first in a set is a member
-        end = pattern.find("]", start)
-        if end < 0:
-            out.append("[[]")
-            continue
-        members, i = pattern[i:end], end + 1
-        if members.startswith("!"):
-            out.append(f"[^{members[1:]}]")
-        elif members.startswith("^"):
-            # Literal in fnmatch: move it off the front, where GLOB reads it as negation.
-            rest = members.lstrip("^")
-            out.append(f"[{rest}^]" if rest else "^")
-        else:
-            out.append(f"[{members}]")
-    return "".join(out)
 
 
 def _deliveries(cursor: sqlite3.Cursor) -> list[Delivery]:

@@ -121,13 +121,14 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction: committed when the block ends, rolled back on any error.
+def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+    """One transaction: committed when the block ends, rolled back on any error.
 
-    IMMEDIATE takes the write lock up front, so a concurrent writer makes us wait for
-    ``busy_timeout`` at BEGIN instead of failing half-way through with SQLITE_BUSY.
+    A write transaction is IMMEDIATE: it takes the write lock up front, so a concurrent
+    writer makes us wait for ``busy_timeout`` at BEGIN instead of failing half-way through
+    with SQLITE_BUSY. A read transaction (``write=False``) sees one consistent snapshot.
     """
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
     try:
         yield conn
         conn.execute("COMMIT")

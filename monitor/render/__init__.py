@@ -1,0 +1,206 @@
+"""Turn events into one notification message: pure, no I/O, no clock.
+
+One event becomes one message; several become one digest. Bodies are Markdown that
+reads well as-is and converts well (apprise turns it into Slack mrkdwn, HTML, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Final
+
+from monitor.events import Event
+from monitor.notify import LEVELS, Level, Message
+from monitor.render.words import (
+    ads_manager_url,
+    is_review_field,
+    outcome,
+    pin_url,
+    reason_text,
+    reasons,
+    value_text,
+)
+
+__all__ = ["ads_manager_url", "level", "reason_text", "render"]
+
+_NO_NAMES: Final[Mapping[str, str]] = MappingProxyType({})
+_STATE_FIELDS: Final = ("status", "review_status", "summary_status")
+# Characters that would turn a name into markup, a link or a Slack <control> sequence.
+# An underscore inside a word (``review_status``) is literal in CommonMark and in Slack,
+# and Slack would show the backslash, so only a word-boundary underscore is escaped.
+_MARKDOWN = re.compile(r"([\\`*\[\]<>])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_LEVEL_BY_CHANGE: Final[Mapping[str, Level]] = {
+    "rejected": "failure",
+    "approved": "success",
+    "removed": "warning",
+    "pin_deleted": "warning",
+}
+
+
+def level(event: Event) -> Level:
+    """How urgent one event is: rejected → failure, approved → success,
+    removed or pin deleted → warning, anything else → info."""
+    return _LEVEL_BY_CHANGE.get(event.change, "info")
+
+
+def render(
+    events: Sequence[Event],
+    *,
+    account_names: Mapping[str, str] = _NO_NAMES,
+    max_items: int = 20,
+) -> Message:
+    """Render events as one message.
+
+    Args:
+        events: At least one event. Several become a digest, most severe first.
+        account_names: Ad account id → display name; ids are shown when unknown.
+        max_items: A digest lists at most this many events, then "…and N more".
+
+    Raises:
+        ValueError: ``events`` is empty.
+    """
+    if not events:
+        raise ValueError("render() needs at least one event")
+    ids = tuple(e.id for e in events)
+    if len(events) == 1:
+        event = events[0]
+        return Message(_title(event), _body(event, account_names), level(event), ids)
+    ordered = sorted(events, key=lambda e: -LEVELS.index(level(e)))
+    worst = max((level(e) for e in events), key=LEVELS.index)
+    return Message(
+        _digest_title(events, account_names),
+        _digest_body(ordered, account_names, max_items),
+        worst,
+        ids,
+    )
+
+
+def _md(text: str) -> str:
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), text)
+
+
+def _name(event: Event) -> str:
+    if event.name and event.name.strip():
+        return event.name.strip()
+    return f"{event.entity.replace('_', ' ')} {event.entity_id}"
+
+
+def _account(account_id: str, names: Mapping[str, str]) -> str:
+    return names.get(account_id) or account_id
+
+
+def _title(event: Event) -> str:
+    return f"{outcome(event).headline(event.entity)}: {_name(event)}"
+
+
+def _context(event: Event, names: Mapping[str, str]) -> list[str]:
+    lines = [f"- **Account:** {_md(_account(event.ad_account_id, names))}"]
+    if event.entity != "campaign" and (event.campaign_name or event.campaign_id):
+        lines.append(f"- **Campaign:** {_md(event.campaign_name or str(event.campaign_id))}")
+    if event.entity == "ad" and (event.ad_group_name or event.ad_group_id):
+        lines.append(f"- **Ad group:** {_md(event.ad_group_name or str(event.ad_group_id))}")
+    noun = event.entity.replace("_", " ").capitalize()
+    lines.append(f"- **{noun} ID:** `{event.entity_id}`")
+    return lines
+
+
+def _shows_reasons(event: Event) -> bool:
+    return event.change == "rejected" or (
+        event.change != "removed" and event.state.get("review_status") == "REJECTED"
+    )
+
+
+def _change_lines(event: Event) -> list[str]:
+    hide_reasons = _shows_reasons(event)
+    return [
+        f"- {_md(name)}: {_md(value_text(c.old))} → {_md(value_text(c.new))}"
+        for name, c in event.changes.items()
+        if not (hide_reasons and is_review_field(name))
+    ]
+
+
+def _links(event: Event) -> str:
+    links = [f"[Open in Ads Manager]({ads_manager_url(event)})"]
+    if event.entity == "ad" and event.pin_id:
+        links.append(f"[View the Pin]({pin_url(event.pin_id)})")
+    return " · ".join(links)
+
+
+def _body(event: Event, names: Mapping[str, str]) -> str:
+    blocks = ["\n".join(_context(event, names))]
+    if _shows_reasons(event):
+        why = reasons(event)
+        blocks.append(
+            "**Why it was rejected:**\n" + "\n".join(f"- {_md(r)}" for r in why)
+            if why
+            else "**Why it was rejected:** Pinterest gave no reason."
+        )
+    changes = _change_lines(event)
+    if changes:
+        blocks.append("**What changed:**\n" + "\n".join(changes))
+    elif event.change in ("created", "removed"):
+        state = [
+            f"- {name}: {_md(value_text(event.state[name]))}"
+            for name in _STATE_FIELDS
+            if event.state.get(name) is not None
+        ]
+        if state:
+            heading = "Last known state" if event.change == "removed" else "State"
+            blocks.append(f"**{heading}:**\n" + "\n".join(state))
+    blocks.append(_links(event))
+    return "\n\n".join(blocks)
+
+
+def _accounts_phrase(events: Sequence[Event], names: Mapping[str, str]) -> str:
+    accounts = list(dict.fromkeys(e.ad_account_id for e in events))
+    if len(accounts) == 1:
+        return _account(accounts[0], names)
+    if len(accounts) == 2:
+        return " and ".join(_account(a, names) for a in accounts)
+    return f"{len(accounts)} accounts"
+
+
+def _digest_title(events: Sequence[Event], names: Mapping[str, str]) -> str:
+    where = _accounts_phrase(events, names)
+    kinds = {(outcome(e), e.entity) for e in events}
+    if len(kinds) == 1 and len({e.ad_account_id for e in events}) == 1:
+        ((what, entity),) = kinds
+        return f"{what.count(entity, len(events))} in {where}"
+    return f"🔔 {len(events)} changes in {where}"
+
+
+def _summary(event: Event) -> str:
+    if _shows_reasons(event):
+        return "; ".join(_md(r) for r in reasons(event)) or "no reason given"
+    return "; ".join(line.removeprefix("- ") for line in _change_lines(event))
+
+
+def _item(event: Event) -> str:
+    where = " › ".join(_md(n) for n in (event.campaign_name, event.ad_group_name) if n)
+    line = f"- {outcome(event).headline(event.entity)}: **{_md(_name(event))}**"
+    if where:
+        line += f" ({where})"
+    summary = _summary(event)
+    if summary:
+        line += f" — {summary}"
+    return line + f" · [Ads Manager]({ads_manager_url(event)})"
+
+
+def _digest_body(events: Sequence[Event], names: Mapping[str, str], max_items: int) -> str:
+    shown = events[: max(max_items, 1)]
+    accounts = list(dict.fromkeys(e.ad_account_id for e in shown))
+    if len(accounts) == 1:
+        lines = [f"**Account:** {_md(_account(accounts[0], names))}", ""]
+        lines += [_item(e) for e in shown]
+    else:
+        lines = []
+        for account in accounts:
+            lines += [f"**{_md(_account(account, names))}**", ""]
+            lines += [_item(e) for e in shown if e.ad_account_id == account]
+            lines.append("")
+        lines.pop()
+    if len(events) > len(shown):
+        lines += ["", f"…and {len(events) - len(shown)} more"]
+    return "\n".join(lines)

@@ -1,0 +1,439 @@
+"""The state store contract, run against every backend, plus SQLite's own file guarantees."""
+
+from __future__ import annotations
+
+import fnmatch
+import signal
+import sqlite3
+import stat
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+import anyio
+import pytest
+
+from monitor.errors import StoreError
+from monitor.events import EVENT_TYPES, Event
+from monitor.models import Kind, SnapshotRow, Stored
+from monitor.store import Snapshot, StateStore
+from monitor.store.sqlite import STATUSES, open_store
+
+pytestmark = pytest.mark.anyio
+
+Opener = Callable[[Path], Awaitable[StateStore]]
+
+#: Every backend the contract runs against, by fixture id.
+OPENERS: dict[str, Opener] = {"sqlite": open_store}
+
+T0 = 1_000.0
+
+
+@pytest.fixture(params=sorted(OPENERS))
+def opener(request: pytest.FixtureRequest) -> Opener:
+    """How to open the backend under test at a path."""
+    return OPENERS[request.param]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where the test's store lives; a missing directory on purpose."""
+    return tmp_path / "state" / "pinmon.db"
+
+
+@pytest.fixture
+async def store(opener: Opener, db_path: Path) -> AsyncIterator[StateStore]:
+    """A fresh store, closed after the test."""
+    s = await opener(db_path)
+    yield s
+    await s.close()
+
+
+def stored(rev: int = 1, *, status: bytes = b"ACTIVE", removed: bool = False) -> Stored:
+    return Stored(1_700_000_000 + rev, rev, b"\x91\xa6" + status, b"\x94\xc0\xc0\xc0\xa1n", removed)
+
+
+def event(n: int, *, type_: str = "ad.rejected", at: float = T0, account: str = "acc") -> Event:
+    return Event(
+        id=f"evt_{n:04d}",
+        type=type_,
+        entity=type_.partition(".")[0],
+        entity_id=f"e{n}",
+        ad_account_id=account,
+        detected_at=at,
+    )
+
+
+async def commit(
+    store: StateStore,
+    *,
+    rows: dict[str, Stored] | None = None,
+    events: Sequence[Event] = (),
+    deliveries: Sequence[tuple[str, str, str]] = (),
+    account: str = "acc",
+    kind: Kind = Kind.AD,
+    fields: tuple[str, ...] = ("status",),
+    at: float = T0,
+) -> int:
+    return await store.commit_cycle(
+        account,
+        kind,
+        fields=fields,
+        rows=[SnapshotRow(k, v) for k, v in (rows or {}).items()],
+        events=events,
+        deliveries=deliveries,
+        at=at,
+    )
+
+
+async def one_delivery(store: StateStore, n: int = 1, *, at: float = T0) -> int:
+    await commit(store, events=[event(n, at=at)], deliveries=[(f"evt_{n:04d}", "r", "t")], at=at)
+    (d,) = [d for d in await store.deliveries(statuses=STATUSES) if d.event.id == f"evt_{n:04d}"]
+    return d.id
+
+
+# -- snapshots and the commit -------------------------------------------------------------
+
+
+async def test_snapshot_before_first_commit(store: StateStore) -> None:
+    """An account and kind never committed load as empty, with no field set (a baseline)."""
+    assert await store.load_snapshot("acc", Kind.AD) == Snapshot({}, None)
+
+
+async def test_snapshot_round_trip(store: StateStore) -> None:
+    """Rows and fields come back as committed, upserted per entity, apart per account and kind."""
+    await commit(store, rows={"a": stored(1), "b": stored(1)}, fields=("status", "name"))
+    await commit(store, rows={"b": stored(2, removed=True), "c": stored(1, status=b"PAUSED")})
+    await commit(store, rows={"a": stored(9)}, kind=Kind.CAMPAIGN, fields=())
+
+    ads = await store.load_snapshot("acc", Kind.AD)
+    assert ads.fields == ("status",)
+    assert ads.entities == {
+        "a": stored(1),
+        "b": stored(2, removed=True),
+        "c": stored(1, status=b"PAUSED"),
+    }
+    assert ads.entities["b"].removed is True
+    assert await store.load_snapshot("acc", Kind.CAMPAIGN) == Snapshot({"a": stored(9)}, ())
+    assert await store.load_snapshot("other", Kind.AD) == Snapshot({}, None)
+
+
+async def test_failed_commit_changes_nothing(store: StateStore) -> None:
+    """A commit that fails half-way leaves the previous snapshot, history and outbox intact."""
+    await commit(
+        store, rows={"a": stored(1)}, events=[event(1)], deliveries=[("evt_0001", "r", "t")]
+    )
+    before = await store.load_snapshot("acc", Kind.AD)
+
+    with pytest.raises(StoreError):
+        await commit(
+            store,
+            rows={"a": stored(2), "b": stored(1)},
+            fields=("status", "name"),
+            events=[event(2)],
+            deliveries=[("evt_0002", "r", "t"), ("evt_missing", "r", "t")],
+            at=T0 + 60,
+        )
+
+    assert await store.load_snapshot("acc", Kind.AD) == before
+    assert [e.id for e in await store.events()] == ["evt_0001"]
+    assert [d.event.id for d in await store.deliveries(statuses=STATUSES)] == ["evt_0001"]
+
+
+async def test_recommitted_events_are_not_new(store: StateStore) -> None:
+    """Re-committing known events counts 0 new and neither duplicates nor resets deliveries."""
+    events = [event(1), event(2)]
+    pairs = [("evt_0001", "r", "slack"), ("evt_0001", "r", "hook"), ("evt_0002", "r", "slack")]
+    assert await commit(store, events=events, deliveries=pairs) == 2
+    first = (await store.due_deliveries(T0))[0]
+    await store.mark_delivered(first.id, at=T0 + 1)
+
+    assert await commit(store, events=[*events, event(3)], deliveries=pairs, at=T0 + 60) == 1
+    rows = await store.deliveries(statuses=STATUSES)
+    assert len(rows) == 3
+    assert {d.id: d.status for d in rows}[first.id] == "delivered"
+
+
+# -- the outbox ---------------------------------------------------------------------------
+
+
+async def test_delivery_retry_then_success(store: StateStore) -> None:
+    """A failed attempt with a retry time is pending but not due until then; success settles it."""
+    delivery_id = await one_delivery(store)
+    assert await store.due_deliveries(T0 - 1) == []
+    (due,) = await store.due_deliveries(T0)
+    assert (due.id, due.status, due.attempts, due.event) == (delivery_id, "pending", 0, event(1))
+    assert (due.route, due.target, due.created_at, due.last_error) == ("r", "t", T0, None)
+
+    await store.mark_failed(delivery_id, error="HTTP 503", at=T0 + 1, retry_at=T0 + 30)
+    assert await store.due_deliveries(T0 + 29) == []
+    (due,) = await store.due_deliveries(T0 + 30)
+    assert (due.status, due.attempts, due.last_error, due.next_attempt_at) == (
+        "pending",
+        1,
+        "HTTP 503",
+        T0 + 30,
+    )
+
+    await store.mark_delivered(delivery_id, at=T0 + 31)
+    assert await store.due_deliveries(T0 + 10_000) == []
+    (done,) = await store.deliveries(statuses=["delivered"])
+    assert (done.id, done.attempts) == (delivery_id, 2)
+
+
+async def test_dead_and_rejected_deliveries(store: StateStore) -> None:
+    """Giving up marks a delivery dead, a permanent refusal failed; neither is due again."""
+    dead, rejected = await one_delivery(store, 1), await one_delivery(store, 2)
+    await store.mark_failed(dead, error="retries exhausted", at=T0 + 1, retry_at=None)
+    await store.mark_rejected(rejected, error="HTTP 400", at=T0 + 1)
+
+    assert await store.due_deliveries(T0 + 10_000) == []
+    by_status = {d.status: d for d in await store.deliveries(statuses=["dead", "failed"])}
+    assert (by_status["dead"].id, by_status["dead"].attempts) == (dead, 1)
+    assert (by_status["failed"].id, by_status["failed"].last_error) == (rejected, "HTTP 400")
+    assert await store.deliveries(statuses=["pending"]) == []
+
+
+async def test_requeue_by_event_and_failed(store: StateStore) -> None:
+    """Requeue by event resends whatever the status; --failed takes every failed and dead one."""
+    delivered, dead, rejected, pending = [await one_delivery(store, n) for n in (1, 2, 3, 4)]
+    await store.mark_delivered(delivered, at=T0 + 1)
+    await store.mark_failed(dead, error="gave up", at=T0 + 1, retry_at=None)
+    await store.mark_rejected(rejected, error="HTTP 400", at=T0 + 1)
+    await store.mark_failed(pending, error="HTTP 503", at=T0 + 1, retry_at=T0 + 3600)
+
+    assert await store.requeue(event_id="evt_0001") == 1
+    assert await store.requeue(event_id="evt_unknown") == 0
+    assert await store.requeue(failed=True) == 2
+
+    due = {d.id: d for d in await store.due_deliveries(T0 + 2)}
+    assert sorted(due) == sorted([delivered, dead, rejected])
+    assert all(d.attempts == 1 for d in due.values())
+    assert due[dead].last_error == "gave up"
+
+
+async def test_deliveries_newest_first(store: StateStore) -> None:
+    """The outbox listing shows the newest deliveries first and honours the limit."""
+    ids = [await one_delivery(store, n, at=T0 + n) for n in (1, 2, 3)]
+    assert [d.id for d in await store.deliveries(statuses=["pending"])] == ids[::-1]
+    assert [d.id for d in await store.deliveries(statuses=["pending"], limit=2)] == ids[:0:-1]
+
+
+async def test_settling_an_unknown_delivery_fails(store: StateStore) -> None:
+    """Marking a delivery id that does not exist is an error, not a silent no-op."""
+    with pytest.raises(StoreError, match="no delivery"):
+        await store.mark_delivered(12345, at=T0)
+
+
+# -- event history ------------------------------------------------------------------------
+
+
+async def test_event_history_filters(store: StateStore) -> None:
+    """History is newest first, ``since`` is inclusive, type globs select, limit caps."""
+    events = [
+        event(1, type_="ad.created", at=T0),
+        event(2, type_="ad.rejected", at=T0 + 10),
+        event(3, type_="campaign.status_changed", at=T0 + 20),
+        event(4, type_="ad.approved", at=T0 + 30),
+    ]
+    await commit(store, events=events)
+
+    def ids(found: list[Event]) -> list[int]:
+        return [int(e.id[4:]) for e in found]
+
+    assert await store.events() == events[::-1]
+    assert ids(await store.events(since=T0 + 10)) == [4, 3, 2]
+    assert ids(await store.events(types=["ad.*"])) == [4, 2, 1]
+    assert ids(await store.events(types=["ad.rejected", "campaign.*"])) == [3, 2]
+    assert ids(await store.events(since=T0 + 5, types=["ad.*"], limit=1)) == [4]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["ad.*", "*.removed", "*status_changed", "ad.?e*", "ad.[ru]*", "ad.[!ru]*", "[", "*[^a]*"],
+)
+async def test_type_globs_match_like_fnmatch(store: StateStore, pattern: str) -> None:
+    """A type filter selects exactly what fnmatch would, negated sets and stray brackets too."""
+    types = sorted(EVENT_TYPES | {"[odd", "^caret"})
+    await commit(store, events=[event(n, type_=t) for n, t in enumerate(types)])
+    found = {e.type for e in await store.events(types=[pattern])}
+    assert found == {t for t in types if fnmatch.fnmatchcase(t, pattern)}
+
+
+async def test_prune_keeps_events_with_pending_deliveries(store: StateStore) -> None:
+    """Pruning drops old settled history with its deliveries, never an event still owed a send."""
+    settled, owed = await one_delivery(store, 1), await one_delivery(store, 2)
+    await commit(store, events=[event(3), event(4, at=T0 + 100)])
+    await store.mark_delivered(settled, at=T0 + 1)
+
+    assert await store.prune_events(before=T0 + 50) == 2
+    assert sorted(e.id for e in await store.events()) == ["evt_0002", "evt_0004"]
+    assert [d.id for d in await store.deliveries(statuses=STATUSES)] == [owed]
+
+
+# -- accounts and key/value ---------------------------------------------------------------
+
+
+async def test_record_poll_counts_failures(store: StateStore) -> None:
+    """Failures count up and keep the last success; a success resets the count and error."""
+    first = await store.record_poll("acc", name="Shop", ok=False, at=T0, error="HTTP 500")
+    assert (first.consecutive_failures, first.last_error, first.last_success_at) == (
+        1,
+        "HTTP 500",
+        None,
+    )
+    ok = await store.record_poll("acc", name="Shop", ok=True, at=T0 + 60)
+    assert (ok.consecutive_failures, ok.last_error, ok.last_success_at) == (0, None, T0 + 60)
+    await store.record_poll("acc", name=None, ok=False, at=T0 + 120, error="timeout")
+    state = await store.record_poll("acc", name=None, ok=False, at=T0 + 180, error="HTTP 401")
+
+    assert state.name == "Shop"
+    assert (state.consecutive_failures, state.last_error) == (2, "HTTP 401")
+    assert (state.last_success_at, state.last_attempt_at) == (T0 + 60, T0 + 180)
+    assert await store.accounts() == [state]
+
+
+async def test_key_values_round_trip(store: StateStore) -> None:
+    """Values written together read back; a later write replaces; a missing key is None."""
+    assert await store.get_value("oauth.refresh_token") is None
+    await store.set_values({"oauth.access_token": "a1", "oauth.refresh_token": "r1"})
+    await store.set_values({"oauth.access_token": "a2"})
+    assert await store.get_value("oauth.access_token") == "a2"
+    assert await store.get_value("oauth.refresh_token") == "r1"
+
+
+# -- lifecycle and concurrency ------------------------------------------------------------
+
+
+async def test_reopen_keeps_everything(opener: Opener, db_path: Path) -> None:
+    """Everything written survives close and reopen; close twice is fine, use after close is not."""
+    store = await opener(db_path)
+    await commit(
+        store, rows={"a": stored(3)}, events=[event(1)], deliveries=[("evt_0001", "r", "t")]
+    )
+    await store.record_poll("acc", name="Shop", ok=True, at=T0)
+    await store.set_values({"k": "v"})
+    await store.close()
+    await store.close()
+    with pytest.raises(StoreError):
+        await store.get_value("k")
+
+    again = await opener(db_path)
+    try:
+        assert await again.load_snapshot("acc", Kind.AD) == Snapshot({"a": stored(3)}, ("status",))
+        assert await again.events() == [event(1)]
+        assert [d.event.id for d in await again.due_deliveries(T0)] == ["evt_0001"]
+        assert [a.name for a in await again.accounts()] == ["Shop"]
+        assert await again.get_value("k") == "v"
+    finally:
+        await again.close()
+
+
+async def test_concurrent_calls(store: StateStore) -> None:
+    """Twenty commits and loads from concurrent tasks all succeed without interfering."""
+    loaded: list[Snapshot] = []
+
+    async def write(n: int) -> None:
+        rows = {f"ad{i}": stored(n) for i in range(200)}
+        pairs = [(f"evt_{n:04d}", "r", "t")]
+        await commit(store, account=f"acc{n}", rows=rows, events=[event(n)], deliveries=pairs)
+
+    async def read(n: int) -> None:
+        loaded.append(await store.load_snapshot(f"acc{n}", Kind.AD))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(10):
+            tg.start_soon(write, n)
+            tg.start_soon(read, n)
+
+    assert len(loaded) == 10
+    assert all(len(s.entities) in (0, 200) for s in loaded)
+    for n in range(10):
+        snapshot = await store.load_snapshot(f"acc{n}", Kind.AD)
+        assert set(snapshot.entities.values()) == {stored(n)}
+    assert len(await store.due_deliveries(T0)) == 10
+
+
+async def test_large_snapshot_loads(store: StateStore) -> None:
+    """A 200,000-entity baseline commits and loads back whole."""
+    rows = {f"{i:018d}": stored(1) for i in range(200_000)}
+    await commit(store, rows=rows)
+    snapshot = await store.load_snapshot("acc", Kind.AD)
+    assert len(snapshot.entities) == 200_000
+    assert snapshot.entities["000000000000199999"] == stored(1)
+
+
+# -- SQLite specifics ---------------------------------------------------------------------
+
+
+async def test_first_open_creates_private_files(tmp_path: Path) -> None:
+    """The database, its WAL sidecars and a directory it had to create are owner-only."""
+    path = tmp_path / "new" / "dir" / "pinmon.db"
+    store = await open_store(path)
+    try:
+        await commit(store, rows={"a": stored()}, events=[event(1)])
+        files = [path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))]
+        assert all(f.exists() for f in files)
+        assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {oct(0o600)}
+        assert oct(stat.S_IMODE(path.parent.stat().st_mode)) == oct(0o700)
+    finally:
+        await store.close()
+
+
+async def test_garbage_file_is_a_store_error(tmp_path: Path) -> None:
+    """A file that is not a SQLite database is refused with its path named, and left untouched."""
+    path = tmp_path / "pinmon.db"
+    garbage = b"definitely not sqlite\n" * 300
+    path.write_bytes(garbage)
+    with pytest.raises(StoreError, match=r"pinmon\.db") as info:
+        await open_store(path)
+    assert "not a database" in str(info.value)
+    assert path.read_bytes() == garbage
+
+
+async def test_newer_schema_is_a_store_error(tmp_path: Path) -> None:
+    """A database written by a newer pinmon is refused instead of being misread."""
+    path = tmp_path / "pinmon.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        await open_store(path)
+
+
+async def test_commit_survives_sigkill(tmp_path: Path) -> None:
+    """A process killed right after commit_cycle returned loses nothing (WAL, synchronous=FULL)."""
+    path = tmp_path / "pinmon.db"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, anyio
+        from monitor.events import Event
+        from monitor.models import Kind, SnapshotRow, Stored
+        from monitor.store.sqlite import open_store
+
+        async def main():
+            store = await open_store({str(path)!r})
+            event = Event(id="evt_kill", type="ad.rejected", entity="ad", entity_id="a",
+                          ad_account_id="acc", detected_at=1.0)
+            await store.commit_cycle(
+                "acc", Kind.AD, fields=("status",),
+                rows=[SnapshotRow("a", Stored(1, 2, b"blob", b"meta"))],
+                events=[event], deliveries=[("evt_kill", "r", "t")], at=1.0)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        anyio.run(main)
+        """
+    )
+    done = await anyio.run_process([sys.executable, "-c", script], check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    # The commit is still only in the WAL: reopening must replay it.
+    assert (await anyio.Path(path.with_name(path.name + "-wal")).stat()).st_size > 0
+
+    store = await open_store(path)
+    try:
+        snapshot = await store.load_snapshot("acc", Kind.AD)
+        assert snapshot == Snapshot({"a": Stored(1, 2, b"blob", b"meta")}, ("status",))
+        assert [d.event.id for d in await store.due_deliveries(1.0)] == ["evt_kill"]
+    finally:
+        await store.close()
