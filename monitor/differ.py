@@ -12,8 +12,10 @@ from operator import attrgetter
 from typing import Any, Final
 
 import msgspec
+from xxhash import xxh3_64_intdigest
 
 from monitor.events import Change, Event, FieldChange, event_id
+from monitor.fingerprints import Fingerprints
 from monitor.models import BOOL_FIELDS, LIST_FIELDS, Kind, Row, SnapshotRow, Stored
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -150,9 +152,25 @@ class AccountDiff:
     :meth:`finish` is exactly what the listing no longer contains.
     """
 
-    def __init__(self, ctx: DiffContext, stored: dict[str, Stored]) -> None:
+    def __init__(
+        self,
+        ctx: DiffContext,
+        stored: dict[str, Stored],
+        *,
+        fingerprints: Fingerprints | None = None,
+    ) -> None:
         self._ctx = ctx
         self._stored = stored
+        # Hashes of the raw items the stored snapshot was built from. Only valid for that
+        # snapshot: the caller adopts `self.fingerprints` only after committing this diff.
+        self._prev_fp = fingerprints if fingerprints is not None else Fingerprints()
+        self.fingerprints = Fingerprints()
+        self._flags = bytearray(len(self._prev_fp))
+        self._position = self._shift = self._matched = 0
+        self._fast_ids: set[str] | None = None
+        self._decode_row: Callable[[bytes], Row] | None = None
+        self._fp_pending: dict[str, int] = {}
+        self._new_at: dict[str, int] = {}
         self._seen: set[str] = set()
         self._norms = [(name, normaliser(name)) for name in ctx.watched]
         self._same_fields = ctx.watched == ctx.stored_fields
@@ -162,6 +180,58 @@ class AccountDiff:
             getter if len(ctx.watched) > 1 else (lambda row: (getter(row),))
         )
         self._result = DiffResult()
+
+    def feed_raw(self, items: Iterable[msgspec.Raw], row: type[Row]) -> None:
+        """Diff one page of raw JSON items, decoding only those whose bytes changed.
+
+        An item byte-for-byte identical to the one the stored snapshot was built from
+        cannot have changed, so it is neither decoded nor compared: one xxh3 hash checked
+        against the same position of the last listing. Everything else takes :meth:`feed`.
+
+        Raises:
+            msgspec.ValidationError, msgspec.DecodeError: an item is garbage; the listing
+                must then be treated as failed.
+        """
+        if self._decode_row is None:
+            self._decode_row = msgspec.json.Decoder(row).decode
+        decode = self._decode_row
+        prev, new, flags, stored = self._prev_fp, self.fingerprints, self._flags, self._stored
+        digests, ids, n = prev.digests, prev.ids, len(prev)
+        usable = self._same_fields and n > 0
+        for raw in items:
+            digest = xxh3_64_intdigest(raw)
+            if usable:
+                j = self._position + self._shift
+                if not (0 <= j < n and digests[j] == digest):
+                    found = prev.position(digest)
+                    if found is not None:
+                        # Ads were added or removed before this one: follow the shift.
+                        self._shift = found - self._position
+                    j = found if found is not None else -1
+                self._position += 1
+                if j >= 0:
+                    # Fingerprints are adopted only from committed snapshots, so a hit
+                    # names an entity that is stored, live and in exactly this state.
+                    if not flags[j]:
+                        flags[j] = 1
+                        entity_id = ids[j]
+                        del stored[entity_id]
+                        self._matched += 1
+                        new.append(digest, entity_id)
+                    continue
+            parsed = decode(raw)
+            self._fp_pending[parsed.id] = digest
+            self._new_at[parsed.id] = len(new)
+            new.append(0, parsed.id)
+            self.feed((parsed,))
+        self._result.seen = len(self._seen) + self._matched
+
+    def _fast_seen(self) -> set[str]:
+        # Ids matched by hash: only needed to tell a duplicate from a new entity.
+        if self._fast_ids is None:
+            ids, flags = self._prev_fp.ids, self._flags
+            self._fast_ids = {ids[j] for j in range(len(ids)) if flags[j]}
+        return self._fast_ids
 
     def feed(self, rows: Iterable[Row]) -> None:
         """Diff one page of rows; duplicates of an id already seen are ignored."""
@@ -173,25 +243,37 @@ class AccountDiff:
                 continue
             seen.add(entity_id)
             old = stored.pop(entity_id, None)
+            if old is None and self._matched and entity_id in self._fast_seen():
+                continue  # a second copy of an ad already matched by its hash
             # Fast path, taken by ~99 % of ads: the raw values already are in normal form
             # (the API's usual [] and false are the canonical empties) and encode to the
             # stored bytes. One C-level getter and one encode, no per-field Python calls.
             if fast and old is not None and not old.removed and _encode(values_of(row)) == old.blob:
                 t = row.updated_time
-                if t is not None and (old.updated_time is None or t > old.updated_time):
-                    result.rows.append(
-                        SnapshotRow(entity_id, Stored(t, old.rev, old.blob, _meta(row)))
-                    )
+                if t is None or old.updated_time is None or t >= old.updated_time:
+                    self._adopt(entity_id)
+                    if t is not None and t != old.updated_time:
+                        result.rows.append(
+                            SnapshotRow(entity_id, Stored(t, old.rev, old.blob, _meta(row)))
+                        )
                 continue
-            self._slow(row, old)
+            if self._slow(row, old):
+                self._adopt(entity_id)
         result.seen = len(seen)
 
-    def _slow(self, row: Row, old: Stored | None) -> None:
+    def _adopt(self, entity_id: str) -> None:
+        # This item's bytes now describe the stored state: next cycle may skip them.
+        digest = self._fp_pending.pop(entity_id, None)
+        if digest is not None:
+            self.fingerprints.digests[self._new_at.pop(entity_id)] = digest
+
+    def _slow(self, row: Row, old: Stored | None) -> bool:
+        """Normalise and compare one row; False when it was stale and left unrecorded."""
         values = [norm(getattr(row, name)) for name, norm in self._norms]
         blob = _encode(values)
         if old is None or old.removed:
             self._created(row, old, values, blob)
-            return
+            return True
         if (
             row.updated_time is not None
             and old.updated_time is not None
@@ -199,14 +281,15 @@ class AccountDiff:
         ):
             # A stale replica: never let an older version overwrite a newer one.
             self._result.stale += 1
-            return
+            return False
         if blob == old.blob and self._same_fields:
             if row.updated_time is not None and row.updated_time != old.updated_time:
                 self._result.rows.append(
                     SnapshotRow(row.id, Stored(row.updated_time, old.rev, blob, _meta(row)))
                 )
-            return
+            return True
         self._changed(row, old, values, blob)
+        return True
 
     def _created(self, row: Row, old: Stored | None, values: list[Any], blob: bytes) -> None:
         ctx = self._ctx

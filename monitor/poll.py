@@ -8,11 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
+import msgspec
 import structlog
 
 from monitor.config import Config, Route
 from monitor.differ import AccountDiff, DiffContext
-from monitor.errors import MonitorError, PinterestError
+from monitor.errors import ListingError, MonitorError, PinterestError
+from monitor.fingerprints import Fingerprints
 from monitor.models import Kind, Row, row_type
 from monitor.notify import Notifier
 from monitor.pinterest import PinterestClient
@@ -73,6 +75,9 @@ class Poller:
             kind: row_type(kind, config.monitor.watch[kind]) for kind in config.monitor.entities
         }
         self.account_names: dict[str, str] = {}
+        # Per (account, kind, watched fields): raw-item hashes of the committed snapshot,
+        # so unchanged ads skip decoding next cycle. Memory only: a restart re-decodes once.
+        self._fingerprints: dict[tuple[str, Kind], Fingerprints] = {}
 
     async def accounts(self) -> list[str]:
         """The configured accounts, or every account the token can see."""
@@ -165,14 +170,21 @@ class Poller:
             detected_at=self._now(),
             baseline=snapshot.fields is None,
         )
-        diff = AccountDiff(ctx, snapshot.entities)
-        async for page in self._client.list_entities(
-            kind,
-            account_id,
-            row=self._rows[kind],
-            entity_statuses=self._config.pinterest.entity_statuses,
-        ):
-            diff.feed(page)
+        key = (account_id, kind)
+        # Dropped before listing: if this cycle fails, the next one must not trust
+        # hashes that may describe a snapshot other than the one in the store.
+        fingerprints = self._fingerprints.pop(key, None)
+        diff = AccountDiff(ctx, snapshot.entities, fingerprints=fingerprints)
+        row = self._rows[kind]
+        try:
+            async for page in self._client.list_entities_raw(
+                kind, account_id, entity_statuses=self._config.pinterest.entity_statuses
+            ):
+                diff.feed_raw(page, row)
+        except msgspec.MsgspecError as exc:
+            raise ListingError(
+                f"{kind.plural} listing: an item is not a valid {kind.value}: {exc}"
+            ) from None
         result = diff.finish(complete=True)
         deliveries = [
             (event.id, route.name, notifier.key)
@@ -189,6 +201,7 @@ class Poller:
             deliveries=deliveries,
             at=self._now(),
         )
+        self._fingerprints[key] = diff.fingerprints
         if ctx.baseline:
             log.info("poll.baseline", kind=kind.value, entities=result.seen)
         if result.stale:

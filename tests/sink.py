@@ -71,7 +71,8 @@ class HttpSink:
     async def __aenter__(self) -> HttpSink:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A short grace: a test that scripted a hanging answer must not wait for it on exit.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -84,7 +84,7 @@ def _md(text: str) -> str:
 def _name(event: Event) -> str:
     if event.name and event.name.strip():
         return event.name.strip()
-    return f"{event.entity.replace('_', ' ')} {event.entity_id}"
+    return f"unnamed {event.entity.replace('_', ' ')} {event.entity_id}"
 
 
 def _account(account_id: str, names: Mapping[str, str]) -> str:

@@ -94,8 +94,11 @@ class World:
             fresh._build(self.scenario)
         version = self.version
         self.__dict__.update(fresh.__dict__)
-        # Keep counting up: a version number seen before the reset must never come back.
-        self.version = version + 1
+        # Keep counting up: a version number seen before the reset must never come back,
+        # or a page cached before it would be served again.
+        self.version += version + 1
+        for account_id in self._account_versions:
+            self._account_versions[account_id] += version + 1
 
     def _build(self, scenario: Scenario) -> None:
         self.scenario = scenario

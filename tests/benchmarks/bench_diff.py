@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from monitor.differ import AccountDiff, DiffContext
-from monitor.models import DEFAULT_WATCHED, Kind, Stored, page_type, row_type
+from monitor.models import DEFAULT_WATCHED, Kind, Stored, row_type
 
 import msgspec
 
@@ -70,21 +70,31 @@ def make_ad(i: int, *, rejected: bool = False, updated: int = 1_700_000_000) -> 
 def make_pages(n_ads: int, page_size: int, changed: set[int]) -> list[bytes]:
     pages = []
     for start in range(0, n_ads, page_size):
-        items = [make_ad(i, rejected=i in changed) for i in range(start, min(n_ads, start + page_size))]
+        items = [
+            make_ad(i, rejected=i in changed) for i in range(start, min(n_ads, start + page_size))
+        ]
         bookmark = None if start + page_size >= n_ads else f"bm{start}"
         pages.append(json.dumps({"items": items, "bookmark": bookmark}).encode())
     return pages
 
 
-def bench_pinmon(pages: list[bytes], stored: dict[str, Stored]) -> tuple[float, int]:
+class RawPage(msgspec.Struct):
+    items: list[msgspec.Raw]
+    bookmark: str | None = None
+
+
+def bench_pinmon(
+    pages: list[bytes], stored: dict[str, Stored], fingerprints: dict[int, str] | None
+) -> tuple[float, int]:
+    """What the daemon does per page: envelope decode, then feed_raw (decode only changed)."""
     watched = DEFAULT_WATCHED[Kind.AD]
-    page_t = page_type(row_type(Kind.AD, watched))
-    decoder = msgspec.json.Decoder(page_t)
+    row = row_type(Kind.AD, watched)
+    decoder = msgspec.json.Decoder(RawPage)
     ctx = DiffContext(ACCOUNT, Kind.AD, watched, watched, 1.0)
     t0 = time.process_time()
-    diff = AccountDiff(ctx, dict(stored))
+    diff = AccountDiff(ctx, dict(stored), fingerprints=fingerprints)
     for body in pages:
-        diff.feed(decoder.decode(body).items)  # type: ignore[attr-defined]
+        diff.feed_raw(decoder.decode(body).items, row)
     result = diff.finish(complete=True)
     return time.process_time() - t0, len(result.events)
 
@@ -117,17 +127,21 @@ def main() -> None:
 
     watched = DEFAULT_WATCHED[Kind.AD]
     ctx = DiffContext(ACCOUNT, Kind.AD, watched, watched, 0.0, baseline=True)
-    decoder = msgspec.json.Decoder(page_type(row_type(Kind.AD, watched)))
+    decoder = msgspec.json.Decoder(RawPage)
     base = AccountDiff(ctx, {})
     for body in old_pages:
-        base.feed(decoder.decode(body).items)  # type: ignore[attr-defined]
+        base.feed_raw(decoder.decode(body).items, row_type(Kind.AD, watched))
     stored = {r.entity_id: r.stored for r in base.finish(complete=True).rows}
+    fingerprints = base.fingerprints
     stored_dicts = {item["id"]: item for body in old_pages for item in json.loads(body)["items"]}
 
-    ours, theirs = [], []
+    ours, cold, theirs = [], [], []
     for _ in range(args.repeat):
-        t, n_ours = bench_pinmon(new_pages, stored)
+        t, n_ours = bench_pinmon(new_pages, stored, fingerprints)
         ours.append(t)
+        t, n_cold = bench_pinmon(new_pages, stored, None)
+        cold.append(t)
+        assert n_cold == n_ours
         t, n_theirs = bench_baseline(new_pages, stored_dicts)
         theirs.append(t)
     assert n_ours == n_theirs == len(changed), (n_ours, n_theirs, len(changed))
@@ -135,12 +149,21 @@ def main() -> None:
     per_ad_ours = best_ours / args.ads * 1e6
     per_ad_theirs = best_theirs / args.ads * 1e6
     mb = sum(map(len, new_pages)) / 1e6
-    print(f"ads={args.ads} pages={len(new_pages)} page_size={args.page_size} "
-          f"changed={len(changed)} json={mb:.0f} MB, best of {args.repeat} (CPU time)")
-    print(f"pinmon   msgspec decode + differ : {best_ours:7.3f} s  {per_ad_ours:6.2f} µs/ad")
-    print(f"baseline json.loads + dict ==    : {best_theirs:7.3f} s  {per_ad_theirs:6.2f} µs/ad")
-    print(f"ratio pinmon/baseline            : {best_ours / best_theirs:7.3f}  "
-          f"(goal <= 0.200; per ad goal <= 3 µs)")
+    print(
+        f"ads={args.ads} pages={len(new_pages)} page_size={args.page_size} "
+        f"changed={len(changed)} json={mb:.0f} MB, best of {args.repeat} (CPU time)"
+    )
+    print(f"pinmon   steady state (hash skip) : {best_ours:7.3f} s  {per_ad_ours:6.2f} µs/ad")
+    print(
+        f"pinmon   first cycle after start  : {min(cold):7.3f} s  "
+        f"{min(cold) / args.ads * 1e6:6.2f} µs/ad  (no hashes yet: every ad decoded)"
+    )
+    print(f"baseline json.loads + dict ==     : {best_theirs:7.3f} s  {per_ad_theirs:6.2f} µs/ad")
+    print(
+        f"ratio steady/baseline             : {best_ours / best_theirs:7.3f}  "
+        f"(goal <= 0.200; per ad goal <= 3 µs)"
+    )
+    print(f"ratio first-cycle/baseline        : {min(cold) / best_theirs:7.3f}")
 
 
 if __name__ == "__main__":
