@@ -297,17 +297,19 @@ def _entities(value: Any) -> tuple[Kind, ...]:
 def _parse_watch(r: _Reader) -> dict[Kind, tuple[str, ...]]:
     """``[monitor.watch]``: extra fields per kind, added to the defaults."""
     watch = dict(DEFAULT_WATCHED)
-    table = r.get("watch", {}, lambda v: v if isinstance(v, dict) else _type_error("a table", v))
+    table: dict[str, Any] = r.get("watch", {}, _table)
     sub = _Reader(table, r.key("watch"), r.problems)
     for kind in Kind:
-        extra = sub.get(kind.plural, (), _str_list())
+        extra: tuple[str, ...] = sub.get(kind.plural, (), _str_list())
         watch[kind] = tuple(dict.fromkeys((*DEFAULT_WATCHED[kind], *extra)))
     sub.unknown()
     return watch
 
 
-def _type_error(expected: str, value: Any) -> Any:
-    raise TypeError(f"expected {expected}, got {type(value).__name__}")
+def _table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a table, got {type(value).__name__}")
+    return value
 
 
 def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
@@ -376,10 +378,9 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
     problems: list[str] = []
     data = _interpolate(raw, "", os.environ if env is None else env, problems)
     top = _Reader(data, "", problems)
-    tables = {}
+    tables: dict[str, dict[str, Any]] = {}
     for name in ("pinterest", "monitor"):
-        value = top.get(name, {}, lambda v: v if isinstance(v, dict) else _type_error("a table", v))
-        tables[name] = value
+        tables[name] = top.get(name, {}, _table)
     if "pinterest" not in data:
         problems.append("pinterest: missing table [pinterest]")
     pinterest = _parse_pinterest(_Reader(tables["pinterest"], "pinterest", problems))

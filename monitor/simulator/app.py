@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from monitor.simulator.server import Simulator
 
 API_PREFIX: Final = "/v5"
-SIM: Final = web.AppKey("simulator", "Simulator")
+SIM: web.AppKey[Simulator] = web.AppKey("simulator")
 FAULT: Final = "pinmon.fault"
 _ID: Final = re.compile(r"^\d{1,18}$")
 _SINGULAR: Final = {"campaigns": "Campaign", "ad_groups": "Ad group", "ads": "Ad"}
@@ -69,7 +69,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
 
 async def _serve(sim: Simulator, request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
     route = request.match_info.route.name or ""
-    if route == "oauth/token":
+    if route == "oauth.token":
         # Token requests authenticate with client credentials and count against another
         # quota category (org_read), so they neither need a bearer nor spend ads_read.
         budget = sim.limiter.peek(sim.tokens.user)
@@ -80,7 +80,7 @@ async def _serve(sim: Simulator, request: web.Request, handler: Handler, rid: st
         budget = sim.limiter.hit(user)
         if not budget.allowed:
             return _finish(error(*vocab.RATE_LIMITED), budget, rid)
-    fault = sim.faults.take(request.method, request.path, listing=route.endswith("/list"))
+    fault = sim.faults.take(request.method, request.path, listing=route.endswith(".list"))
     request[FAULT] = fault
     if fault is not None and fault.kind in REPLACING:
         response = replacement(fault, request)
@@ -203,14 +203,14 @@ async def oauth_token(request: web.Request) -> web.StreamResponse:
 
 
 def add_api_routes(app: web.Application) -> None:
-    """Register the /v5 routes, each named after its spec operationId."""
+    """Register the /v5 routes, each named after its spec operationId (``/`` spelt ``.``)."""
     r = app.router
     base = API_PREFIX + "/ad_accounts"
-    r.add_get(base, list_ad_accounts, name="ad_accounts/list")
-    r.add_get(base + "/{ad_account_id}", get_ad_account, name="ad_accounts/get")
+    r.add_get(base, list_ad_accounts, name="ad_accounts.list")
+    r.add_get(base + "/{ad_account_id}", get_ad_account, name="ad_accounts.get")
     for kind, path_id in _PATH_IDS.items():
-        r.add_get(f"{base}/{{ad_account_id}}/{kind}", list_entities(kind), name=f"{kind}/list")
+        r.add_get(f"{base}/{{ad_account_id}}/{kind}", list_entities(kind), name=f"{kind}.list")
         r.add_get(
-            f"{base}/{{ad_account_id}}/{kind}/{{{path_id}}}", get_entity(kind), name=f"{kind}/get"
+            f"{base}/{{ad_account_id}}/{kind}/{{{path_id}}}", get_entity(kind), name=f"{kind}.get"
         )
-    r.add_post(API_PREFIX + "/oauth/token", oauth_token, name="oauth/token")
+    r.add_post(API_PREFIX + "/oauth/token", oauth_token, name="oauth.token")
