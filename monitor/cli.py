@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole pipeline against the built-in simulator")
     demo.add_argument("--interval", type=float, default=1.0, help="seconds between cycles")
     _log_args(demo)
+    demo.set_defaults(log_level="warning")
 
     sim = sub.add_parser("simulate", help="serve the Pinterest API simulator on 127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)

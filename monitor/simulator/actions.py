@@ -53,13 +53,17 @@ def _targets(world: World, step: Step) -> list[tuple[str, str]]:
         if step.where:
             table = getattr(world, kind)
             ids = [
-                i for i in ids if all(getattr(table[i], k, None) == v for k, v in step.where.items())
+                i
+                for i in ids
+                if all(getattr(table[i], k, None) == v for k, v in step.where.items())
             ]
         out += [(kind, i) for i in ids]
     return out
 
 
-def apply_step(step: Step, *, world: World, faults: Faults, tokens: Tokens, access: Access) -> list[str]:
+def apply_step(
+    step: Step, *, world: World, faults: Faults, tokens: Tokens, access: Access
+) -> list[str]:
     """Carry out ``step``; return the ids of the entities it changed or created.
 
     Raises:

@@ -38,7 +38,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def error(status: int, code: int, message: str) -> web.Response:
     """A response with the spec's Error body ``{"code": ..., "message": ...}``."""
     return web.Response(
-        status=status, body=encode({"code": code, "message": message}), content_type="application/json"
+        status=status,
+        body=encode({"code": code, "message": message}),
+        content_type="application/json",
     )
 
 
@@ -67,7 +69,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
-async def _serve(sim: Simulator, request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
+async def _serve(
+    sim: Simulator, request: web.Request, handler: Handler, rid: str
+) -> web.StreamResponse:
     route = request.match_info.route.name or ""
     if route == "oauth.token":
         # Token requests authenticate with client credentials and count against another
@@ -94,7 +98,11 @@ async def _serve(sim: Simulator, request: web.Request, handler: Handler, rid: st
     except web.HTTPException as exc:  # no such route, or a method it does not take
         response = error(exc.status, exc.status, exc.reason)
     _finish(response, budget, rid)
-    if fault is not None and fault.kind is FaultKind.TRUNCATED and isinstance(response, web.Response):
+    if (
+        fault is not None
+        and fault.kind is FaultKind.TRUNCATED
+        and isinstance(response, web.Response)
+    ):
         return await send_truncated(request, response)
     return response
 
@@ -104,7 +112,9 @@ def _account_id(request: web.Request) -> str | web.Response:
     sim = request.app[SIM]
     account_id = request.match_info["ad_account_id"]
     if not _ID.match(account_id):
-        return error(400, 400, f"Invalid parameters: ad_account_id {account_id!r} must match ^\\d+$")
+        return error(
+            400, 400, f"Invalid parameters: ad_account_id {account_id!r} must match ^\\d+$"
+        )
     if account_id not in sim.world.accounts:
         return error(404, 404, "Ad account not found.")
     if account_id in sim.access.revoked:
@@ -182,7 +192,9 @@ def get_entity(kind: str) -> Handler:
             return error(404, 404, f"{_SINGULAR[kind]} not found.")
         fault: Fault | None = request.get(FAULT)
         if fault is not None and fault.kind is FaultKind.STALE:
-            entity = sim.pages.stale(entity, frozenset(fault.ads) if fault.ads is not None else None)
+            entity = sim.pages.stale(
+                entity, frozenset(fault.ads) if fault.ads is not None else None
+            )
         return _json(encode(entity))
 
     return handle

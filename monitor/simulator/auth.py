@@ -62,10 +62,14 @@ class Tokens:
         self.spec = spec
         self.now = now
         self.access_lifetime_s = (
-            spec.access_token_lifetime_s if access_token_lifetime_s is None else access_token_lifetime_s
+            spec.access_token_lifetime_s
+            if access_token_lifetime_s is None
+            else access_token_lifetime_s
         )
         self.refresh_lifetime_s = (
-            spec.refresh_token_lifetime_s if refresh_token_lifetime_s is None else refresh_token_lifetime_s
+            spec.refresh_token_lifetime_s
+            if refresh_token_lifetime_s is None
+            else refresh_token_lifetime_s
         )
         self.access: dict[str, float] = {}
         self.refresh: dict[str, float] = {}

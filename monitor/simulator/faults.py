@@ -47,7 +47,13 @@ class FaultKind(enum.StrEnum):
 
 #: Kinds that replace the response before any handler runs.
 REPLACING: Final = frozenset(
-    {FaultKind.STATUS_429, FaultKind.STATUS_500, FaultKind.STATUS_503, FaultKind.RESET, FaultKind.HTML}
+    {
+        FaultKind.STATUS_429,
+        FaultKind.STATUS_500,
+        FaultKind.STATUS_503,
+        FaultKind.RESET,
+        FaultKind.HTML,
+    }
 )
 #: Kinds that only make sense on a listing: they never fire on other requests.
 LISTING_ONLY: Final = frozenset({FaultKind.REPEAT_BOOKMARK, FaultKind.EMPTY_PAGE})

@@ -8,7 +8,7 @@ from typing import Any, Final
 import msgspec
 
 from monitor.simulator import vocab
-from monitor.simulator.entities import SETTABLE, AdAccount, AdGroup, Ad, Campaign
+from monitor.simulator.entities import SETTABLE, Ad, AdAccount, AdGroup, Campaign
 from monitor.simulator.tables import Problems, join
 
 #: The kinds as scenarios and URLs spell them.

@@ -12,8 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from monitor.simulator.entities import Ad, AdAccount, AdGroup, Campaign, Owner, ad_summary_status
-from monitor.simulator.entities import group_summary_status
+from monitor.simulator.entities import (
+    Ad,
+    AdAccount,
+    AdGroup,
+    Campaign,
+    Owner,
+    ad_summary_status,
+    group_summary_status,
+)
 
 THEMES: Final = (
     "Holiday Sale",
@@ -138,9 +145,7 @@ def ad_group(
     }
     values.update(fields)
     values.setdefault("summary_status", group_summary_status(values.get("status", "ACTIVE")))
-    return AdGroup(
-        id=ad_group_id, ad_account_id=camp.ad_account_id, campaign_id=camp.id, **values
-    )
+    return AdGroup(id=ad_group_id, ad_account_id=camp.ad_account_id, campaign_id=camp.id, **values)
 
 
 def _quiz(url: str, pin_id: str) -> dict[str, Any]:
@@ -268,7 +273,11 @@ def ad_states(spec: Generate) -> list[dict[str, Any]]:
         if state == "rejected":
             reason, label = _GENERATED_REJECTIONS[rng.randrange(len(_GENERATED_REJECTIONS))]
             out.append(
-                {"review_status": "REJECTED", "rejected_reasons": [reason], "rejection_labels": [label]}
+                {
+                    "review_status": "REJECTED",
+                    "rejected_reasons": [reason],
+                    "rejection_labels": [label],
+                }
             )
         elif state == "pending":
             out.append({"review_status": "PENDING"})

@@ -63,7 +63,8 @@ class ListQuery:
         ids = ",".join(sorted(self.filter_ids))
         order = "D" if self.descending else "A"
         shared = "S" if self.include_shared else "-"
-        return f"{self.kind}|{account_id}|{','.join(self.statuses)}|{self.filter_field}:{ids}|{order}{shared}"
+        statuses = ",".join(self.statuses)
+        return f"{self.kind}|{account_id}|{statuses}|{self.filter_field}:{ids}|{order}{shared}"
 
 
 def _values(query: MultiMapping[str], name: str) -> list[str] | None:

@@ -93,7 +93,9 @@ class _Listing:
 class Pages:
     """Renders and caches listing pages of one world."""
 
-    def __init__(self, world: World, *, secret: bytes | None = None, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(
+        self, world: World, *, secret: bytes | None = None, max_bytes: int = DEFAULT_CACHE_BYTES
+    ) -> None:
         self.world = world
         self.bookmarks = Bookmarks(secret)
         self.max_bytes = max_bytes
@@ -177,7 +179,12 @@ class Pages:
             self._bytes -= len(dropped.body)
 
     def faulted_page(
-        self, account_id: str | None, query: ListQuery, *, kind: str, stale_ids: frozenset[str] | None = None
+        self,
+        account_id: str | None,
+        query: ListQuery,
+        *,
+        kind: str,
+        stale_ids: frozenset[str] | None = None,
     ) -> Page:
         """A page as a fault distorts it (never cached).
 

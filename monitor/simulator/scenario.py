@@ -140,12 +140,19 @@ def parse_scenario(data: Mapping[str, Any], *, source_name: str) -> Scenario:
     p = Problems(source_name)
     check_keys(data, _TOP_KEYS, "", p)
     accounts = tuple(
-        _account(t, join("accounts", i), p) for i, t in enumerate(get_tables(data, "accounts", "", p))
+        _account(t, join("accounts", i), p)
+        for i, t in enumerate(get_tables(data, "accounts", "", p))
     )
     if not accounts and "accounts" not in data:
         p.add("accounts", "required: at least one [[accounts]] table")
-    timeline = [parse_step(t, join("timeline", i), p) for i, t in enumerate(get_tables(data, "timeline", "", p))]
-    faults = [parse_fault(t, join("faults", i), p) for i, t in enumerate(get_tables(data, "faults", "", p))]
+    timeline = [
+        parse_step(t, join("timeline", i), p)
+        for i, t in enumerate(get_tables(data, "timeline", "", p))
+    ]
+    faults = [
+        parse_fault(t, join("faults", i), p)
+        for i, t in enumerate(get_tables(data, "faults", "", p))
+    ]
     start = get_number(data, "start_time", "", p, integer=True)
     scenario = Scenario(
         name=get_str(data, "name", "", p) or Path(source_name).stem,
@@ -165,7 +172,9 @@ def parse_scenario(data: Mapping[str, Any], *, source_name: str) -> Scenario:
 
 def _account(table: Mapping[str, Any], where: str, p: Problems) -> AccountSpec:
     reserved = ("id", "campaigns", "generate", "shared")
-    fields = check_fields("accounts", {k: v for k, v in table.items() if k not in reserved}, where, p)
+    fields = check_fields(
+        "accounts", {k: v for k, v in table.items() if k not in reserved}, where, p
+    )
     gen = get_table(table, "generate", where, p)
     return AccountSpec(
         id=get_id(table, "id", where, p),
@@ -176,7 +185,9 @@ def _account(table: Mapping[str, Any], where: str, p: Problems) -> AccountSpec:
     )
 
 
-def _children(kind: str, table: Mapping[str, Any], where: str, p: Problems) -> tuple[EntitySpec, ...]:
+def _children(
+    kind: str, table: Mapping[str, Any], where: str, p: Problems
+) -> tuple[EntitySpec, ...]:
     out = []
     for i, child in enumerate(get_tables(table, kind, where, p)):
         here = join(join(where, kind), i)
@@ -186,7 +197,9 @@ def _children(kind: str, table: Mapping[str, Any], where: str, p: Problems) -> t
         if kind == "ads" and "pin_id" in fields:
             get_id(fields, "pin_id", here, p)
         grandchildren = _children(sub, child, here, p) if sub else ()
-        out.append(EntitySpec(id=get_id(child, "id", here, p), fields=fields, children=grandchildren))
+        out.append(
+            EntitySpec(id=get_id(child, "id", here, p), fields=fields, children=grandchildren)
+        )
     return tuple(out)
 
 

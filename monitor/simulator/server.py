@@ -168,7 +168,10 @@ class Simulator:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.stop()
 
@@ -242,7 +245,9 @@ class Simulator:
         return self._apply(step)
 
     def _apply(self, step: Step) -> list[str]:
-        ids = apply_step(step, world=self.world, faults=self.faults, tokens=self.tokens, access=self.access)
+        ids = apply_step(
+            step, world=self.world, faults=self.faults, tokens=self.tokens, access=self.access
+        )
         log.info("simulator.step_applied", step=step.describe(), changed=len(ids), cycle=self.cycle)
         return ids
 
@@ -311,4 +316,3 @@ class Simulator:
             "requests": len(self.requests),
             "token_refreshes": self.tokens.refreshes,
         }
-

@@ -1,4 +1,4 @@
-"""Running the simulator as its own process: ``pinmon simulate`` and ``python -m monitor.simulator``."""
+"""The simulator as its own process: ``pinmon simulate`` and ``python -m monitor.simulator``."""
 
 from __future__ import annotations
 
@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m monitor.simulator", description=__doc__)
     parser.add_argument("--port", type=int, default=8765, help="port to bind (0: any free port)")
-    parser.add_argument("--scenario", type=Path, help="scenario file or built-in name (default: demo)")
+    parser.add_argument(
+        "--scenario", type=Path, help="scenario file or built-in name (default: demo)"
+    )
     args = parser.parse_args(argv)
     try:
         return run_standalone(args.port, args.scenario)

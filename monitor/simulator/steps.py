@@ -86,8 +86,8 @@ def parse_selector(value: Any, where: str, p: Problems) -> Selector | None:
         mode, _, n = value.partition(":")
         if mode in ("first", "last") and n.isdigit() and int(n) > 0:
             return Selector(mode=mode, count=int(n))
-    elif isinstance(value, list) and value and all(
-        isinstance(v, str) and v.isdigit() for v in value
+    elif (
+        isinstance(value, list) and value and all(isinstance(v, str) and v.isdigit() for v in value)
     ):
         return Selector(ids=tuple(value))
     p.add(where, f'expected an id, a list of ids, "all", "first:N" or "last:N"; got {value!r}')
@@ -132,7 +132,11 @@ class Step:
 
 
 def _show(s: Selector) -> str:
-    return ",".join(s.ids) if s.mode == "ids" else (s.mode if s.mode == "all" else f"{s.mode}:{s.count}")
+    return (
+        ",".join(s.ids)
+        if s.mode == "ids"
+        else (s.mode if s.mode == "all" else f"{s.mode}:{s.count}")
+    )
 
 
 def parse_step(table: Mapping[str, Any], where: str, p: Problems) -> Step | None:

@@ -21,7 +21,9 @@ class Problems:
 
     def add(self, where: str, reason: str) -> None:
         """Record that the value at ``where`` (a key path) is wrong for ``reason``."""
-        self.lines.append(f"{self.source}: {where}: {reason}" if where else f"{self.source}: {reason}")
+        self.lines.append(
+            f"{self.source}: {where}: {reason}" if where else f"{self.source}: {reason}"
+        )
 
     def raise_if_any(self) -> None:
         """Raise the collected problems as one :class:`ConfigError`.

@@ -12,7 +12,7 @@ import bisect
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -27,6 +27,8 @@ from monitor.simulator.entities import (
     group_summary_status,
 )
 from monitor.simulator.scenario import AccountSpec, Scenario, load_scenario
+
+E = TypeVar("E", bound=Campaign | AdGroup | Ad)
 
 
 class UnknownEntityError(KeyError):
@@ -51,7 +53,9 @@ class World:
         version: Bumped by every change; ``account_version(id)`` per account.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, start_time: int | None = None) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, start_time: int | None = None
+    ) -> None:
         self.clock = clock
         self.start_time = start_time if start_time is not None else int(clock())
         self.scenario: Scenario | None = None
@@ -70,7 +74,10 @@ class World:
 
     @classmethod
     def from_scenario(
-        cls, source: Scenario | Path | str | Mapping[str, Any], *, clock: Callable[[], float] = time.time
+        cls,
+        source: Scenario | Path | str | Mapping[str, Any],
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> World:
         """Build the world a scenario describes.
 
@@ -110,7 +117,9 @@ class World:
             acct = generate.account(spec.id or self.ids.new("accounts"), index, spec.fields, t0)
             self._add_account(acct, shared=spec.shared)
             for c_index, c_spec in enumerate(spec.campaigns):
-                camp = generate.campaign(c_spec.id or self.ids.new("campaigns"), acct, c_index, c_spec.fields, t0)
+                camp = generate.campaign(
+                    c_spec.id or self.ids.new("campaigns"), acct, c_index, c_spec.fields, t0
+                )
                 self._add(camp)
                 for g_index, g_spec in enumerate(c_spec.children):
                     group = generate.ad_group(
@@ -135,7 +144,9 @@ class World:
         for i, fields in enumerate(generate.ad_states(spec)):
             self._new_ad(groups[i % len(groups)], i, fields, None)
 
-    def _new_ad(self, group: AdGroup, index: int, fields: Mapping[str, Any], ad_id: str | None) -> Ad:
+    def _new_ad(
+        self, group: AdGroup, index: int, fields: Mapping[str, Any], ad_id: str | None
+    ) -> Ad:
         acct = self.accounts[group.ad_account_id]
         new = generate.ad(
             ad_id or self.ids.new("ads"),
@@ -201,7 +212,7 @@ class World:
 
     # -- changing ---------------------------------------------------------------------
 
-    def _change(self, entity: Entity, *, bump: bool, **changes: Any) -> Entity:
+    def _change(self, entity: E, *, bump: bool, **changes: Any) -> E:
         self.previous[entity.id] = msgspec.structs.replace(entity)
         for key, value in changes.items():
             setattr(entity, key, value)
@@ -218,7 +229,12 @@ class World:
         return entity
 
     def reject_ad(
-        self, ad_id: str, *, reasons: Iterable[str], labels: Iterable[str] | None = None, bump: bool = True
+        self,
+        ad_id: str,
+        *,
+        reasons: Iterable[str],
+        labels: Iterable[str] | None = None,
+        bump: bool = True,
     ) -> Ad:
         """Reject an ad in review: ``review_status`` and ``summary_status`` become REJECTED.
 
@@ -231,24 +247,36 @@ class World:
         reasons = list(reasons)
         text = list(labels) if labels is not None else [vocab.label_for(r) for r in reasons]
         return self._change(
-            self.ad(ad_id), bump=bump, review_status="REJECTED", rejected_reasons=reasons, rejection_labels=text
-        )  # type: ignore[return-value]
+            self.ad(ad_id),
+            bump=bump,
+            review_status="REJECTED",
+            rejected_reasons=reasons,
+            rejection_labels=text,
+        )
 
     def approve_ad(self, ad_id: str, *, bump: bool = True) -> Ad:
         """Approve an ad in review, clearing any rejection reasons and labels."""
         return self._change(
-            self.ad(ad_id), bump=bump, review_status="APPROVED", rejected_reasons=[], rejection_labels=[]
-        )  # type: ignore[return-value]
+            self.ad(ad_id),
+            bump=bump,
+            review_status="APPROVED",
+            rejected_reasons=[],
+            rejection_labels=[],
+        )
 
     def set_pending(self, ad_id: str, *, bump: bool = True) -> Ad:
         """Send an ad back to review, as an edit of its description or URL does."""
         return self._change(
-            self.ad(ad_id), bump=bump, review_status="PENDING", rejected_reasons=[], rejection_labels=[]
-        )  # type: ignore[return-value]
+            self.ad(ad_id),
+            bump=bump,
+            review_status="PENDING",
+            rejected_reasons=[],
+            rejection_labels=[],
+        )
 
     def delete_pin(self, ad_id: str, *, bump: bool = True) -> Ad:
         """Delete the ad's pin: ``is_pin_deleted`` becomes true."""
-        return self._change(self.ad(ad_id), bump=bump, is_pin_deleted=True)  # type: ignore[return-value]
+        return self._change(self.ad(ad_id), bump=bump, is_pin_deleted=True)
 
     def set_status(self, entity_id: str, status: str, *, bump: bool = True) -> Entity:
         """Set the user-set ``status`` of a campaign, ad group or ad (summary follows)."""
@@ -281,7 +309,8 @@ class World:
         entity = self.find(entity_id)
         kind = _kind(entity)
         link = f"{kind[:-1]}_id"  # campaign_id, ad_group_id (ads have no children)
-        children = [c.id for c in [*self.ad_groups.values(), *self.ads.values()] if getattr(c, link, None) == entity_id]
+        below: list[AdGroup | Ad] = [*self.ad_groups.values(), *self.ads.values()]
+        children = [c.id for c in below if getattr(c, link, None) == entity_id]
         for child_id in children:
             if child_id in self.ad_groups or child_id in self.ads:
                 self.remove(child_id)
