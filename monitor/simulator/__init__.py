@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 from monitor.simulator.actions import StepError
+from monitor.simulator.app import RequestRecord
 from monitor.simulator.auth import TokenPair, Tokens
 from monitor.simulator.clock import ManualClock
 from monitor.simulator.entities import Ad, AdAccount, AdGroup, Campaign
@@ -31,7 +32,7 @@ from monitor.simulator.scenario import (
     builtin_scenarios,
     load_scenario,
 )
-from monitor.simulator.server import RequestRecord, Simulator
+from monitor.simulator.server import Simulator
 from monitor.simulator.standalone import ready_line, run_standalone, serve_forever
 from monitor.simulator.steps import Step
 from monitor.simulator.world import UnknownEntityError, World

@@ -12,6 +12,7 @@ import asyncio
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
@@ -33,6 +34,31 @@ _ID: Final = re.compile(r"^\d{1,18}$")
 _SINGULAR: Final = {"campaigns": "Campaign", "ad_groups": "Ad group", "ads": "Ad"}
 _PATH_IDS: Final = {"campaigns": "campaign_id", "ad_groups": "ad_group_id", "ads": "ad_id"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One /v5 request as the simulator saw it.
+
+    Attributes:
+        method: ``GET`` or ``POST``.
+        path: The path, with ``/v5``.
+        query: The query parameters in order (repeated keys repeat).
+        status: The status sent; 0 when a ``reset`` fault sent none.
+        fault: The kind of fault that fired on it, if any.
+        cycle: The cycle it belonged to.
+    """
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    status: int
+    fault: str | None
+    cycle: int
+
+    def param(self, name: str) -> str | None:
+        """The first value of query parameter ``name``."""
+        return next((v for k, v in self.query if k == name), None)
 
 
 def error(status: int, code: int, message: str) -> web.Response:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -25,6 +25,7 @@ from aiohttp import web
 
 from monitor.simulator import admin, app
 from monitor.simulator.actions import Access, StepError, apply_step
+from monitor.simulator.app import RequestRecord
 from monitor.simulator.auth import Tokens
 from monitor.simulator.cycles import Cycles
 from monitor.simulator.faults import Fault, FaultKind, Faults
@@ -36,31 +37,6 @@ from monitor.simulator.tables import Problems
 from monitor.simulator.world import World
 
 log = structlog.get_logger("monitor.simulator")
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One /v5 request as the simulator saw it.
-
-    Attributes:
-        method: ``GET`` or ``POST``.
-        path: The path, with ``/v5``.
-        query: The query parameters in order (repeated keys repeat).
-        status: The status sent; 0 when a ``reset`` fault sent none.
-        fault: The kind of fault that fired on it, if any.
-        cycle: The cycle it belonged to.
-    """
-
-    method: str
-    path: str
-    query: tuple[tuple[str, str], ...]
-    status: int
-    fault: str | None
-    cycle: int
-
-    def param(self, name: str) -> str | None:
-        """The first value of query parameter ``name``."""
-        return next((v for k, v in self.query if k == name), None)
 
 
 class Simulator:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from monitor.simulator import generate, vocab
+from monitor.simulator.build import check_references, populate
 from monitor.simulator.entities import (
     Ad,
     AdAccount,
@@ -26,7 +27,8 @@ from monitor.simulator.entities import (
     ad_summary_status,
     group_summary_status,
 )
-from monitor.simulator.scenario import AccountSpec, Scenario, load_scenario
+from monitor.simulator.scenario import Scenario, load_scenario
+from monitor.simulator.tables import Problems
 
 E = TypeVar("E", bound=Campaign | AdGroup | Ad)
 
@@ -86,19 +88,22 @@ class World:
             clock: See :attr:`clock`.
 
         Raises:
-            ConfigError: If the scenario is invalid.
+            ConfigError: If the scenario is invalid, or its timeline names ids that
+                neither exist nor are created by a ``create`` step.
         """
         scenario = source if isinstance(source, Scenario) else load_scenario(source)
         world = cls(clock=clock, start_time=scenario.start_time)
-        world.scenario = scenario
-        world._build(scenario)
+        populate(world, scenario)
+        p = Problems(scenario.source)
+        check_references(world, scenario, p)
+        p.raise_if_any()
         return world
 
     def reset(self) -> None:
         """Go back to the scenario's initial state (an empty world if built without one)."""
         fresh = World(clock=self.clock, start_time=self.start_time)
         if self.scenario is not None:
-            fresh._build(self.scenario)
+            populate(fresh, self.scenario)
         version = self.version
         self.__dict__.update(fresh.__dict__)
         # Keep counting up: a version number seen before the reset must never come back,
@@ -107,46 +112,10 @@ class World:
         for account_id in self._account_versions:
             self._account_versions[account_id] += version + 1
 
-    def _build(self, scenario: Scenario) -> None:
-        self.scenario = scenario
-        for spec in scenario.accounts:
-            for kind, entity_id in _explicit_ids(spec):
-                self.ids.claim(kind, entity_id)
-        t0 = scenario.start_time
-        for index, spec in enumerate(scenario.accounts):
-            acct = generate.account(spec.id or self.ids.new("accounts"), index, spec.fields, t0)
-            self._add_account(acct, shared=spec.shared)
-            for c_index, c_spec in enumerate(spec.campaigns):
-                camp = generate.campaign(
-                    c_spec.id or self.ids.new("campaigns"), acct, c_index, c_spec.fields, t0
-                )
-                self._add(camp)
-                for g_index, g_spec in enumerate(c_spec.children):
-                    group = generate.ad_group(
-                        g_spec.id or self.ids.new("ad_groups"), camp, g_index, g_spec.fields, t0
-                    )
-                    self._add(group)
-                    for a_index, a_spec in enumerate(g_spec.children):
-                        self._new_ad(group, a_index, a_spec.fields, a_spec.id)
-            if spec.generate is not None:
-                self._generate(acct, spec.generate, offset=len(spec.campaigns))
-
-    def _generate(self, acct: AdAccount, spec: generate.Generate, *, offset: int) -> None:
-        t0 = self.start_time
-        groups = []
-        for c in range(spec.campaigns):
-            camp = generate.campaign(self.ids.new("campaigns"), acct, offset + c, {}, t0)
-            self._add(camp)
-            for g in range(spec.ad_groups_per_campaign):
-                group = generate.ad_group(self.ids.new("ad_groups"), camp, g, {}, t0)
-                self._add(group)
-                groups.append(group)
-        for i, fields in enumerate(generate.ad_states(spec)):
-            self._new_ad(groups[i % len(groups)], i, fields, None)
-
-    def _new_ad(
+    def new_ad(
         self, group: AdGroup, index: int, fields: Mapping[str, Any], ad_id: str | None
     ) -> Ad:
+        """Add an ad to ``group``: ``fields`` over generated values (``index`` varies them)."""
         acct = self.accounts[group.ad_account_id]
         new = generate.ad(
             ad_id or self.ids.new("ads"),
@@ -157,17 +126,19 @@ class World:
             account_name=acct.name,
             t0=self.start_time,
         )
-        self._add(new)
+        self.add(new)
         return new
 
-    def _add_account(self, acct: AdAccount, *, shared: bool = False) -> None:
+    def add_account(self, acct: AdAccount, *, shared: bool = False) -> None:
+        """Add an ad account (``shared``: owned by someone else, shared with the user)."""
         self.accounts[acct.id] = acct
         if shared:
             self.shared.add(acct.id)
         self._account_versions[acct.id] = 0
         self.version += 1
 
-    def _add(self, entity: Entity) -> None:
+    def add(self, entity: Entity) -> None:
+        """Add a campaign, ad group or ad (its parents must exist)."""
         kind = _kind(entity)
         getattr(self, kind)[entity.id] = entity
         bisect.insort(self._index.setdefault((entity.ad_account_id, kind), []), int(entity.id))
@@ -336,27 +307,10 @@ class World:
         fields.setdefault("updated_time", now)
         fields.setdefault("review_status", "PENDING")
         index = len(self.ids_of(group.ad_account_id, "ads"))
-        return self._new_ad(group, index, fields, ad_id)
+        return self.new_ad(group, index, fields, ad_id)
 
 
 def _kind(entity: Entity) -> str:
     if isinstance(entity, Ad):
         return "ads"
     return "ad_groups" if isinstance(entity, AdGroup) else "campaigns"
-
-
-def _explicit_ids(spec: AccountSpec) -> Iterable[tuple[str, str]]:
-    if spec.id:
-        yield "accounts", spec.id
-    for camp in spec.campaigns:
-        if camp.id:
-            yield "campaigns", camp.id
-        for group in camp.children:
-            if group.id:
-                yield "ad_groups", group.id
-            for ad in group.children:
-                if ad.id:
-                    yield "ads", ad.id
-                pin = ad.fields.get("pin_id")
-                if isinstance(pin, str) and pin.isdigit():
-                    yield "pins", pin
