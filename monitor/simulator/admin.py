@@ -129,6 +129,19 @@ async def get_requests(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def get_ids(request: web.Request) -> web.StreamResponse:
+    """GET /_sim/ids?kind=ads[&account=ID]: the ids of one kind, ascending (any status)."""
+    world = request.app[SIM].world
+    kind = request.query.get("kind", "ads")
+    if kind not in ("campaigns", "ad_groups", "ads"):
+        return _problem("kind must be campaigns, ad_groups or ads")
+    account = request.query.get("account")
+    if account is not None and account not in world.accounts:
+        return _problem(f"no account with id {account}")
+    accounts = [account] if account else sorted(world.accounts, key=int)
+    return _json({"ids": [str(i) for a in accounts for i in world.ids_of(a, kind)]})
+
+
 async def post_tokens(request: web.Request) -> web.StreamResponse:
     """POST /_sim/tokens: mint a fresh access/refresh token pair."""
     pair = request.app[SIM].tokens.issue()
@@ -147,4 +160,5 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_delete(ADMIN_PREFIX + "/faults", delete_faults)
     r.add_post(ADMIN_PREFIX + "/reset", post_reset)
     r.add_get(ADMIN_PREFIX + "/requests", get_requests)
+    r.add_get(ADMIN_PREFIX + "/ids", get_ids)
     r.add_post(ADMIN_PREFIX + "/tokens", post_tokens)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 API_PREFIX: Final = "/v5"
 SIM: web.AppKey[Simulator] = web.AppKey("simulator")
-FAULT: Final = "pinmon.fault"
+FAULT: web.RequestKey[Fault | None] = web.RequestKey("fault")
 _ID: Final = re.compile(r"^\d{1,18}$")
 _SINGULAR: Final = {"campaigns": "Campaign", "ad_groups": "Ad group", "ads": "Ad"}
 _PATH_IDS: Final = {"campaigns": "campaign_id", "ad_groups": "ad_group_id", "ads": "ad_id"}

@@ -19,14 +19,14 @@ CAMPAIGN_TYPE: Final = "campaign"
 AD_GROUP_TYPE: Final = "adgroup"
 
 
-class Owner(msgspec.Struct, kw_only=True):
+class Owner(msgspec.Struct, kw_only=True, gc=False):
     """``AdAccountOwner``: the user who owns an ad account."""
 
     id: str
     username: str
 
 
-class AdAccount(msgspec.Struct, kw_only=True):
+class AdAccount(msgspec.Struct, kw_only=True, gc=False):
     """An ``AdAccount`` as GET /ad_accounts returns it."""
 
     id: str
@@ -39,7 +39,7 @@ class AdAccount(msgspec.Struct, kw_only=True):
     updated_time: int | None = None
 
 
-class Campaign(msgspec.Struct, kw_only=True):
+class Campaign(msgspec.Struct, kw_only=True, gc=False):
     """A ``CampaignResponse``."""
 
     id: str
@@ -64,7 +64,7 @@ class Campaign(msgspec.Struct, kw_only=True):
     type: str = CAMPAIGN_TYPE
 
 
-class AdGroup(msgspec.Struct, kw_only=True):
+class AdGroup(msgspec.Struct, kw_only=True, gc=False):
     """An ``AdGroupResponse``."""
 
     id: str
@@ -100,7 +100,7 @@ class AdGroup(msgspec.Struct, kw_only=True):
     type: str = AD_GROUP_TYPE
 
 
-class Ad(msgspec.Struct, kw_only=True):
+class Ad(msgspec.Struct, kw_only=True, gc=False):
     """An ``AdResponse``: the object pinmon watches, every property present."""
 
     id: str

@@ -7,6 +7,7 @@ keeps tests and the page cache honest.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -81,11 +82,14 @@ class Ids:
         return str(value)
 
 
+# Cached: a generated account has thousands of ads sharing a handful of names.
+@functools.lru_cache(maxsize=1024)
 def _shop(account_name: str) -> str:
     word = "".join(c for c in account_name.split()[0].lower() if c.isalnum())
     return word or "shop"
 
 
+@functools.lru_cache(maxsize=1024)
 def _slug(text: str) -> str:
     return "-".join("".join(c for c in w.lower() if c.isalnum()) for w in text.split()).strip("-")
 
@@ -160,6 +164,54 @@ def _quiz(url: str, pin_id: str) -> dict[str, Any]:
     }
 
 
+# Cached per ad group, creative type and variant: a 200,000-ad account then shares these
+# strings and lists instead of holding its own copies (entities never mutate a value in
+# place, so sharing is safe). ``variant`` (0-11) mixes tracked, deep-linked and CTA forms.
+@functools.lru_cache(maxsize=8192)
+def _creative_fields(
+    group: tuple[str, str, str], shop: str, creative: str, variant: int
+) -> dict[str, Any]:
+    group_id, campaign_id, theme = group
+    url = (
+        f"https://www.{shop}.example/{_slug(theme)}"
+        f"?utm_source=pinterest&utm_campaign={campaign_id}&utm_content={group_id}"
+    )
+    tracked = variant % 3 == 0
+    deep = f"{shop}://collections/{_slug(theme)}" if variant % 4 == 0 else None
+    values: dict[str, Any] = {
+        "creative_type": creative,
+        "destination_url": url,
+        "android_deep_link": deep,
+        "ios_deep_link": deep,
+        "click_tracking_url": f"https://clk.adtrack.example/c?g={group_id}" if tracked else None,
+        "view_tracking_url": f"https://clk.adtrack.example/v?g={group_id}" if tracked else None,
+        "tracking_urls": (
+            {
+                "impression": [f"https://px.measure.example/i/{group_id}"],
+                "click": [f"https://px.measure.example/c/{group_id}"],
+                "engagement": [],
+                "buyable_button": [],
+                "audience_verification": [],
+            }
+            if tracked
+            else None
+        ),
+        "customizable_cta_type": _CTAS[variant % len(_CTAS)],
+        "grid_click_type": "CLOSEUP" if creative in ("IDEA", "QUIZ") else "DIRECT_TO_DESTINATION",
+    }
+    if creative == "CAROUSEL":
+        values["carousel_destination_urls"] = [f"{url}&card={i}" for i in (1, 2, 3)]
+        links = [f"{shop}://collections/{_slug(theme)}/{i}" for i in (1, 2, 3)]
+        values["carousel_android_deep_links"] = values["carousel_ios_deep_links"] = links
+    if creative == "COLLECTION":
+        values["collection_items_destination_url_template"] = (
+            f"https://www.{shop}.example/p/{{{{product_id}}}}?utm_source=pinterest"
+        )
+    if creative == "QUIZ":
+        values["quiz_pin_data"] = _quiz(url, str(int(group_id) * 1000 + 7))
+    return values
+
+
 def ad(
     ad_id: str,
     group: AdGroup,
@@ -174,54 +226,20 @@ def ad(
     creative, label = _CREATIVES[index % len(_CREATIVES)]
     creative = fields.get("creative_type", creative)
     theme = group.name.split(" — ")[0]
-    shop = _shop(account_name)
-    url = f"https://www.{shop}.example/{_slug(theme)}?utm_source=pinterest&utm_content={ad_id}"
-    tracked = index % 3 == 0
-    values: dict[str, Any] = {
-        "name": f"{theme} — {label} #{index + 1}",
-        "creative_type": creative,
-        "destination_url": url,
-        "android_deep_link": f"{shop}://p/{ad_id}" if index % 4 == 0 else None,
-        "ios_deep_link": f"{shop}://p/{ad_id}" if index % 4 == 0 else None,
-        "click_tracking_url": f"https://clk.adtrack.example/c?ad={ad_id}" if tracked else None,
-        "view_tracking_url": f"https://clk.adtrack.example/v?ad={ad_id}" if tracked else None,
-        "tracking_urls": (
-            {
-                "impression": [f"https://px.measure.example/i/{ad_id}"],
-                "click": [f"https://px.measure.example/c/{ad_id}"],
-                "engagement": [],
-                "buyable_button": [],
-                "audience_verification": [],
-            }
-            if tracked
-            else None
-        ),
-        "customizable_cta_type": _CTAS[index % len(_CTAS)],
-        "grid_click_type": "CLOSEUP" if creative in ("IDEA", "QUIZ") else "DIRECT_TO_DESTINATION",
-        "created_time": group.created_time + _DAY + 60 * (index % 1440),
-        "updated_time": group.created_time + 2 * _DAY + 60 * (index % 1440),
-    }
-    if creative == "CAROUSEL":
-        for key, fmt in (
-            ("carousel_destination_urls", url + "&card={}"),
-            ("carousel_android_deep_links", f"{shop}://p/{ad_id}/{{}}"),
-            ("carousel_ios_deep_links", f"{shop}://p/{ad_id}/{{}}"),
-        ):
-            values[key] = [fmt.format(i) for i in (1, 2, 3)]
-    if creative == "COLLECTION":
-        values["collection_items_destination_url_template"] = (
-            f"https://www.{shop}.example/p/{{{{product_id}}}}?utm_source=pinterest"
-        )
-    if creative == "QUIZ":
-        values["quiz_pin_data"] = _quiz(url, pin_id)
+    key = (group.id, group.campaign_id, theme)
+    values = dict(_creative_fields(key, _shop(account_name), creative, index % 12))
+    values["name"] = f"{theme} — {label} #{index + 1}"
+    values["created_time"] = group.created_time + _DAY + 60 * (index % 1440)
+    values["updated_time"] = values["created_time"] + _DAY
     values.update(fields)
+    values.pop("pin_id", None)
     result = Ad(
         id=ad_id,
         ad_account_id=group.ad_account_id,
         campaign_id=group.campaign_id,
         ad_group_id=group.id,
         pin_id=str(fields.get("pin_id", pin_id)),
-        **{k: v for k, v in values.items() if k != "pin_id"},
+        **values,
     )
     if "summary_status" not in fields:
         result.summary_status = ad_summary_status(result)

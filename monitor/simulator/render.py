@@ -16,10 +16,12 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, Final
 
 import msgspec
 
+from monitor.simulator import vocab
 from monitor.simulator.entities import AdAccount, Entity
 from monitor.simulator.params import ListQuery, ParamError
 from monitor.simulator.world import World
@@ -108,30 +110,52 @@ class Pages:
         return self.world.version if account_id is None else self.world.account_version(account_id)
 
     def listing(self, account_id: str | None, query: ListQuery) -> _Listing:
-        """The filtered, ordered entities of a listing (cached per version)."""
+        """The filtered, ordered entities of a listing.
+
+        Cached until the account's membership changes (see ``World.member_version``): a
+        listing holds the entity structs themselves, so a rename or a review decision
+        shows through it without a rebuild; only pages are re-rendered.
+        """
         key = query.listing_key(account_id or "")
-        version = self._version(account_id)
+        if account_id is None:
+            version = self.world.version
+        else:
+            version = self.world.member_version(account_id)
         cached = self._listings.get(key)
         if cached is not None and cached.version == version:
             return cached
         items: list[Any]
         if account_id is None:
-            ids = sorted(int(i) for i in self.world.accounts)
-            items = [self.world.accounts[str(i)] for i in ids]
+            keys = sorted(int(i) for i in self.world.accounts)
+            items = [self.world.accounts[str(i)] for i in keys]
             if not query.include_shared:
-                items = [a for a in items if a.id not in self.world.shared]
+                pairs = [
+                    (k, a)
+                    for k, a in zip(keys, items, strict=True)
+                    if a.id not in self.world.shared
+                ]
+                keys, items = [k for k, _ in pairs], [a for _, a in pairs]
         else:
-            table = getattr(self.world, query.kind)
+            keys = self.world.ids_of(account_id, query.kind)
+            items = self.world.entities_of(account_id, query.kind)
             statuses = set(query.statuses)
-            items = [table[str(i)] for i in self.world.ids_of(account_id, query.kind)]
-            items = [e for e in items if e.status in statuses]
-            if query.filter_field is not None:
-                wanted, field = query.filter_ids, query.filter_field
-                items = [e for e in items if getattr(e, field) in wanted]
+            wanted, field = query.filter_ids, query.filter_field
+            if field is not None or len(statuses) < len(vocab.ENTITY_STATUSES):
+                # A mask and compress() rather than (key, entity) pairs: 50,000 throwaway
+                # tuples would wake the cyclic GC, which then walks the whole world.
+                mask = [
+                    e.status in statuses and (field is None or getattr(e, field) in wanted)
+                    for e in items
+                ]
+                keys, items = list(compress(keys, mask)), list(compress(items, mask))
+            else:
+                keys, items = list(keys), list(items)
+        sign = 1
         if query.descending:
+            sign = -1
             items.reverse()
-        sign = -1 if query.descending else 1
-        listing = _Listing(version, items, [sign * int(e.id) for e in items], sign)
+            keys = [-k for k in reversed(keys)]
+        listing = _Listing(version, items, keys, sign)
         self._listings[key] = listing
         self._listings.move_to_end(key)
         while len(self._listings) > _MAX_LISTINGS:

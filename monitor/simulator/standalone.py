@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
+
 from monitor.errors import ConfigError
 from monitor.simulator.scenario import Scenario, builtin_scenario, builtin_scenarios, load_scenario
 from monitor.simulator.server import Simulator
@@ -67,6 +69,9 @@ async def serve_forever(
 def run_standalone(port: int, scenario: Path | None) -> int:
     """Serve on 127.0.0.1 until SIGINT or SIGTERM; print the ready line first.
 
+    Logs (structlog) are left as the caller configured them: point them at stderr, since
+    stdout carries the ready line that scripts parse.
+
     Returns:
         The exit status: 0 after a signal.
 
@@ -100,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario", type=Path, help="scenario file or built-in name (default: demo)"
     )
     args = parser.parse_args(argv)
+    # stdout carries exactly the ready line (scripts parse it); logs go to stderr.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         return run_standalone(args.port, args.scenario)
     except ConfigError as exc:

@@ -69,7 +69,9 @@ class World:
         self.previous: dict[str, Entity] = {}
         self.version = 0
         self._account_versions: dict[str, int] = {}
-        self._index: dict[tuple[str, str], list[int]] = {}
+        self._member_versions: dict[str, int] = {}
+        # Per (account, kind): ids ascending as ints, and the entities in the same order.
+        self._index: dict[tuple[str, str], tuple[list[int], list[Entity]]] = {}
         self.ids = generate.Ids()
 
     # -- building ---------------------------------------------------------------------
@@ -109,8 +111,9 @@ class World:
         # Keep counting up: a version number seen before the reset must never come back,
         # or a page cached before it would be served again.
         self.version += version + 1
-        for account_id in self._account_versions:
-            self._account_versions[account_id] += version + 1
+        for versions in (self._account_versions, self._member_versions):
+            for account_id in versions:
+                versions[account_id] += version + 1
 
     def new_ad(
         self, group: AdGroup, index: int, fields: Mapping[str, Any], ad_id: str | None
@@ -134,19 +137,25 @@ class World:
         self.accounts[acct.id] = acct
         if shared:
             self.shared.add(acct.id)
-        self._account_versions[acct.id] = 0
+        self._account_versions[acct.id] = self._member_versions[acct.id] = 0
         self.version += 1
 
     def add(self, entity: Entity) -> None:
         """Add a campaign, ad group or ad (its parents must exist)."""
         kind = _kind(entity)
         getattr(self, kind)[entity.id] = entity
-        bisect.insort(self._index.setdefault((entity.ad_account_id, kind), []), int(entity.id))
-        self._touch(entity.ad_account_id)
+        ints, entities = self._index.setdefault((entity.ad_account_id, kind), ([], []))
+        key = int(entity.id)
+        at = bisect.bisect_left(ints, key)
+        ints.insert(at, key)
+        entities.insert(at, entity)
+        self._touch(entity.ad_account_id, members=True)
 
-    def _touch(self, account_id: str) -> None:
+    def _touch(self, account_id: str, *, members: bool) -> None:
         self.version += 1
         self._account_versions[account_id] = self._account_versions.get(account_id, 0) + 1
+        if members:
+            self._member_versions[account_id] = self._member_versions.get(account_id, 0) + 1
 
     # -- reading ----------------------------------------------------------------------
 
@@ -154,9 +163,18 @@ class World:
         """A number that changes whenever anything in that account changes."""
         return self._account_versions.get(account_id, -1)
 
+    def member_version(self, account_id: str) -> int:
+        """A number that changes whenever an account's listings may gain or lose members:
+        an entity added, removed, or its ``status`` changed (listings filter on it)."""
+        return self._member_versions.get(account_id, -1)
+
     def ids_of(self, account_id: str, kind: str) -> list[int]:
         """The ids of an account's entities of ``kind`` (``ads``...), ascending; do not modify."""
-        return self._index.get((account_id, kind), [])
+        return self._index.get((account_id, kind), ([], []))[0]
+
+    def entities_of(self, account_id: str, kind: str) -> list[Entity]:
+        """An account's entities of ``kind``, in the order of :meth:`ids_of`; do not modify."""
+        return self._index.get((account_id, kind), ([], []))[1]
 
     def find(self, entity_id: str) -> Entity:
         """The campaign, ad group or ad with that id.
@@ -196,7 +214,7 @@ class World:
             # Never backwards and never equal: an injected test clock may sit before the
             # scenario's start time, and a same-second change must still look newer.
             entity.updated_time = max(int(self.clock()), entity.updated_time + 1)
-        self._touch(entity.ad_account_id)
+        self._touch(entity.ad_account_id, members="status" in changes)
         return entity
 
     def reject_ad(
@@ -286,9 +304,11 @@ class World:
             if child_id in self.ad_groups or child_id in self.ads:
                 self.remove(child_id)
         del getattr(self, kind)[entity_id]
-        self._index[(entity.ad_account_id, kind)].remove(int(entity_id))
+        ints, entities = self._index[(entity.ad_account_id, kind)]
+        at = bisect.bisect_left(ints, int(entity_id))
+        del ints[at], entities[at]
         self.previous.pop(entity_id, None)
-        self._touch(entity.ad_account_id)
+        self._touch(entity.ad_account_id, members=True)
 
     def create_ad(self, *, ad_group_id: str, ad_id: str | None = None, **fields: Any) -> Ad:
         """Create an ad in an ad group, with plausible values for the fields not given.

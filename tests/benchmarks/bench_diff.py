@@ -15,10 +15,10 @@ import random
 import time
 from typing import Any
 
+import msgspec
+
 from monitor.differ import AccountDiff, DiffContext
 from monitor.models import DEFAULT_WATCHED, Kind, Stored, row_type
-
-import msgspec
 
 ACCOUNT = "549755885175"
 REASONS = ["HASHTAGS", "LANDING_PAGE_BROKEN", "PROHIBITED_PRODUCT", "CLICKBAIT"]

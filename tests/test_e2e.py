@@ -1,0 +1,141 @@
+"""The real daemon against the simulator over loopback HTTP, a real SQLite file, real apprise sends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.daemon import EXIT_DELIVERY_FAILED, EXIT_OK, EXIT_POLL_FAILED, run_once
+from monitor.store.sqlite import open_store
+from tests.harness import ACCOUNT, ADS, GROUP, rig
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+
+async def test_first_cycle_is_a_silent_baseline(tmp_path: Path) -> None:
+    """The first cycle records every ad and sends nothing."""
+    async with rig(tmp_path) as r:
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        assert await run_once(r.config) == EXIT_OK
+        assert r.messages() == []
+        store = await open_store(tmp_path / "state.db")
+        try:
+            assert (await store.accounts())[0].last_success_at is not None
+            assert await store.events() == []
+        finally:
+            await store.close()
+
+
+async def test_rejection_without_updated_time_bump_is_alerted(tmp_path: Path) -> None:
+    """A rejection that leaves updated_time alone still reaches the target, with reasons."""
+    async with rig(tmp_path) as r:
+        await run_once(r.config)
+        r.sim.world.reject_ad(
+            ADS[1], reasons=["LANDING_PAGE_BROKEN"], labels=["Landing page is broken"], bump=False
+        )
+        assert await run_once(r.config) == EXIT_OK
+        (message,) = r.messages()
+        assert "rejected" in message["title"].lower()
+        assert "Holiday Ad 1" in message["title"]
+        assert "Landing page is broken" in message["message"]
+        assert f"advertiser/{ACCOUNT}" in message["message"]
+        assert message["type"] == "failure"
+
+
+async def test_approval_pause_created_removed(tmp_path: Path) -> None:
+    """Approval, pause, a new ad and a removed ad are each detected and sent in one digest."""
+    async with rig(tmp_path) as r:
+        r.sim.world.set_pending(ADS[0])
+        await run_once(r.config)
+        r.sim.world.approve_ad(ADS[0])
+        r.sim.world.pause(ADS[1])
+        new = r.sim.world.create_ad(ad_group_id=GROUP, name="Brand New Ad")
+        r.sim.world.remove(ADS[4])
+        assert await run_once(r.config) == EXIT_OK
+        (digest,) = r.messages()
+        body = digest["message"]
+        assert "4 changes" in digest["title"]
+        for text in ("Holiday Ad 0", "Holiday Ad 1", "Brand New Ad", "Holiday Ad 4"):
+            assert text in body
+        store = await open_store(tmp_path / "state.db")
+        try:
+            types = {e.entity_id: e.type for e in await store.events()}
+        finally:
+            await store.close()
+        assert types == {
+            ADS[0]: "ad.approved",
+            ADS[1]: "ad.status_changed",
+            new.id: "ad.created",
+            ADS[4]: "ad.removed",
+        }
+
+
+async def test_no_duplicate_alerts_across_restarts(tmp_path: Path) -> None:
+    """Each run is a new process's worth of state: a change is reported once, never again."""
+    async with rig(tmp_path) as r:
+        await run_once(r.config)
+        r.sim.world.reject_ad(ADS[2], reasons=["HASHTAGS"])
+        await run_once(r.config)
+        await run_once(r.config)
+        await run_once(r.config)
+        assert len(r.messages()) == 1
+
+
+async def test_stale_replica_never_overwrites_or_alerts(tmp_path: Path) -> None:
+    """A lagging replica serving an older updated_time produces no event and keeps the newer state."""
+    async with rig(tmp_path) as r:
+        await run_once(r.config)
+        r.sim.world.pause(ADS[3])
+        await run_once(r.config)
+        assert len(r.messages()) == 1
+        r.sim.add_fault(kind="stale", path="/v5/ad_accounts/*/ads", ads=[ADS[3]])
+        assert await run_once(r.config) == EXIT_OK
+        r.sim.clear_faults()
+        assert await run_once(r.config) == EXIT_OK
+        assert len(r.messages()) == 1
+
+
+async def test_failed_page_mid_listing_reports_nothing(tmp_path: Path) -> None:
+    """A listing that breaks after its first page fails the cycle, reports no removals, keeps state."""
+    async with rig(tmp_path) as r:
+        await run_once(r.config)
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        r.sim.add_fault(kind="status_500", path="/v5/ad_accounts/*/ads", skip=1)
+        assert await run_once(r.config) == EXIT_POLL_FAILED
+        assert r.messages() == []
+        r.sim.clear_faults()
+        assert await run_once(r.config) == EXIT_OK
+        (message,) = r.messages()
+        assert "rejected" in message["title"].lower()
+
+
+async def test_repeated_bookmark_fails_the_listing(tmp_path: Path) -> None:
+    """A page whose bookmark loops back fails the cycle instead of inventing removals."""
+    async with rig(tmp_path) as r:
+        await run_once(r.config)
+        r.sim.add_fault(kind="repeat_bookmark", path="/v5/ad_accounts/*/ads")
+        assert await run_once(r.config) == EXIT_POLL_FAILED
+        r.sim.clear_faults()
+        assert await run_once(r.config) == EXIT_OK
+        assert r.messages() == []
+
+
+async def test_failed_send_stays_queued_and_goes_out_later(tmp_path: Path) -> None:
+    """A target answering 500 fails the run (exit 3); the next run delivers the same event."""
+    async with rig(tmp_path) as r:
+        await run_once(r.config)
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        r.sink.fail_next("/alerts", status=500)
+        assert await run_once(r.config) == EXIT_DELIVERY_FAILED
+        store = await open_store(tmp_path / "state.db")
+        try:
+            (pending,) = await store.deliveries(statuses=["pending"])
+            assert pending.attempts == 1
+            assert pending.last_error and "500" in pending.last_error
+            await store.requeue(event_id=pending.event.id)
+        finally:
+            await store.close()
+        assert await run_once(r.config) == EXIT_OK
+        assert len(r.sink.on("/alerts")) == 2
+        assert "rejected" in r.messages()[-1]["title"].lower()
