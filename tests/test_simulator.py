@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -406,3 +407,44 @@ async def test_requests_are_logged(sim: Simulator, http: aiohttp.ClientSession) 
     assert (first.method, first.path, first.status) == ("GET", f"/v5/ad_accounts/{ACME}/ads", 200)
     assert first.param("page_size") == "2"
     assert (second.status, second.fault) == (401, None)
+
+
+def test_cached_listings_follow_membership_changes() -> None:
+    """Listings patched in place on each change equal listings rebuilt from scratch."""
+    from multidict import MultiDict
+
+    from monitor.simulator import World
+    from monitor.simulator.listings import Listings
+    from monitor.simulator.params import parse_list_query
+
+    world = World.from_scenario({"accounts": [{"id": "1", "name": "A", "generate": {"ads": 300}}]})
+    cached = Listings(world)
+    queries = [
+        parse_list_query("ads", MultiDict(q))
+        for q in (
+            {},
+            {"entity_statuses": "ARCHIVED"},
+            {"entity_statuses": "ACTIVE", "order": "DESCENDING"},
+            {"entity_statuses": "ACTIVE,PAUSED,ARCHIVED", "ad_group_ids": "2680059592700"},
+        )
+    ]
+    originals = [cached.get("1", q) for q in queries]
+    rng = random.Random(7)
+    group = sorted(world.ad_groups)[0]
+    for step in range(200):
+        ad_id = rng.choice(sorted(world.ads))
+        match step % 4:
+            case 0:
+                world.set_status(ad_id, rng.choice(["ACTIVE", "PAUSED", "ARCHIVED"]))
+            case 1:
+                world.create_ad(ad_group_id=group, status=rng.choice(["ACTIVE", "ARCHIVED"]))
+            case 2:
+                world.remove(ad_id)
+            case _:
+                world.rename(ad_id, f"renamed {step}")
+        for q, original in zip(queries, originals, strict=True):
+            fresh = Listings(world).get("1", q)
+            kept = cached.get("1", q)
+            assert kept is original  # patched in place, never rebuilt
+            assert [e.id for e in kept.items] == [e.id for e in fresh.items]
+            assert kept.keys == fresh.keys

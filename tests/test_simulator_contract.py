@@ -19,7 +19,11 @@ import pytest
 
 from monitor.simulator import ManualClock, Simulator, builtin_scenario, vocab
 from monitor.simulator.entities import Ad, AdAccount, AdGroup, Campaign
-from tests.conftest import SHARED_SPEC
+
+try:
+    from tests.conftest import SHARED_SPEC
+except ImportError:  # the repo root is not on sys.path: pytest put tests/ there instead
+    from conftest import SHARED_SPEC  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.anyio
 
@@ -183,6 +187,20 @@ async def test_oauth_token_body_matches_schema(spec: dict[str, Any], sim: Simula
     # jsonschema ignores OpenAPI's discriminator: check the mapped variant explicitly.
     variant = {"$ref": "#/components/schemas/OauthAccessTokenResponseRefresh"}
     assert not list(_validator(spec, variant).iter_errors(body))
+
+
+async def test_oauth_error_bodies_match_schema(spec: dict[str, Any], sim: Simulator) -> None:
+    """A refused refresh (rotated-out token, bad client) answers the declared Error body."""
+    basic = base64.b64encode(b"demo-client:demo-secret").decode()
+    form = {"grant_type": "refresh_token", "refresh_token": "not-a-token"}
+    async with aiohttp.ClientSession() as session:
+        for headers, expected in (
+            ({"Authorization": f"Basic {basic}"}, 400),
+            ({"Authorization": "Basic bm9wZTpub3Bl"}, 401),
+        ):
+            async with session.post(sim.base_url + "/oauth/token", data=form, headers=headers) as r:
+                assert r.status == expected
+                check(spec, "/oauth/token", "post", expected, await r.json())
 
 
 async def test_error_bodies_match_schema(spec: dict[str, Any], sim: Simulator) -> None:

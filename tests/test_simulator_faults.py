@@ -99,7 +99,7 @@ async def test_fault_matches_path_glob_and_method(
 
 async def test_slow_delays_the_answer(sim: Simulator, http: aiohttp.ClientSession) -> None:
     """slow holds the answer back for delay_s: a client with a shorter timeout gives up."""
-    sim.add_fault(path="/v5/ad_accounts", kind="slow", delay_s=0.5, times=2)
+    sim.add_fault(path="/v5/ad_accounts", kind="slow", delay_s=0.25, times=2)
     with pytest.raises(TimeoutError):
         await http.get(sim.base_url + "/ad_accounts", timeout=aiohttp.ClientTimeout(total=0.05))
     sim.faults.armed[0].delay_s = 0.05
@@ -211,3 +211,16 @@ async def test_faults_from_the_fault_storm_scenario(clock: ManualClock) -> None:
         status, content_type, _ = await fetch(http, sim.base_url + "/ad_accounts/549755885303/ads")
         assert (status, content_type) == (502, "text/html")
         assert {f["kind"] for f in sim.state()["faults"]} >= {"status_429", "reset", "truncated"}
+
+
+async def test_skip_lets_first_requests_through(
+    sim: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """With skip = 1 the first matching request passes: a listing breaks after its first page."""
+    sim.add_fault(path="/v5/ad_accounts/*/ads", kind="status_500", skip=1, times=1)
+    async with http.get(sim.base_url + ADS, params={"page_size": 2}) as resp:
+        assert resp.status == 200
+        bookmark = (await resp.json())["bookmark"]
+    params = {"page_size": 2, "bookmark": bookmark}
+    assert (await fetch(http, sim.base_url + ADS, **params))[0] == 500
+    assert (await fetch(http, sim.base_url + ADS, **params))[0] == 200

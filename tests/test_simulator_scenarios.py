@@ -20,6 +20,7 @@ from monitor.simulator import (
     ManualClock,
     Scenario,
     Simulator,
+    Step,
     StepError,
     World,
     builtin_scenario,
@@ -27,6 +28,7 @@ from monitor.simulator import (
     load_scenario,
     ready_line,
 )
+from monitor.simulator.steps import Selector
 
 pytestmark = pytest.mark.anyio
 
@@ -443,3 +445,13 @@ def test_standalone_rejects_a_bad_scenario(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"{path}: accounts[0].id" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_untriggered_scenario_step_fires_at_start(clock: ManualClock) -> None:
+    """A timeline step with neither at_cycle nor after_s applies before the first answer."""
+    scenario = replace(
+        quiet_demo(),
+        timeline=(Step(action="pause", targets={"ads": Selector(ids=(CAROUSEL,))}),),
+    )
+    async with Simulator(scenario=scenario, now=clock) as sim:
+        assert (await list_ads(sim))[CAROUSEL]["status"] == "PAUSED"

@@ -152,6 +152,13 @@ SETTABLE: Final[dict[str, frozenset[str]]] = {
 }
 
 
+def kind_of(entity: Entity) -> str:
+    """``campaigns``, ``ad_groups`` or ``ads``: the URL spelling of an entity's kind."""
+    if isinstance(entity, Ad):
+        return "ads"
+    return "ad_groups" if isinstance(entity, AdGroup) else "campaigns"
+
+
 def ad_summary_status(ad: Ad) -> str:
     """The ``summary_status`` Pinterest derives from an ad's status and review.
 

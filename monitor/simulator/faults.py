@@ -72,7 +72,10 @@ class Fault:
         status: For ``html``: the HTTP status of the page (502 by default; 200 is a
             captive portal or a CDN page served as success).
         ads: For ``stale``: only these entity ids lag (every changed entity when None).
+        skip: How many matching requests to let through before it starts firing: ``skip
+            = 1`` on a listing breaks it after its first page.
         fired: How many requests it has fired on so far.
+        skipped: How many matching requests it has let through so far.
     """
 
     kind: FaultKind
@@ -82,7 +85,9 @@ class Fault:
     delay_s: float = 5.0
     status: int = 502
     ads: tuple[str, ...] | None = None
+    skip: int = 0
     fired: int = field(default=0)
+    skipped: int = field(default=0)
 
     @property
     def exhausted(self) -> bool:
@@ -108,10 +113,11 @@ class Fault:
             "delay_s": self.delay_s,
             "status": self.status,
             "ads": list(self.ads) if self.ads is not None else None,
+            "skip": self.skip,
         }
 
 
-FAULT_KEYS: Final = ("kind", "path", "method", "times", "delay_s", "status", "ads")
+FAULT_KEYS: Final = ("kind", "path", "method", "times", "delay_s", "status", "ads", "skip")
 
 
 def parse_fault(table: Mapping[str, Any], where: str, p: Problems) -> Fault | None:
@@ -129,6 +135,7 @@ def parse_fault(table: Mapping[str, Any], where: str, p: Problems) -> Fault | No
     if status is not None and not 100 <= status <= 599:
         p.add(join(where, "status"), f"expected an HTTP status, got {status}")
     ads = get_str_list(table, "ads", where, p)
+    skip = get_number(table, "skip", where, p, integer=True)
     return Fault(
         kind=FaultKind(kind),
         path=get_str(table, "path", where, p) or "/v5/*",
@@ -137,6 +144,7 @@ def parse_fault(table: Mapping[str, Any], where: str, p: Problems) -> Fault | No
         delay_s=float(delay_s) if delay_s is not None else 5.0,
         status=int(status) if status is not None else 502,
         ads=tuple(ads) if ads is not None else None,
+        skip=int(skip) if skip is not None else 0,
     )
 
 
@@ -148,7 +156,7 @@ class Faults:
 
     def add(self, fault: Fault) -> Fault:
         """Arm a copy of ``fault`` (templates from a scenario stay pristine for reset)."""
-        armed = replace(fault, fired=0)
+        armed = replace(fault, fired=0, skipped=0)
         self.armed.append(armed)
         return armed
 
@@ -160,6 +168,9 @@ class Faults:
         """The fault that fires on this request, counted as fired; None if none does."""
         for fault in self.armed:
             if not fault.exhausted and fault.matches(method, path, listing=listing):
+                if fault.skipped < fault.skip:
+                    fault.skipped += 1
+                    continue
                 fault.fired += 1
                 return fault
         return None

@@ -220,7 +220,6 @@ def ad(
     fields: Mapping[str, Any],
     *,
     account_name: str,
-    t0: int,
 ) -> Ad:
     """An ad in ``group`` with ``fields`` over plausible defaults for every AdResponse field."""
     creative, label = _CREATIVES[index % len(_CREATIVES)]

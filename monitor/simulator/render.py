@@ -1,9 +1,8 @@
-"""Listing pages: opaque bookmarks, filtered listings and rendered page bytes, all cached.
+"""Listing pages: opaque bookmarks and rendered page bytes, cached.
 
-A page's JSON is rendered once per world version and served from an LRU after that; a
-listing (an account's entities filtered by status and ids, in order) is likewise
-computed once per version, so paging through 50,000 ads does not re-filter them
-200 times. Any change in an account bumps its version, which retires its entries.
+A page's JSON is rendered once per version of its account and served from an LRU after
+that; any change in the account bumps the version, which retires its pages. The
+listings the pages are cut from are cached too (see :mod:`.listings`).
 """
 
 from __future__ import annotations
@@ -16,13 +15,11 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import compress
 from typing import Any, Final
 
 import msgspec
 
-from monitor.simulator import vocab
-from monitor.simulator.entities import AdAccount, Entity
+from monitor.simulator.listings import Listing, Listings
 from monitor.simulator.params import ListQuery, ParamError
 from monitor.simulator.world import World
 
@@ -31,8 +28,6 @@ _encoder: Final = msgspec.json.Encoder()
 #: A page cache this big holds a full 50,000-ad listing (about 300 kB per 250-ad page)
 #: twice over; beyond it the oldest pages are dropped and re-rendered on demand.
 DEFAULT_CACHE_BYTES: Final = 160 * 1024 * 1024
-#: Distinct listings (filters, orders) kept; each holds only references to entities.
-_MAX_LISTINGS: Final = 256
 
 
 class Bookmarks:
@@ -84,14 +79,6 @@ class Page:
         return self.bookmark is None
 
 
-@dataclass(frozen=True, slots=True)
-class _Listing:
-    version: int
-    items: Sequence[Entity | AdAccount]
-    keys: list[int]  # ids ascending, or negated ids for DESCENDING: bisect-ready
-    sign: int  # -1 for DESCENDING
-
-
 class Pages:
     """Renders and caches listing pages of one world."""
 
@@ -101,7 +88,7 @@ class Pages:
         self.world = world
         self.bookmarks = Bookmarks(secret)
         self.max_bytes = max_bytes
-        self._listings: OrderedDict[str, _Listing] = OrderedDict()
+        self.listings = Listings(world)
         self._pages: OrderedDict[tuple[str, str, int], tuple[int, Page]] = OrderedDict()
         self._bytes = 0
         self.rendered = 0  #: pages rendered (cache misses), for tests and benchmarks
@@ -109,58 +96,9 @@ class Pages:
     def _version(self, account_id: str | None) -> int:
         return self.world.version if account_id is None else self.world.account_version(account_id)
 
-    def listing(self, account_id: str | None, query: ListQuery) -> _Listing:
-        """The filtered, ordered entities of a listing.
-
-        Cached until the account's membership changes (see ``World.member_version``): a
-        listing holds the entity structs themselves, so a rename or a review decision
-        shows through it without a rebuild; only pages are re-rendered.
-        """
-        key = query.listing_key(account_id or "")
-        if account_id is None:
-            version = self.world.version
-        else:
-            version = self.world.member_version(account_id)
-        cached = self._listings.get(key)
-        if cached is not None and cached.version == version:
-            return cached
-        items: list[Any]
-        if account_id is None:
-            keys = sorted(int(i) for i in self.world.accounts)
-            items = [self.world.accounts[str(i)] for i in keys]
-            if not query.include_shared:
-                pairs = [
-                    (k, a)
-                    for k, a in zip(keys, items, strict=True)
-                    if a.id not in self.world.shared
-                ]
-                keys, items = [k for k, _ in pairs], [a for _, a in pairs]
-        else:
-            keys = self.world.ids_of(account_id, query.kind)
-            items = self.world.entities_of(account_id, query.kind)
-            statuses = set(query.statuses)
-            wanted, field = query.filter_ids, query.filter_field
-            if field is not None or len(statuses) < len(vocab.ENTITY_STATUSES):
-                # A mask and compress() rather than (key, entity) pairs: 50,000 throwaway
-                # tuples would wake the cyclic GC, which then walks the whole world.
-                mask = [
-                    e.status in statuses and (field is None or getattr(e, field) in wanted)
-                    for e in items
-                ]
-                keys, items = list(compress(keys, mask)), list(compress(items, mask))
-            else:
-                keys, items = list(keys), list(items)
-        sign = 1
-        if query.descending:
-            sign = -1
-            items.reverse()
-            keys = [-k for k in reversed(keys)]
-        listing = _Listing(version, items, keys, sign)
-        self._listings[key] = listing
-        self._listings.move_to_end(key)
-        while len(self._listings) > _MAX_LISTINGS:
-            self._listings.popitem(last=False)
-        return listing
+    def listing(self, account_id: str | None, query: ListQuery) -> Listing:
+        """The filtered, ordered entities of a listing (see :mod:`.listings`)."""
+        return self.listings.get(account_id, query)
 
     def page(self, account_id: str | None, query: ListQuery) -> Page:
         """The page ``query`` asks for, from the cache when the listing has not changed.
@@ -180,12 +118,12 @@ class Pages:
         self._store(cache_key, version, page)
         return page
 
-    def _slice(self, listing: _Listing, after: str, size: int) -> tuple[Sequence[Any], bool]:
+    def _slice(self, listing: Listing, after: str, size: int) -> tuple[Sequence[Any], bool]:
         start = bisect.bisect_right(listing.keys, listing.sign * int(after)) if after else 0
         items = listing.items[start : start + size]
         return items, start + size < len(listing.items)
 
-    def _render(self, key: str, listing: _Listing, after: str, query: ListQuery) -> Page:
+    def _render(self, key: str, listing: Listing, after: str, query: ListQuery) -> Page:
         self.rendered += 1
         items, more = self._slice(listing, after, query.page_size)
         bookmark = self.bookmarks.encode(key, items[-1].id) if more else None
@@ -242,7 +180,7 @@ class Pages:
 
     def clear(self) -> None:
         """Forget every cached listing and page (after a world reset)."""
-        self._listings.clear()
+        self.listings.clear()
         self._pages.clear()
         self._bytes = 0
 

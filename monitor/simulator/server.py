@@ -121,7 +121,11 @@ class Simulator:
         """Bind and serve (idempotent)."""
         if self._runner is not None:
             return
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # A short shutdown grace: a request held by a ``slow`` fault must not keep a
+        # test (or Ctrl-C) waiting for its full delay.
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         try:
@@ -178,6 +182,7 @@ class Simulator:
         delay_s: float = 5.0,
         status: int = 502,
         ads: list[str] | tuple[str, ...] | None = None,
+        skip: int = 0,
     ) -> Fault:
         """Arm a fault (see :class:`~monitor.simulator.faults.Fault`); returns it, live."""
         fault = Fault(
@@ -188,6 +193,7 @@ class Simulator:
             delay_s=delay_s,
             status=status,
             ads=tuple(ads) if ads is not None else None,
+            skip=skip,
         )
         return self.faults.add(fault)
 

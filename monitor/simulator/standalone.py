@@ -24,7 +24,7 @@ def _print_ready(base_url: str) -> None:
     print(ready_line(base_url), flush=True)
 
 
-def resolve_scenario(scenario: Path | None) -> Scenario:
+def resolve_scenario(scenario: Path | str | None) -> Scenario:
     """The scenario a command line names: a file, a built-in name, or the demo if None.
 
     Raises:
@@ -32,6 +32,7 @@ def resolve_scenario(scenario: Path | None) -> Scenario:
     """
     if scenario is None:
         return load_scenario(builtin_scenario("demo"))
+    scenario = Path(scenario)
     if scenario.is_file():
         return load_scenario(scenario)
     if str(scenario) in builtin_scenarios():
@@ -44,7 +45,7 @@ def resolve_scenario(scenario: Path | None) -> Scenario:
 async def serve_forever(
     *,
     port: int,
-    scenario: Path | None,
+    scenario: Path | str | None,
     host: str = "127.0.0.1",
     on_ready: Callable[[str], None] = _print_ready,
 ) -> None:
@@ -66,7 +67,7 @@ async def serve_forever(
         await asyncio.Event().wait()
 
 
-def run_standalone(port: int, scenario: Path | None) -> int:
+def run_standalone(port: int, scenario: Path | str | None) -> int:
     """Serve on 127.0.0.1 until SIGINT or SIGTERM; print the ready line first.
 
     Logs (structlog) are left as the caller configured them: point them at stderr, since

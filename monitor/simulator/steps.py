@@ -86,10 +86,10 @@ def parse_selector(value: Any, where: str, p: Problems) -> Selector | None:
         mode, _, n = value.partition(":")
         if mode in ("first", "last") and n.isdigit() and int(n) > 0:
             return Selector(mode=mode, count=int(n))
-    elif (
-        isinstance(value, list) and value and all(isinstance(v, str) and v.isdigit() for v in value)
-    ):
-        return Selector(ids=tuple(value))
+    elif isinstance(value, list) and value:
+        ids = [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        if all(isinstance(v, str) and v.isdigit() for v in ids):
+            return Selector(ids=tuple(ids))
     p.add(where, f'expected an id, a list of ids, "all", "first:N" or "last:N"; got {value!r}')
     return None
 
@@ -249,8 +249,10 @@ class Timeline:
         for i, step in enumerate(self.steps):
             if self.fired[i]:
                 continue
-            if (step.at_cycle is not None and cycle >= step.at_cycle) or (
-                step.after_s is not None and elapsed_s >= step.after_s
+            if (
+                step.immediate
+                or (step.at_cycle is not None and cycle >= step.at_cycle)
+                or (step.after_s is not None and elapsed_s >= step.after_s)
             ):
                 self.fired[i] = True
                 out.append(step)

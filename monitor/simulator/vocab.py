@@ -57,32 +57,6 @@ OBJECTIVE_TYPES: Final = (
     "VIDEO_COMPLETION",
 )
 
-#: Human text for the reasons the simulator uses most. Pinterest publishes no per-value
-#: description; these read like the ``rejection_labels`` Ads Manager shows. Reasons not
-#: listed get their enum name rendered readably (see :func:`label_for`).
-REASON_LABELS: Final[dict[str, str]] = {
-    "HASHTAGS": "Too many hashtags in the description",
-    "PROMOTIONS_AND_PRICES": "Promotion or price does not match the landing page",
-    "TARGETING": "Targeting is not allowed for this product",
-    "LANDING_PAGE": "Landing page does not match the ad",
-    "CAPS_AND_SYMBOLS": "Excessive capital letters or symbols",
-    "SHOCKING": "Shocking or graphic content",
-    "WEIGHT_LOSS": "Weight-loss claims are not allowed",
-    "PROHIBITED_PRODUCT": "Prohibited product or service",
-    "CLICKBAIT": "Clickbait: the ad withholds information to get clicks",
-    "EXAGGERATED_CLAIMS": "Misleading claims in landing page",
-    "LANDING_PAGE_BROKEN": "Landing page is broken or returns an error",
-    "LANDING_PAGE_SPEED": "Landing page loads too slowly",
-    "LANDING_PAGE_HARDWALL": "Landing page requires sign-up before showing content",
-    "LOW_QUALITY_LANDING_PAGE": "Low-quality landing page",
-    "OUT_OF_STOCK": "Promoted product is out of stock",
-    "IMAGE_LOW_QUALITY": "Image is blurry or low resolution",
-    "IMAGE_BEFORE_AFTER": "Before-and-after images are not allowed",
-    "FAKE_BUTTONS": "Image contains fake buttons",
-    "URGENCY": "Creates a false sense of urgency",
-    "SUSPICIOUS_CLAIMS": "Unsubstantiated health or financial claims",
-}
-
 REJECTED_REASONS: Final = (
     "HASHTAGS",
     "PROMOTIONS_AND_PRICES",
@@ -133,6 +107,33 @@ REJECTED_REASONS: Final = (
     "RESTRICTED_HEALTHCARE",
     "INCONSISTENT_LANG_FR",
 )
+
+
+#: Human text for the reasons the simulator uses most. Pinterest publishes no per-value
+#: description; these read like the ``rejection_labels`` Ads Manager shows. Reasons not
+#: listed get their enum name rendered readably (see :func:`label_for`).
+REASON_LABELS: Final[dict[str, str]] = {
+    "HASHTAGS": "Too many hashtags in the description",
+    "PROMOTIONS_AND_PRICES": "Promotion or price does not match the landing page",
+    "TARGETING": "Targeting is not allowed for this product",
+    "LANDING_PAGE": "Landing page does not match the ad",
+    "CAPS_AND_SYMBOLS": "Excessive capital letters or symbols",
+    "SHOCKING": "Shocking or graphic content",
+    "WEIGHT_LOSS": "Weight-loss claims are not allowed",
+    "PROHIBITED_PRODUCT": "Prohibited product or service",
+    "CLICKBAIT": "Clickbait: the ad withholds information to get clicks",
+    "EXAGGERATED_CLAIMS": "Misleading claims in landing page",
+    "LANDING_PAGE_BROKEN": "Landing page is broken or returns an error",
+    "LANDING_PAGE_SPEED": "Landing page loads too slowly",
+    "LANDING_PAGE_HARDWALL": "Landing page requires sign-up before showing content",
+    "LOW_QUALITY_LANDING_PAGE": "Low-quality landing page",
+    "OUT_OF_STOCK": "Promoted product is out of stock",
+    "IMAGE_LOW_QUALITY": "Image is blurry or low resolution",
+    "IMAGE_BEFORE_AFTER": "Before-and-after images are not allowed",
+    "FAKE_BUTTONS": "Image contains fake buttons",
+    "URGENCY": "Creates a false sense of urgency",
+    "SUSPICIOUS_CLAIMS": "Unsubstantiated health or financial claims",
+}
 
 
 def label_for(reason: str) -> str:

@@ -26,6 +26,7 @@ from monitor.simulator.entities import (
     Entity,
     ad_summary_status,
     group_summary_status,
+    kind_of,
 )
 from monitor.simulator.scenario import Scenario, load_scenario
 from monitor.simulator.tables import Problems
@@ -70,6 +71,9 @@ class World:
         self.version = 0
         self._account_versions: dict[str, int] = {}
         self._member_versions: dict[str, int] = {}
+        #: Called as ``fn(entity, old_status, new_status)`` after a membership change:
+        #: an entity added (old None), removed (new None) or its status changed.
+        self.listeners: list[Callable[[Entity, str | None, str | None], None]] = []
         # Per (account, kind): ids ascending as ints, and the entities in the same order.
         self._index: dict[tuple[str, str], tuple[list[int], list[Entity]]] = {}
         self.ids = generate.Ids()
@@ -106,8 +110,9 @@ class World:
         fresh = World(clock=self.clock, start_time=self.start_time)
         if self.scenario is not None:
             populate(fresh, self.scenario)
-        version = self.version
+        version, listeners = self.version, self.listeners
         self.__dict__.update(fresh.__dict__)
+        self.listeners = listeners
         # Keep counting up: a version number seen before the reset must never come back,
         # or a page cached before it would be served again.
         self.version += version + 1
@@ -127,7 +132,6 @@ class World:
             index,
             fields,
             account_name=acct.name,
-            t0=self.start_time,
         )
         self.add(new)
         return new
@@ -142,7 +146,7 @@ class World:
 
     def add(self, entity: Entity) -> None:
         """Add a campaign, ad group or ad (its parents must exist)."""
-        kind = _kind(entity)
+        kind = kind_of(entity)
         getattr(self, kind)[entity.id] = entity
         ints, entities = self._index.setdefault((entity.ad_account_id, kind), ([], []))
         key = int(entity.id)
@@ -150,6 +154,11 @@ class World:
         ints.insert(at, key)
         entities.insert(at, entity)
         self._touch(entity.ad_account_id, members=True)
+        self._notify(entity, None, entity.status)
+
+    def _notify(self, entity: Entity, old: str | None, new: str | None) -> None:
+        for listener in self.listeners:
+            listener(entity, old, new)
 
     def _touch(self, account_id: str, *, members: bool) -> None:
         self.version += 1
@@ -202,6 +211,7 @@ class World:
     # -- changing ---------------------------------------------------------------------
 
     def _change(self, entity: E, *, bump: bool, **changes: Any) -> E:
+        old_status = entity.status
         self.previous[entity.id] = msgspec.structs.replace(entity)
         for key, value in changes.items():
             setattr(entity, key, value)
@@ -214,7 +224,10 @@ class World:
             # Never backwards and never equal: an injected test clock may sit before the
             # scenario's start time, and a same-second change must still look newer.
             entity.updated_time = max(int(self.clock()), entity.updated_time + 1)
-        self._touch(entity.ad_account_id, members="status" in changes)
+        moved = entity.status != old_status
+        self._touch(entity.ad_account_id, members=moved)
+        if moved:
+            self._notify(entity, old_status, entity.status)
         return entity
 
     def reject_ad(
@@ -296,7 +309,7 @@ class World:
     def remove(self, entity_id: str) -> None:
         """Make an entity vanish from every listing, as if deleted outright (children too)."""
         entity = self.find(entity_id)
-        kind = _kind(entity)
+        kind = kind_of(entity)
         link = f"{kind[:-1]}_id"  # campaign_id, ad_group_id (ads have no children)
         below: list[AdGroup | Ad] = [*self.ad_groups.values(), *self.ads.values()]
         children = [c.id for c in below if getattr(c, link, None) == entity_id]
@@ -309,6 +322,7 @@ class World:
         del ints[at], entities[at]
         self.previous.pop(entity_id, None)
         self._touch(entity.ad_account_id, members=True)
+        self._notify(entity, entity.status, None)
 
     def create_ad(self, *, ad_group_id: str, ad_id: str | None = None, **fields: Any) -> Ad:
         """Create an ad in an ad group, with plausible values for the fields not given.
@@ -328,9 +342,3 @@ class World:
         fields.setdefault("review_status", "PENDING")
         index = len(self.ids_of(group.ad_account_id, "ads"))
         return self.new_ad(group, index, fields, ad_id)
-
-
-def _kind(entity: Entity) -> str:
-    if isinstance(entity, Ad):
-        return "ads"
-    return "ad_groups" if isinstance(entity, AdGroup) else "campaigns"

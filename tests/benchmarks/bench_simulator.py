@@ -7,8 +7,10 @@ clock is read (``pthread_getcpuclockid``), so the client's work is not counted. 
 - cached: the same pages again, served from the page cache;
 - after a rename: the first page after one ad was renamed (the page is re-rendered; the
   filtered listing is reused, since membership did not change);
-- after a pause: the first page after one ad was paused (the account's 50,000-ad listing
-  is re-filtered, then the page rendered);
+- after a pause: the first page after one ad was paused (the cached listing is patched
+  in place, then the page rendered);
+- new listing: the first page of a listing not cached yet (all 50,000 ads filtered by
+  status, then the page rendered): the worst single request;
 - floor:  aiohttp serving a constant body of the same size (what no cache can remove);
 - baseline: ``json.dumps`` of the same page built as dicts, in this process (no HTTP).
 
@@ -23,6 +25,7 @@ import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import aiohttp
@@ -93,6 +96,7 @@ async def measure(server: ServerThread, pages: int, repeat: int) -> dict[str, fl
         "cached": [],
         "after_rename": [],
         "after_pause": [],
+        "new_listing": [],
         "floor": [],
     }
     async with aiohttp.ClientSession() as http:
@@ -105,19 +109,23 @@ async def measure(server: ServerThread, pages: int, repeat: int) -> dict[str, fl
             n = await walk(http, url, pages)
             results["cached"].append((server.cpu_s() - before) / n * 1000)
             first_ad = str(sim.world.ids_of(ACCOUNT, "ads")[0])
-            for case, change in (
-                ("after_rename", lambda: sim.world.rename(first_ad, f"renamed {time.time()}")),
-                ("after_pause", lambda: sim.world.pause(first_ad)),
-            ):
-                server.loop.call_soon_threadsafe(change)
+            changes: list[tuple[str, Callable[..., object], tuple[str, ...]]] = [
+                ("after_rename", sim.world.rename, (first_ad, f"renamed {time.time()}")),
+                ("after_pause", sim.world.pause, (first_ad,)),
+            ]
+            for case, change, args in changes:
+                server.loop.call_soon_threadsafe(change, *args)
                 await asyncio.sleep(0.01)
                 before = server.cpu_s()
                 await walk(http, url, 1)
                 results[case].append((server.cpu_s() - before) * 1000)
                 server.loop.call_soon_threadsafe(sim.world.activate, first_ad)
                 await asyncio.sleep(0.01)
+            sim.pages.clear()
+            before = server.cpu_s()
             async with http.get(url, params={"page_size": "250"}, headers=AUTH) as resp:
                 server.floor_body = await resp.read()
+            results["new_listing"].append((server.cpu_s() - before) * 1000)
             floor_url = f"http://127.0.0.1:{server.floor_port}/floor"
             before = server.cpu_s()
             for _ in range(pages):
@@ -158,11 +166,12 @@ def main() -> None:
     print(f"  cold (rendered)             {figures['cold']:7.3f}")
     print(f"  cached                      {figures['cached']:7.3f}")
     print(f"  first page after a rename   {figures['after_rename']:7.3f}   (page re-rendered)")
-    print(f"  first page after a pause    {figures['after_pause']:7.3f}   (listing re-filtered)")
+    print(f"  first page after a pause    {figures['after_pause']:7.3f}   (listing patched)")
+    print(f"  first page of a new listing {figures['new_listing']:7.3f}   (50,000 ads filtered)")
     print(f"  floor: aiohttp, same bytes  {figures['floor']:7.3f}")
     print(f"baseline: json.dumps per page {dumps_ms:7.3f}   (in-process, no HTTP)")
     budget = 5.0
-    worst = max(figures[k] for k in ("cold", "cached", "after_rename", "after_pause"))
+    worst = max(v for k, v in figures.items() if k != "floor")
     print(f"budget {budget:.1f} ms per page: {'met' if worst <= budget else 'MISSED'}")
 
 
