@@ -82,6 +82,28 @@ class MonitorConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """One ``webhooks = [{ url = ..., secret = ... }]`` entry of a route.
+
+    Attributes:
+        url: Where events are POSTed (a Secret: such URLs often carry a token).
+        secrets: ``whsec_...`` signing secrets; several during a rotation, each signs.
+    """
+
+    url: Secret
+    secrets: tuple[Secret, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginTarget:
+    """A target of a third-party notifier kind, registered as a ``pinmon.notifiers``
+    entry point and configured from a route key of its name: ``myqueue = [{...}]``."""
+
+    kind: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One ``[[routes]]`` entry: which events go to which targets."""
 
@@ -89,6 +111,8 @@ class Route:
     events: tuple[str, ...] = ("*",)
     apprise: tuple[Secret, ...] = ()
     accounts: tuple[str, ...] = ()
+    webhooks: tuple[WebhookTarget, ...] = ()
+    plugins: tuple[PluginTarget, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,12 +374,61 @@ def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
             events=r.get("events", ("*",), _str_list()),
             apprise=r.get("apprise", (), lambda v: tuple(Secret(u) for u in _str_list()(v))),
             accounts=r.get("accounts", (), _str_list(_account_id)),
+            webhooks=r.get("webhooks", (), _webhooks),
+            plugins=_plugin_targets(r),
         )
-        if not route.apprise:
-            r.problem("apprise", "a route needs at least one target")
+        if not (route.apprise or route.webhooks or route.plugins):
+            r.problem("apprise", "a route needs at least one target (apprise, webhooks, ...)")
         r.unknown()
         routes.append(route)
     return tuple(routes)
+
+
+def _webhooks(value: Any) -> tuple[WebhookTarget, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of tables, got {type(value).__name__}")
+    targets = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise TypeError(f"item {i} must be a table {{ url = ..., secret = ... }}")
+        unknown = set(item) - {"url", "secret"}
+        if unknown:
+            raise ValueError(f"item {i}: unknown key {sorted(unknown)[0]!r}")
+        try:
+            url = _url(item.get("url"))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"item {i}: url: {exc}") from None
+        raw = item.get("secret")
+        secrets = raw if isinstance(raw, list) else [raw]
+        if not secrets or not all(isinstance(s, str) and s for s in secrets):
+            raise ValueError(f"item {i}: secret: a whsec_... string (or a list during a rotation)")
+        for s in secrets:
+            if not s.startswith("whsec_"):
+                raise ValueError(f"item {i}: secret: must start with whsec_ (Standard Webhooks)")
+        targets.append(WebhookTarget(Secret(url), tuple(Secret(s) for s in secrets)))
+    return tuple(targets)
+
+
+def _plugin_targets(r: _Reader) -> tuple[PluginTarget, ...]:
+    """Route keys naming an installed ``pinmon.notifiers`` entry point become targets."""
+    from monitor.notify.plugins import plugin_names
+
+    names = plugin_names()
+    targets = []
+    for key, value in r.table.items():
+        if key in r.used or key in _ROUTE_KEYS or key not in names:
+            continue
+        r.used.add(key)
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                r.problem(key, f"item {i} must be a table of options")
+                continue
+            targets.append(PluginTarget(key, dict(item)))
+    return tuple(targets)
+
+
+_ROUTE_KEYS: Final = frozenset({"name", "events", "apprise", "accounts", "webhooks"})
 
 
 def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:

@@ -74,7 +74,13 @@ class Deliverer:
                 return report
             groups: dict[tuple[str, str, str], list[Delivery]] = defaultdict(list)
             for d in due:
-                key = (d.route, d.target, d.event.ad_account_id)
+                notifier = self._notifiers.get(d.target)
+                # Targets that take one event per request (webhooks) get groups of one.
+                key = (
+                    (d.route, d.target, d.event.ad_account_id)
+                    if notifier is None or notifier.batch
+                    else (d.route, d.target, d.event.id)
+                )
                 if len(groups[key]) < _MAX_GROUP:
                     groups[key].append(d)
             by_target: dict[str, list[list[Delivery]]] = defaultdict(list)

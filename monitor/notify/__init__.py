@@ -7,7 +7,10 @@ ordinary delivery failure, and none of them reports a failure as success.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
+
+if TYPE_CHECKING:
+    from monitor.events import Event
 
 Level = Literal["info", "success", "warning", "failure"]
 
@@ -25,12 +28,15 @@ class Message:
         level: How the target should colour it: ``info``, ``success``, ``warning`` or
             ``failure``.
         event_ids: The events this message reports, for the outbox and for logs.
+        events: The events themselves, for targets that send structured data (webhooks)
+            rather than the rendered text.
     """
 
     title: str
     body: str
     level: Level
     event_ids: tuple[str, ...]
+    events: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +67,13 @@ class Notifier(Protocol):
         key: A stable id for the outbox row, e.g. ``apprise:<sha256(url)[:16]>``: the
             same target keeps the same key across restarts. Never secret.
         label: Masked and human, e.g. ``slack://T...2/****/****/#ads-alerts``.
+        batch: Whether several events may go out as one message (a digest). Targets
+            that want one event per request (webhooks) say False.
     """
 
     key: str
     label: str
+    batch: bool
 
     async def send(self, message: Message) -> SendResult:
         """Deliver one message; report failure as a result, never as an exception."""

@@ -121,6 +121,7 @@ class AppriseNotifier:
 
         plugin = _load(url)
         self.key = url_key(url)
+        self.batch = True
         self.label = _label(url, plugin)
         if plugin is None:
             reason = apprise_url_problem(url) or "apprise cannot load this URL"

@@ -66,7 +66,9 @@ def render(
     ids = tuple(e.id for e in events)
     if len(events) == 1:
         event = events[0]
-        return Message(_title(event), _body(event, account_names), level(event), ids)
+        return Message(
+            _title(event), _body(event, account_names), level(event), ids, tuple(events)
+        )
     ordered = sorted(events, key=lambda e: -LEVELS.index(level(e)))
     worst = max((level(e) for e in events), key=LEVELS.index)
     return Message(
@@ -74,6 +76,7 @@ def render(
         _digest_body(ordered, account_names, max_items),
         worst,
         ids,
+        tuple(events),
     )
 
 
