@@ -79,6 +79,7 @@ class MonitorConfig:
     shutdown_grace_s: float = 10.0
     send_timeout_s: float = 30.0
     retention_s: float = 30 * 86400.0
+    failing_after: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +349,7 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
         shutdown_grace_s=r.get("shutdown_grace", d.shutdown_grace_s, parse_duration),
         send_timeout_s=r.get("send_timeout", d.send_timeout_s, parse_duration),
         retention_s=r.get("retention", d.retention_s, parse_duration),
+        failing_after=r.get("failing_after", d.failing_after, _pos_int(1000)),
     )
 
 
@@ -399,8 +401,9 @@ def _webhooks(value: Any) -> tuple[WebhookTarget, ...]:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"item {i}: url: {exc}") from None
         raw = item.get("secret")
-        secrets = raw if isinstance(raw, list) else [raw]
-        if not secrets or not all(isinstance(s, str) and s for s in secrets):
+        listed: list[Any] = raw if isinstance(raw, list) else [raw]
+        secrets = [s for s in listed if isinstance(s, str) and s]
+        if not secrets or len(secrets) != len(listed):
             raise ValueError(f"item {i}: secret: a whsec_... string (or a list during a rotation)")
         for s in secrets:
             if not s.startswith("whsec_"):

@@ -75,10 +75,11 @@ class Deliverer:
             groups: dict[tuple[str, str, str], list[Delivery]] = defaultdict(list)
             for d in due:
                 notifier = self._notifiers.get(d.target)
-                # Targets that take one event per request (webhooks) get groups of one.
+                # Targets that take one event per request (webhooks), and pinmon's reports about
+                # itself, get groups of one.
                 key = (
                     (d.route, d.target, d.event.ad_account_id)
-                    if notifier is None or notifier.batch
+                    if (notifier is None or notifier.batch) and d.event.entity != "monitor"
                     else (d.route, d.target, d.event.id)
                 )
                 if len(groups[key]) < _MAX_GROUP:

@@ -11,15 +11,17 @@ import anyio
 import msgspec
 import structlog
 
-from monitor.config import Config, Route
+from monitor.config import Config
 from monitor.differ import AccountDiff, DiffContext
-from monitor.errors import ListingError, MonitorError, PinterestError
+from monitor.errors import AuthError, ListingError, MonitorError, PinterestError
+from monitor.events import Event
+from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.fingerprints import Fingerprints
 from monitor.models import Kind, Row, row_type
 from monitor.notify import Notifier
 from monitor.pinterest import PinterestClient
 from monitor.router import match_routes
-from monitor.store import StateStore
+from monitor.store import AccountState, StateStore
 
 log = structlog.get_logger("monitor.poll")
 
@@ -33,6 +35,7 @@ class AccountResult:
     events: int = 0
     entities: int = 0
     error: str | None = None
+    state: AccountState | None = None
 
 
 @dataclass(slots=True)
@@ -103,12 +106,30 @@ class Poller:
             except PinterestError as exc:
                 report.error = str(exc)
                 log.error("poll.accounts_failed", error=str(exc), status=exc.status)
+                if isinstance(exc, AuthError):
+                    last_ok = max(
+                        (a.last_success_at or 0 for a in await self._store.accounts()), default=0
+                    )
+                    await self._emit(
+                        [
+                            ops_event(
+                                OpsChange.AUTH_FAILED,
+                                subject="token",
+                                at=self._now(),
+                                occurrence=f"{last_ok}",
+                                detail={"error": str(exc)},
+                            )
+                        ]
+                    )
                 return report
             limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
+            before = {a.account_id: a for a in await self._store.accounts()}
 
             async def one(account_id: str) -> None:
                 async with limiter:
-                    report.accounts.append(await self._poll_account(account_id))
+                    result, error = await self._poll_account(account_id)
+                    report.accounts.append(result)
+                    await self._account_health(before.get(account_id), result, error)
 
             async with anyio.create_task_group() as tg:
                 for account_id in account_ids:
@@ -122,7 +143,40 @@ class Poller:
             )
         return report
 
-    async def _poll_account(self, account_id: str) -> AccountResult:
+    async def _account_health(
+        self, prev: AccountState | None, result: AccountResult, error: Exception | None
+    ) -> None:
+        if result.state is None:
+            return
+        await self._emit(
+            account_ops_events(
+                prev,
+                result.state,
+                error,
+                failing_after=self._config.monitor.failing_after,
+                at=self._now(),
+            )
+        )
+
+    async def _emit(self, events: Sequence[Event]) -> None:
+        """Commit ``monitor.*`` events to the history and the outbox."""
+        if not events:
+            return
+        new = await self._store.record_events(
+            events, deliveries=self._deliveries(events), at=self._now()
+        )
+        for event in events[:new] if new else ():
+            log.warning("monitor.event", type=event.type, subject=event.entity_id)
+
+    def _deliveries(self, events: Sequence[Event]) -> list[tuple[str, str, str]]:
+        return [
+            (event.id, route.name, notifier.key)
+            for event in events
+            for route in match_routes(event, self._config.routes)
+            for notifier in self._notifiers.get(route.name, ())
+        ]
+
+    async def _poll_account(self, account_id: str) -> tuple[AccountResult, Exception | None]:
         with structlog.contextvars.bound_contextvars(account_id=account_id):
             started = time.monotonic()
             events = entities = 0
@@ -140,15 +194,15 @@ class Poller:
                     log.warning("poll.failed", error=error, error_type=type(exc).__name__)
                 else:
                     log.exception("poll.crashed", error_type=type(exc).__name__)
-                await self._store.record_poll(
+                state = await self._store.record_poll(
                     account_id,
                     name=self.account_names.get(account_id),
                     ok=False,
                     at=self._now(),
                     error=error,
                 )
-                return AccountResult(account_id, ok=False, error=error)
-            await self._store.record_poll(
+                return AccountResult(account_id, ok=False, error=error, state=state), exc
+            state = await self._store.record_poll(
                 account_id, name=self.account_names.get(account_id), ok=True, at=self._now()
             )
             log.info(
@@ -157,7 +211,9 @@ class Poller:
                 events=events,
                 duration_s=round(time.monotonic() - started, 3),
             )
-            return AccountResult(account_id, ok=True, events=events, entities=entities)
+            return AccountResult(
+                account_id, ok=True, events=events, entities=entities, state=state
+            ), None
 
     async def _poll_kind(self, account_id: str, kind: Kind) -> tuple[int, int]:
         watched = self._config.monitor.watch[kind]
@@ -186,12 +242,7 @@ class Poller:
                 f"{kind.plural} listing: an item is not a valid {kind.value}: {exc}"
             ) from None
         result = diff.finish(complete=True)
-        deliveries = [
-            (event.id, route.name, notifier.key)
-            for event in result.events
-            for route in match_routes(event, self._routes)
-            for notifier in self._notifiers.get(route.name, ())
-        ]
+        deliveries = self._deliveries(result.events)
         new = await self._store.commit_cycle(
             account_id,
             kind,
@@ -211,7 +262,3 @@ class Poller:
                 "event.detected", event_id=event.id, type=event.type, entity_id=event.entity_id
             )
         return new, result.seen
-
-    @property
-    def _routes(self) -> Sequence[Route]:
-        return self._config.routes

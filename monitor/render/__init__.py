@@ -13,6 +13,7 @@ from typing import Final
 
 from monitor.events import Event
 from monitor.notify import LEVELS, Level, Message
+from monitor.render.ops import ops_body, ops_level, ops_title
 from monitor.render.words import (
     ads_manager_url,
     is_review_field,
@@ -42,6 +43,8 @@ _LEVEL_BY_CHANGE: Final[Mapping[str, Level]] = {
 def level(event: Event) -> Level:
     """How urgent one event is: rejected → failure, approved → success,
     removed or pin deleted → warning, anything else → info."""
+    if event.entity == "monitor":
+        return ops_level(event)
     return _LEVEL_BY_CHANGE.get(event.change, "info")
 
 
@@ -64,6 +67,9 @@ def render(
     if not events:
         raise ValueError("render() needs at least one event")
     ids = tuple(e.id for e in events)
+    if len(events) == 1 and events[0].entity == "monitor":
+        event = events[0]
+        return Message(ops_title(event), ops_body(event), ops_level(event), ids, tuple(events))
     if len(events) == 1:
         event = events[0]
         return Message(

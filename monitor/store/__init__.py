@@ -82,6 +82,17 @@ class StateStore(Protocol):
         """
         ...
 
+    async def record_events(
+        self,
+        events: Sequence[Event],
+        *,
+        deliveries: Sequence[tuple[str, str, str]],
+        at: float,
+    ) -> int:
+        """Insert events not tied to a snapshot (``monitor.*``) with their outbox rows,
+        atomically, ignoring ids already present; returns how many were new."""
+        ...
+
     async def record_poll(
         self, account_id: str, *, name: str | None, ok: bool, at: float, error: str | None = None
     ) -> AccountState:

@@ -104,20 +104,40 @@ def commit_cycle(
             ),
         )  # fmt: skip
         conn.execute(_UPSERT_SNAPSHOT, (account_id, kind_value, json.dumps(list(fields)), at))
-        before = conn.total_changes
-        conn.executemany(
-            _INSERT_EVENT,
-            ((e.id, e.type, account_id, e.entity_id, e.detected_at, to_json(e)) for e in events),
-        )
-        # Ignored duplicates change nothing, so the difference counts only new events.
-        new_events = conn.total_changes - before
-        # A pair naming an unknown event violates the foreign key (OR IGNORE does not cover
-        # foreign keys), which rolls the whole cycle back.
-        conn.executemany(
-            _INSERT_DELIVERY, ((event_id, route, target, at, at, at)
-                               for event_id, route, target in deliveries)
-        )  # fmt: skip
+        return _insert_events(conn, events, deliveries, at)
+
+
+def _insert_events(
+    conn: sqlite3.Connection,
+    events: Sequence[Event],
+    deliveries: Sequence[tuple[str, str, str]],
+    at: float,
+) -> int:
+    before = conn.total_changes
+    conn.executemany(
+        _INSERT_EVENT,
+        ((e.id, e.type, e.ad_account_id, e.entity_id, e.detected_at, to_json(e)) for e in events),
+    )
+    # Ignored duplicates change nothing, so the difference counts only new events.
+    new_events = conn.total_changes - before
+    # A pair naming an unknown event violates the foreign key (OR IGNORE does not cover
+    # foreign keys), which rolls the whole transaction back.
+    conn.executemany(
+        _INSERT_DELIVERY, ((event_id, route, target, at, at, at)
+                           for event_id, route, target in deliveries)
+    )  # fmt: skip
     return new_events
+
+
+def record_events(
+    conn: sqlite3.Connection,
+    events: Sequence[Event],
+    deliveries: Sequence[tuple[str, str, str]],
+    at: float,
+) -> int:
+    """See :meth:`monitor.store.StateStore.record_events`."""
+    with transaction(conn):
+        return _insert_events(conn, events, deliveries, at)
 
 
 def record_poll(

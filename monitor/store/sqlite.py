@@ -94,6 +94,16 @@ class SqliteStore:
             at,
         )
 
+    async def record_events(
+        self,
+        events: Sequence[Event],
+        *,
+        deliveries: Sequence[tuple[str, str, str]],
+        at: float,
+    ) -> int:
+        """Insert events and their outbox rows in one transaction; returns how many were new."""
+        return await self._run("record_events", q.record_events, events, deliveries, at)
+
     async def record_poll(
         self, account_id: str, *, name: str | None, ok: bool, at: float, error: str | None = None
     ) -> AccountState:

@@ -1,0 +1,280 @@
+"""POST each event as JSON to an HTTP endpoint, signed per the Standard Webhooks spec.
+
+https://www.standardwebhooks.com/: ``webhook-id`` is the event id (stable across
+redeliveries, so receivers de-duplicate on it), ``webhook-timestamp`` is Unix seconds and
+``webhook-signature`` holds one ``v1,<base64 HMAC-SHA256>`` per configured secret, so a
+receiver can rotate its secret without a window in which deliveries fail to verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Mapping, Sequence
+from email.utils import parsedate_to_datetime
+from typing import Final
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
+
+from monitor import __version__
+from monitor.errors import ConfigError
+from monitor.events import Event, to_json
+from monitor.notify import Message, SendResult
+from monitor.notify._redact import MASK, _safe_segment, guard_logging, secret_fragments, tidy_label
+
+__all__ = ["WebhookNotifier", "decode_secret", "mask_webhook_url", "parse_retry_after", "sign"]
+
+SECRET_PREFIX: Final = "whsec_"
+
+#: Answers that say "not now" rather than "never": the same request may succeed later.
+RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+#: Only these answers carry a Retry-After we honour (RFC 9110 defines it for both).
+_RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
+
+# Enough of a refusal's body to show why ("signature mismatch"); never the whole page.
+_MAX_BODY = 200
+_MAX_DETAIL = 300
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret.
+
+    Unpadded base64 is accepted, as the reference implementations do.
+
+    Raises:
+        ValueError: no ``whsec_`` prefix, not base64, or an empty key. The message never
+            contains the secret.
+    """
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("must start with whsec_")
+    encoded = secret[len(SECRET_PREFIX) :]
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the part after whsec_ is not base64") from None
+    if not key:
+        raise ValueError("empty key after whsec_")
+    return key
+
+
+def sign(keys: Sequence[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value: one ``v1,<base64>`` per key, space-separated."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+        for key in keys
+    )
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP-date).
+
+    Returns None when the header is absent or unreadable; a date in the past is 0.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None  # RFC 9110 dates are GMT; a zone-less one is not a date we can trust
+    return max(0.0, when.timestamp() - now)
+
+
+def mask_webhook_url(url: str) -> str:
+    """A label for a webhook URL: userinfo, query values and token-like path segments masked.
+
+    ``https://user:pw@hooks.example.com/in/9f3a...c1?token=abc`` becomes
+    ``https://****@hooks.example.com/in/****?token=****``.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        hostport = parts.netloc.rpartition("@")[2]
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return MASK
+    if not parts.scheme or not hostport:
+        return MASK
+    label = tidy_label(f"{parts.scheme}://{hostport}{parts.path}", mask_path=True)
+    if "@" in parts.netloc:
+        label = label.replace("://", f"://{MASK}@", 1)
+    if query:
+        # A key that reads as a word is a parameter name; anything else may be a bare token.
+        keys = (k if _safe_segment(k) else MASK for k, _ in query)
+        label += "?" + "&".join(f"{k}={MASK}" for k in keys)
+    return label
+
+
+def url_key(url: str) -> str:
+    """The stable, non-secret outbox key of a webhook URL."""
+    return "webhook:" + hashlib.sha256(url.strip().encode()).hexdigest()[:16]
+
+
+class WebhookNotifier:
+    """Sends each event of a message as one signed POST to one URL.
+
+    Args:
+        url: The endpoint; may carry credentials (they never reach a label or log).
+        secrets: ``whsec_...`` secrets; each signs every delivery (rotation).
+        timeout_s: Limit on one request, connection included.
+        session: A session to reuse connections from; the notifier never closes it.
+            Without one, each send opens and closes its own, so nothing is left open.
+        clock: Unix time, for ``webhook-timestamp`` and HTTP-date ``Retry-After``.
+
+    Raises:
+        ConfigError: no secret, or a secret that is not ``whsec_<base64>``.
+    """
+
+    batch = False
+
+    def __init__(
+        self,
+        url: str,
+        secrets: Sequence[str],
+        *,
+        timeout_s: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.key = url_key(url)
+        self.label = mask_webhook_url(url)
+        problems: list[str] = []
+        keys: list[bytes] = []
+        for i, secret in enumerate(secrets, start=1):
+            try:
+                keys.append(decode_secret(secret))
+            except ValueError as exc:
+                problems.append(f"webhooks: {self.label}: secret {i}: {exc}")
+        if not secrets:
+            problems.append(f"webhooks: {self.label}: at least one whsec_ secret is needed")
+        if problems:
+            raise ConfigError(problems)
+        self.timeout_s = timeout_s
+        self._url = url.strip()
+        self._keys = tuple(keys)
+        self._session = session
+        self._clock = clock
+        # Every fragment a receiver's answer or an exception might echo back at us.
+        self._scrub = sorted(
+            {self._url, *secret_fragments(self._url), *secrets}, key=len, reverse=True
+        )
+        guard_logging(self._url)
+
+    def __repr__(self) -> str:
+        return f"WebhookNotifier({self.label!r})"
+
+    async def send(self, message: Message) -> SendResult:
+        """POST every event of ``message`` in turn; the first failure ends the send.
+
+        The outbox retries the whole message on failure, so an event that went out
+        before the failure may arrive twice: receivers de-duplicate on ``webhook-id``.
+        """
+        if not message.events:
+            return self._failed("message carries no events (nothing to POST)", permanent=True)
+        if self._session is not None:
+            return await self._send_all(self._session, message.events)
+        async with aiohttp.ClientSession() as session:
+            return await self._send_all(session, message.events)
+
+    async def _send_all(
+        self, session: aiohttp.ClientSession, events: Sequence[Event]
+    ) -> SendResult:
+        for event in events:
+            result = await self._post(session, event)
+            if not result.ok:
+                return result
+        return SendResult(ok=True, target=self.label)
+
+    def headers(self, event: Event, body: bytes) -> dict[str, str]:
+        """The request headers for ``event`` whose JSON is ``body``, signed now."""
+        timestamp = int(self._clock())
+        return {
+            "Content-Type": "application/json",
+            "User-Agent": f"pinmon/{__version__}",
+            "webhook-id": event.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self._keys, event.id, timestamp, body),
+        }
+
+    async def _post(self, session: aiohttp.ClientSession, event: Event) -> SendResult:
+        body = to_json(event)
+        try:
+            async with session.post(
+                self._url,
+                data=body,
+                headers=self.headers(event, body),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            ) as response:
+                text = await _read_text(response)
+                return self._outcome(response.status, response.reason, response.headers, text)
+        except TimeoutError:
+            # The receiver may still act on it after we stop waiting: a retry can duplicate.
+            return self._failed(f"no answer within {self.timeout_s:g}s (delivery unknown)")
+        except aiohttp.ClientConnectorError as exc:
+            # aiohttp's own message names the host; the OS reason is all that is needed.
+            reason = exc.os_error.strerror or type(exc.os_error).__name__
+            return self._failed(f"cannot connect: {reason}")
+        except aiohttp.InvalidURL:
+            return self._failed("invalid URL", permanent=True)
+        except (aiohttp.ClientError, OSError) as exc:
+            # str() of these may quote the request URL: the type is the safe summary.
+            return self._failed(f"request failed: {type(exc).__name__}")
+
+    def _outcome(
+        self, status: int, reason: str | None, headers: Mapping[str, str], text: str
+    ) -> SendResult:
+        if 200 <= status < 300:
+            return SendResult(ok=True, target=self.label)
+        said = f": {text}" if text else ""
+        if status == 410:
+            return self._failed(f"410 Gone: the receiver retired this endpoint{said}", True)
+        if 300 <= status < 400:
+            # The Location may carry a token, and following it would send the signed
+            # payload somewhere nobody configured: the operator must update the URL.
+            return self._failed(f"HTTP {status}: redirects are not followed{said}", True)
+        retry_after_s = (
+            parse_retry_after(headers.get("Retry-After"), self._clock())
+            if status in _RETRY_AFTER_STATUSES
+            else None
+        )
+        detail = f"HTTP {status}" + (f" {reason}" if reason else "") + said
+        if status in RETRYABLE_STATUSES or status >= 500:
+            return self._failed(detail, retry_after_s=retry_after_s)
+        return self._failed(detail, permanent=True)
+
+    def _failed(
+        self, detail: str, permanent: bool = False, *, retry_after_s: float | None = None
+    ) -> SendResult:
+        for fragment in self._scrub:
+            detail = detail.replace(fragment, MASK)
+        if len(detail) > _MAX_DETAIL:
+            detail = detail[: _MAX_DETAIL - 1] + "…"
+        return SendResult(
+            ok=False,
+            target=self.label,
+            detail=detail,
+            permanent=permanent,
+            retry_after_s=retry_after_s,
+        )
+
+
+async def _read_text(response: aiohttp.ClientResponse) -> str:
+    """The start of the body as one line of text; an unreadable body is just absent."""
+    if 200 <= response.status < 300:
+        return ""
+    try:
+        raw = await response.content.read(_MAX_BODY)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return ""
+    return " ".join(raw.decode("utf-8", "replace").split())

@@ -1,0 +1,53 @@
+"""Messages for ``monitor.*`` events: pinmon's reports about its own health."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from monitor.events import Event
+from monitor.notify import Level
+
+_TITLES: Final = {
+    "auth_failed": "🔑 pinmon cannot authenticate with Pinterest",
+    "rate_limited": "🐢 pinmon is rate limited by Pinterest",
+    "account_failing": "⚠️ pinmon cannot poll ad account {account}",
+    "account_recovered": "✅ pinmon polls ad account {account} again",
+    "account_access_lost": "⛔ pinmon lost access to ad account {account}",
+    "target_disabled": "📭 pinmon disabled a notification target",
+}
+_ADVICE: Final = {
+    "auth_failed": "Polling is paused and retried with backoff. Check the token or refresh "
+    "token in the config; `pinmon check -c CONFIG` tests it.",
+    "rate_limited": "Polling of this token waits for the quota to reset.",
+    "account_failing": "Its changes are not being watched until it recovers; nothing is "
+    "reported as removed meanwhile.",
+    "account_recovered": "Changes made while it was failing are reported now.",
+    "account_access_lost": "The token's user no longer has access to this account "
+    "(Pinterest answered 403). Restore access or remove it from the config.",
+    "target_disabled": "The target answered 410 Gone; its pending deliveries stopped. "
+    "Fix the route, then `pinmon redeliver --failed`.",
+}
+_LEVELS: Final[dict[str, Level]] = {
+    "account_recovered": "success",
+    "rate_limited": "warning",
+}
+
+
+def ops_level(event: Event) -> Level:
+    """``failure`` for most self-reports; recovery is good news."""
+    return _LEVELS.get(event.change, "failure")
+
+
+def ops_title(event: Event) -> str:
+    """One line saying what went wrong."""
+    template = _TITLES.get(event.change, "pinmon: {change}")
+    return template.format(account=event.ad_account_id or event.entity_id, change=event.change)
+
+
+def ops_body(event: Event) -> str:
+    """The facts, then what it means and what to do."""
+    lines = [
+        f"- **{key.replace('_', ' ').capitalize()}:** {value}" for key, value in event.state.items()
+    ]
+    advice = _ADVICE.get(event.change)
+    return "\n".join(lines) + (f"\n\n{advice}" if advice else "")
