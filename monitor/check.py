@@ -9,6 +9,8 @@ from monitor.config import Config
 from monitor.daemon import build_notifiers, make_client, register_config_secrets
 from monitor.errors import PinterestError
 from monitor.logs import redact
+from monitor.pinterest import PinterestClient
+from monitor.store.sqlite import open_store
 
 
 async def check(config: Config) -> int:
@@ -30,25 +32,37 @@ async def check(config: Config) -> int:
         targets = ", ".join(n.label for n in by_route[route.name])
         accounts = f" accounts {', '.join(route.accounts)}" if route.accounts else ""
         print(f"route:     {route.name}: {', '.join(route.events)}{accounts} -> {targets}")
-    async with aiohttp.ClientSession(headers={"User-Agent": f"pinmon/{__version__}"}) as session:
-        client = make_client(config, session)
-        try:
-            if p.ad_accounts:
-                # One call per configured account: it also proves the token reaches each.
-                for account_id in p.ad_accounts:
-                    account = await client.get_ad_account(account_id)
+    # The store is opened even to check: a refresh here rotates the refresh token, and the
+    # daemon must find the rotated one, or its next start holds a dead token.
+    store = await open_store(config.monitor.state)
+    try:
+        async with aiohttp.ClientSession(
+            headers={"User-Agent": f"pinmon/{__version__}"}
+        ) as session:
+            return await _probe(config, await make_client(config, session, store))
+    finally:
+        await store.close()
+
+
+async def _probe(config: Config, client: PinterestClient) -> int:
+    configured = config.pinterest.ad_accounts
+    try:
+        if configured:
+            # One call per configured account: it also proves the token reaches each.
+            for account_id in configured:
+                account = await client.get_ad_account(account_id)
+                print(f"account:   {account.id} {account.name or ''}".rstrip())
+        else:
+            seen = 0
+            async for page in client.list_ad_accounts():
+                for account in page:
+                    seen += 1
                     print(f"account:   {account.id} {account.name or ''}".rstrip())
-            else:
-                seen = 0
-                async for page in client.list_ad_accounts():
-                    for account in page:
-                        seen += 1
-                        print(f"account:   {account.id} {account.name or ''}".rstrip())
-                if not seen:
-                    print("account:   none: the token sees no ad accounts")
-                    return 1
-        except PinterestError as exc:
-            print(f"token:     FAILED: {redact(str(exc))}")
-            return 1
+            if not seen:
+                print("account:   none: the token sees no ad accounts")
+                return 1
+    except PinterestError as exc:
+        print(f"token:     FAILED: {redact(str(exc))}")
+        return 1
     print("token:     ok")
     return 0

@@ -1,4 +1,4 @@
-"""The daemon: wires config to client, store and notifiers; owns the poll clock, signals and shutdown."""
+"""The daemon: wires config to client, store and notifiers; owns the clock, signals and shutdown."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from monitor.config import Config
 from monitor.delivery import Deliverer, DrainReport
 from monitor.logs import register_secret, register_url_secrets
 from monitor.notify import Notifier
-from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken
+from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
+from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
 from monitor.poll import CycleReport, Poller
 from monitor.schedule import next_cycle_start
 from monitor.store import StateStore
@@ -72,18 +73,55 @@ def build_notifiers(config: Config) -> tuple[dict[str, Notifier], dict[str, list
     return by_key, by_route
 
 
-def make_client(config: Config, session: aiohttp.ClientSession) -> PinterestClient:
+async def token_source(
+    config: Config,
+    session: aiohttp.ClientSession,
+    store: StateStore,
+    *,
+    now: Callable[[], float] = time.time,
+) -> TokenSource:
+    """A plain token, or an OAuth refresher resuming from the newest persisted rotation."""
+    p = config.pinterest
+    if p.refresh_token is None or p.client_id is None or p.client_secret is None:
+        assert p.access_token is not None  # the config guarantees one or the other
+        return StaticToken(p.access_token.reveal())
+    origin = origin_of(p.refresh_token.reveal())
+    keys = ("oauth.origin", *(f"oauth.{k}" for k in OAUTH_KEYS))
+    values = {key: await store.get_value(key) for key in keys}
+    persisted = TokenState.from_values(values) if values["oauth.origin"] == origin else None
+    state = persisted or TokenState(
+        access_token=p.access_token.reveal() if p.access_token else None,
+        access_expires_at=None,
+        refresh_token=p.refresh_token.reveal(),
+    )
+
+    async def persist(new: TokenState) -> None:
+        await store.set_values(new.to_values(origin))
+
+    return RefreshingToken(
+        session,
+        base_url=p.base_url,
+        client_id=p.client_id,
+        client_secret=p.client_secret.reveal(),
+        state=state,
+        persist=persist,
+        now=now,
+    )
+
+
+async def make_client(
+    config: Config,
+    session: aiohttp.ClientSession,
+    store: StateStore,
+    *,
+    now: Callable[[], float] = time.time,
+) -> PinterestClient:
     """The Pinterest client the config describes."""
     p = config.pinterest
-    if p.access_token is None:
-        # OAuth refresh without a starting access token arrives with the token-source work.
-        from monitor.errors import ConfigError
-
-        raise ConfigError([f"{config.path}: pinterest.access_token: required"])
     return PinterestClient(
         session,
         base_url=p.base_url,
-        tokens=StaticToken(p.access_token.reveal()),
+        tokens=await token_source(config, session, store, now=now),
         page_size=p.page_size,
         retry=RetryPolicy(attempts=p.retries, total_timeout_s=p.timeout_s),
     )
@@ -104,13 +142,8 @@ async def open_runtime(
             headers={"User-Agent": f"pinmon/{__version__}"}, raise_for_status=False
         ) as session:
             notifiers, by_route = build_notifiers(config)
-            poller = Poller(
-                config,
-                client=make_client(config, session),
-                store=store,
-                notifiers=by_route,
-                now=now,
-            )
+            client = await make_client(config, session, store, now=now)
+            poller = Poller(config, client=client, store=store, notifiers=by_route, now=now)
             deliverer = Deliverer(
                 store,
                 notifiers,
@@ -162,51 +195,50 @@ async def run_forever(
         await anyio.sleep(max(0.0, deadline - monotonic()))
 
     wait = sleep_until or default_sleep_until
-    async with open_runtime(config, **kw) as rt:  # type: ignore[arg-type]
-        async with anyio.create_task_group() as tg:
-            if handle_signals:
-                tg.start_soon(_watch_signals, stop)
-            delivery_scope = anyio.CancelScope()
-            delivered = anyio.Event()
+    async with open_runtime(config, **kw) as rt, anyio.create_task_group() as tg:  # type: ignore[arg-type]
+        if handle_signals:
+            tg.start_soon(_watch_signals, stop)
+        delivery_scope = anyio.CancelScope()
+        delivered = anyio.Event()
 
-            async def deliver() -> None:
-                with delivery_scope:
-                    await rt.deliverer.run()
-                delivered.set()
+        async def deliver() -> None:
+            with delivery_scope:
+                await rt.deliverer.run()
+            delivered.set()
 
-            tg.start_soon(deliver)
-            poll_scope = anyio.CancelScope()
+        tg.start_soon(deliver)
+        poll_scope = anyio.CancelScope()
 
-            async def poll() -> None:
-                with poll_scope:
-                    started = monotonic()
-                    while True:
-                        report = await rt.poller.run_cycle()
-                        if report.events:
-                            rt.deliverer.wake()
-                        if on_cycle is not None:
-                            on_cycle(report)
-                        await wait(
-                            next_cycle_start(
-                                started,
-                                monotonic(),
-                                mon.interval_s,
-                                jitter_s=mon.jitter_s,
-                                jitter=random.random(),
-                            )
+        async def poll() -> None:
+            with poll_scope:
+                started = monotonic()
+                while True:
+                    report = await rt.poller.run_cycle()
+                    if report.events:
+                        rt.deliverer.wake()
+                    if on_cycle is not None:
+                        on_cycle(report)
+                    await wait(
+                        next_cycle_start(
+                            started,
+                            monotonic(),
+                            mon.interval_s,
+                            jitter_s=mon.jitter_s,
+                            jitter=random.random(),
                         )
+                    )
 
-            tg.start_soon(poll)
-            await stop.wait()
-            log.info("daemon.stopping", grace_s=mon.shutdown_grace_s)
-            poll_scope.cancel()
-            # Let in-flight sends finish (and what is due go out), within the grace period;
-            # whatever is left stays in the outbox for the next start.
-            rt.deliverer.stop()
-            with anyio.move_on_after(mon.shutdown_grace_s):
-                await delivered.wait()
-            delivery_scope.cancel()
-            tg.cancel_scope.cancel()
+        tg.start_soon(poll)
+        await stop.wait()
+        log.info("daemon.stopping", grace_s=mon.shutdown_grace_s)
+        poll_scope.cancel()
+        # Let in-flight sends finish (and what is due go out), within the grace period;
+        # whatever is left stays in the outbox for the next start.
+        rt.deliverer.stop()
+        with anyio.move_on_after(mon.shutdown_grace_s):
+            await delivered.wait()
+        delivery_scope.cancel()
+        tg.cancel_scope.cancel()
     log.info("daemon.stopped")
     return EXIT_OK
 

@@ -81,7 +81,9 @@ def _write_config(folder: Path, *, base_url: str, sink_port: int, interval_s: fl
     return path
 
 
-async def run_demo(*, interval_s: float = 1.0, out: TextIO | None = None, timeout_s: float = 55.0) -> int:
+async def run_demo(
+    *, interval_s: float = 1.0, out: TextIO | None = None, timeout_s: float = 55.0
+) -> int:
     """Play the demo story end to end; 0 when every step was detected and delivered."""
     out = out or sys.stdout
     terminal = _Terminal(out)

@@ -13,7 +13,8 @@ SCHEMA_VERSION: Final = 1
 
 
 class Change(enum.StrEnum):
-    """Entity transitions, most significant first: an event is named after the first that applies."""
+    """Entity transitions, most significant first: an event is named after the first that
+    applies."""
 
     REMOVED = "removed"
     CREATED = "created"

@@ -55,7 +55,8 @@ async def show_deliveries(config: Config, *, everything: bool, as_json: bool) ->
         nxt = _when(d.next_attempt_at) if d.status == "pending" else "-"
         err = f" / {d.last_error}" if d.last_error else ""
         print(
-            f"{d.status:<9} {d.attempts:>8}  {nxt:<20} {d.event.id:<28} {d.event.type:<24} {d.route}{err}"
+            f"{d.status:<9} {d.attempts:>8}  {nxt:<20} {d.event.id:<28} "
+            f"{d.event.type:<24} {d.route}{err}"
         )
     return 0
 

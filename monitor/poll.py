@@ -15,10 +15,10 @@ from monitor.config import Config
 from monitor.differ import AccountDiff, DiffContext
 from monitor.errors import AuthError, ListingError, MonitorError, PinterestError
 from monitor.events import Event
-from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.fingerprints import Fingerprints
 from monitor.models import Kind, Row, row_type
 from monitor.notify import Notifier
+from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.pinterest import PinterestClient
 from monitor.router import match_routes
 from monitor.store import AccountState, StateStore

@@ -8,11 +8,12 @@ receiver can rotate its secret without a window in which deliveries fail to veri
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
@@ -165,9 +166,9 @@ class WebhookNotifier:
         self._session = session
         self._clock = clock
         # Every fragment a receiver's answer or an exception might echo back at us.
-        self._scrub = sorted(
-            {self._url, *secret_fragments(self._url), *secrets}, key=len, reverse=True
-        )
+        fragments = {self._url, *secret_fragments(self._url), *secrets}
+        fragments |= {s.removeprefix(SECRET_PREFIX) for s in secrets}
+        self._scrub = sorted((f for f in fragments if f), key=len, reverse=True)
         guard_logging(self._url)
 
     def __repr__(self) -> str:
@@ -222,9 +223,7 @@ class WebhookNotifier:
             # The receiver may still act on it after we stop waiting: a retry can duplicate.
             return self._failed(f"no answer within {self.timeout_s:g}s (delivery unknown)")
         except aiohttp.ClientConnectorError as exc:
-            # aiohttp's own message names the host; the OS reason is all that is needed.
-            reason = exc.os_error.strerror or type(exc.os_error).__name__
-            return self._failed(f"cannot connect: {reason}")
+            return self._failed(f"cannot connect: {_connect_reason(exc)}")
         except aiohttp.InvalidURL:
             return self._failed("invalid URL", permanent=True)
         except (aiohttp.ClientError, OSError) as exc:
@@ -238,11 +237,13 @@ class WebhookNotifier:
             return SendResult(ok=True, target=self.label)
         said = f": {text}" if text else ""
         if status == 410:
-            return self._failed(f"410 Gone: the receiver retired this endpoint{said}", True)
+            return self._failed(
+                f"410 Gone: the receiver retired this endpoint{said}", permanent=True
+            )
         if 300 <= status < 400:
             # The Location may carry a token, and following it would send the signed
             # payload somewhere nobody configured: the operator must update the URL.
-            return self._failed(f"HTTP {status}: redirects are not followed{said}", True)
+            return self._failed(f"HTTP {status}: redirects are not followed{said}", permanent=True)
         retry_after_s = (
             parse_retry_after(headers.get("Retry-After"), self._clock())
             if status in _RETRY_AFTER_STATUSES
@@ -254,7 +255,7 @@ class WebhookNotifier:
         return self._failed(detail, permanent=True)
 
     def _failed(
-        self, detail: str, permanent: bool = False, *, retry_after_s: float | None = None
+        self, detail: str, *, permanent: bool = False, retry_after_s: float | None = None
     ) -> SendResult:
         for fragment in self._scrub:
             detail = detail.replace(fragment, MASK)
@@ -275,6 +276,16 @@ async def _read_text(response: aiohttp.ClientResponse) -> str:
         return ""
     try:
         raw = await response.content.read(_MAX_BODY)
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (aiohttp.ClientError, TimeoutError):
         return ""
     return " ".join(raw.decode("utf-8", "replace").split())
+
+
+def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:
+    """Why a connection failed, without aiohttp's message (it names the host and port)."""
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(exc.os_error, socket.gaierror):
+        return "DNS lookup failed"
+    errno = exc.os_error.errno
+    return os.strerror(errno) if errno else type(exc.os_error).__name__

@@ -1,0 +1,274 @@
+"""`pinmon status`: each account's health, its ads by status, what is rejected now, the outbox.
+
+Reading (:func:`status_report`, from the store) and formatting (:func:`format_status`, pure)
+are separate: ``--json`` prints the report itself, whose shape is versioned.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from monitor.differ import decode_state
+from monitor.models import Kind, Stored
+from monitor.store import AccountState, Delivery, StateStore
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+#: Bumped on any incompatible change of the ``--json`` shape.
+REPORT_VERSION: Final = 1
+
+#: Outbox statuses that `status` counts (delivered ones are history, not state).
+OUTBOX_STATUSES: Final = ("pending", "failed", "dead")
+
+#: How many outbox rows of one status are read to count them; the count says ``N+`` past it.
+OUTBOX_SCAN_LIMIT: Final = 100_000
+
+#: Rejected ads listed per account in the text form; ``--json`` lists them all.
+SHOWN_REJECTED: Final = 10
+
+_REJECTED: Final = "REJECTED"
+_decode_list = msgspec.msgpack.Decoder(list[Any]).decode
+
+
+def summary_counts(entities: Iterable[Stored], fields: Sequence[str]) -> dict[str, int]:
+    """Count live entities by ``summary_status`` (``UNKNOWN`` when unset or not watched).
+
+    Args:
+        entities: Stored states; tombstones are skipped.
+        fields: The watched fields the blobs were encoded with (``Snapshot.fields``).
+    """
+    index = list(fields).index("summary_status") if "summary_status" in fields else None
+    counts: dict[str, int] = {}
+    for stored in entities:
+        if stored.removed:
+            continue
+        status = None
+        if index is not None and stored.blob:
+            values = _decode_list(stored.blob)
+            status = values[index] if index < len(values) else None
+        key = status if isinstance(status, str) and status else "UNKNOWN"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSummary:
+    """Delivery counts by status, and the oldest pending delivery."""
+
+    counts: Mapping[str, int]
+    capped: frozenset[str]
+    oldest_pending: Delivery | None
+    oldest_pending_age_s: float | None
+
+    @property
+    def pending(self) -> int:
+        """Deliveries waiting to be sent (or retried)."""
+        return self.counts.get("pending", 0)
+
+
+async def outbox_summary(
+    store: StateStore,
+    *,
+    now: float,
+    statuses: Sequence[str] = OUTBOX_STATUSES,
+    limit: int = OUTBOX_SCAN_LIMIT,
+) -> OutboxSummary:
+    """Count the outbox by status; the metrics loop passes ``statuses=("pending",)``.
+
+    Args:
+        store: The state store.
+        now: Wall-clock Unix seconds, for the oldest pending delivery's age.
+        statuses: Which statuses to count.
+        limit: Rows read per status; a status with more is reported as ``capped``.
+    """
+    counts: dict[str, int] = {}
+    capped: set[str] = set()
+    oldest: Delivery | None = None
+    for status in statuses:
+        rows = await store.deliveries(statuses=[status], limit=limit)
+        counts[status] = len(rows)
+        if len(rows) >= limit:
+            capped.add(status)
+        if status == "pending" and rows:
+            oldest = min(rows, key=lambda d: (d.created_at, d.id))
+    age = None if oldest is None else max(0.0, now - oldest.created_at)
+    return OutboxSummary(counts, frozenset(capped), oldest, age)
+
+
+def _rejected(entity_id: str, stored: Stored, state: Mapping[str, Any]) -> dict[str, Any] | None:
+    if _REJECTED not in (state.get("review_status"), state.get("summary_status")):
+        return None
+    meta = _decode_list(stored.meta) if stored.meta else []
+    campaign_id, ad_group_id, pin_id, name = [*meta, None, None, None, None][:4]
+    # Labels are Pinterest's human wording; the reason codes are the fallback.
+    reasons = state.get("rejection_labels") or state.get("rejected_reasons") or []
+    return {
+        "ad_id": entity_id,
+        "name": name,
+        "campaign_id": campaign_id,
+        "ad_group_id": ad_group_id,
+        "pin_id": pin_id,
+        "reasons": list(reasons),
+    }
+
+
+async def _account(
+    store: StateStore, state: AccountState, *, now: float, watched: Sequence[Kind]
+) -> dict[str, Any]:
+    entities: dict[str, dict[str, int]] = {}
+    rejected: list[dict[str, Any]] = []
+    for kind in watched:
+        snapshot = await store.load_snapshot(state.account_id, kind)
+        fields = snapshot.fields or ()
+        counts = summary_counts(snapshot.entities.values(), fields)
+        entities[kind.value] = dict(sorted(counts.items()))
+        if kind is not Kind.AD:
+            continue
+        for entity_id, stored in snapshot.entities.items():
+            if not stored.removed:
+                row = _rejected(entity_id, stored, decode_state(fields, stored.blob))
+                if row is not None:
+                    rejected.append(row)
+    rejected.sort(key=lambda r: (r["name"] or "", r["ad_id"]))
+    last = state.last_success_at
+    return {
+        "account_id": state.account_id,
+        "name": state.name,
+        "last_success_at": last,
+        "last_success_age_s": None if last is None else round(max(0.0, now - last), 3),
+        "last_attempt_at": state.last_attempt_at,
+        "last_error": state.last_error,
+        "consecutive_failures": state.consecutive_failures,
+        "entities": entities,
+        "rejected": rejected,
+    }
+
+
+async def status_report(
+    store: StateStore, *, now: float, watched: Sequence[Kind] = (Kind.AD,)
+) -> dict[str, Any]:
+    """Read everything `pinmon status` shows, as a JSON-able dict (see ``REPORT_VERSION``).
+
+    Args:
+        store: The state store (read only).
+        now: Wall-clock Unix seconds the ages are measured from.
+        watched: The entity kinds to count (the config's ``monitor.entities``); rejected
+            ads are listed when ads are among them.
+    """
+    accounts = [
+        await _account(store, state, now=now, watched=watched) for state in await store.accounts()
+    ]
+    outbox = await outbox_summary(store, now=now)
+    oldest = outbox.oldest_pending
+    return {
+        "version": REPORT_VERSION,
+        "generated_at": now,
+        "accounts": accounts,
+        "deliveries": {
+            **{status: outbox.counts.get(status, 0) for status in OUTBOX_STATUSES},
+            "capped": sorted(outbox.capped),
+            "oldest_pending": None
+            if oldest is None
+            else {
+                "event_id": oldest.event.id,
+                "type": oldest.event.type,
+                "route": oldest.route,
+                "created_at": oldest.created_at,
+                "age_s": round(outbox.oldest_pending_age_s or 0.0, 3),
+                "attempts": oldest.attempts,
+                "last_error": oldest.last_error,
+            },
+        },
+        # Muting arrives later; the field is here now so the JSON shape does not change then.
+        "mutes": [],
+    }
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def _polled(account: Mapping[str, Any]) -> str:
+    age = account["last_success_age_s"]
+    last_ok = "never succeeded" if age is None else f"last success {_ago(age)}"
+    failures = account["consecutive_failures"]
+    if not failures:
+        return f"ok, {_ago(age)}" if age is not None else "not polled yet"
+    error = account["last_error"] or "unknown error"
+    return f"FAILING ({failures} in a row, {last_ok}): {error}"
+
+
+def _count(deliveries: Mapping[str, Any], status: str) -> str:
+    plus = "+" if status in deliveries["capped"] else ""
+    return f"{deliveries[status]}{plus} {status}"
+
+
+def format_status(report: Mapping[str, Any]) -> str:
+    """The report as short aligned text, one block per account, then the outbox and mutes."""
+    label = "{:<12}{}".format
+    lines = [f"pinmon status at {_when(report['generated_at'])}", ""]
+    if not report["accounts"]:
+        lines += ["no account polled yet", ""]
+    for account in report["accounts"]:
+        lines.append(f"{account['account_id']}  {account['name'] or ''}".rstrip())
+        lines.append("  " + label("polled", _polled(account)))
+        for kind, counts in account["entities"].items():
+            text = "  ".join(f"{status} {n}" for status, n in counts.items()) or "none"
+            lines.append("  " + label(Kind(kind).plural, text))
+        rejected = account["rejected"]
+        width = max((len(r["name"] or "") for r in rejected[:SHOWN_REJECTED]), default=0)
+        for i, row in enumerate(rejected[:SHOWN_REJECTED]):
+            reasons = "; ".join(row["reasons"]) or "no reason given"
+            text = f"{row['ad_id']}  {(row['name'] or ''):<{width}}  {reasons}"
+            lines.append("  " + label("rejected" if i == 0 else "", text))
+        if len(rejected) > SHOWN_REJECTED:
+            more = f"... and {len(rejected) - SHOWN_REJECTED} more (--json lists them all)"
+            lines.append("  " + label("", more))
+        lines.append("")
+    deliveries = report["deliveries"]
+    outbox = ", ".join(_count(deliveries, status) for status in OUTBOX_STATUSES)
+    oldest = deliveries["oldest_pending"]
+    if oldest is not None:
+        outbox += f"; oldest pending {oldest['type']} queued {_ago(oldest['age_s'])}"
+        if oldest["last_error"]:
+            outbox += f" ({oldest['last_error']})"
+    lines.append(label("outbox", outbox))
+    mutes = report["mutes"]
+    lines.append(label("mutes", ", ".join(str(m) for m in mutes) if mutes else "none"))
+    return "\n".join(lines)
+
+
+async def show_status(config: Config, *, as_json: bool, now: float | None = None) -> int:
+    """`pinmon status`: print the report as text or JSON; 1 when there is no state yet."""
+    from monitor.store.sqlite import open_store
+
+    path = config.monitor.state
+    if not path.exists():
+        # Opening would create an empty database; say plainly that nothing ran yet.
+        print(f"pinmon: no state at {path}: the daemon has not completed a cycle", file=sys.stderr)
+        return 1
+    store = await open_store(path)
+    try:
+        report = await status_report(
+            store, now=time.time() if now is None else now, watched=config.monitor.entities
+        )
+    finally:
+        await store.close()
+    print(json.dumps(report, indent=2) if as_json else format_status(report))
+    return 0
