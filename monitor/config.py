@@ -64,6 +64,7 @@ class PinterestConfig:
     page_size: int = 250
     timeout_s: float = 60.0
     retries: int = 4
+    requests_per_minute: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +296,9 @@ def _parse_pinterest(r: _Reader) -> PinterestConfig:
         page_size=r.get("page_size", d.page_size, _pos_int(250)),
         timeout_s=r.get("timeout", d.timeout_s, parse_duration),
         retries=r.get("retries", d.retries, _pos_int(20)),
+        requests_per_minute=r.get(
+            "requests_per_minute", d.requests_per_minute, _pos_int(100_000)
+        ),
     )
     if cfg.access_token is None and cfg.refresh_token is None:
         r.problem("access_token", "required (or refresh_token with client_id and client_secret)")

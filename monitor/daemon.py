@@ -19,6 +19,7 @@ from monitor.delivery import Deliverer, DrainReport
 from monitor.logs import register_secret, register_url_secrets
 from monitor.notify import Notifier
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
+from monitor.pinterest.budget import RateBudget
 from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
 from monitor.poll import CycleReport, Poller
 from monitor.schedule import next_cycle_start
@@ -124,6 +125,8 @@ async def make_client(
         tokens=await token_source(config, session, store, now=now),
         page_size=p.page_size,
         retry=RetryPolicy(attempts=p.retries, total_timeout_s=p.timeout_s),
+        # One budget for the token's user, shared by every account it polls.
+        budget=RateBudget(p.requests_per_minute, 60.0),
     )
 
 

@@ -20,6 +20,7 @@ import structlog
 from monitor.errors import ListingError
 from monitor.models import AdAccount, AdAccountPage, Kind, Row, page_type
 from monitor.pinterest.auth import TokenSource
+from monitor.pinterest.budget import RateBudget
 from monitor.pinterest.params import (
     DEFAULT_ENTITY_STATUSES,
     check_ad_account_id,
@@ -63,6 +64,7 @@ class PinterestClient:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         on_response: OnResponse | None = None,
         rng: random.Random | None = None,
+        budget: RateBudget | None = None,
     ) -> None:
         """Create a client over *session*, which the caller owns and closes.
 
@@ -92,7 +94,9 @@ class PinterestClient:
             sleep=sleep,
             on_response=on_response,
             rng=rng,
+            budget=budget,
         )
+        self.budget = budget
         self._decoders: dict[type[Row], Callable[[bytes], _Page[Row]]] = {}
 
     @property

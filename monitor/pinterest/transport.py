@@ -20,6 +20,7 @@ import structlog
 from monitor import __version__
 from monitor.errors import AuthError, PinterestError
 from monitor.pinterest.auth import TokenSource
+from monitor.pinterest.budget import RateBudget
 from monitor.pinterest.responses import (
     Transient,
     Unauthorized,
@@ -62,8 +63,10 @@ class Transport:
         sleep: Sleep,
         on_response: OnResponse | None = None,
         rng: random.Random | None = None,
+        budget: RateBudget | None = None,
     ) -> None:
         self._session = session
+        self._budget = budget
         self._base_url = base_url.rstrip("/")
         self._tokens = tokens
         self._retry = retry
@@ -121,6 +124,9 @@ class Transport:
                 fresh = await self._tokens.refresh(token)
             except Transient as exc:
                 failures += 1
+                if exc.status == 429 and self._budget is not None:
+                    # The quota is shared: every request of this token waits, not just this.
+                    self._budget.pause(self._wait_s(exc, failures))
                 if failures >= self._retry.attempts:
                     raise exhausted(request.path, exc, failures, failure) from None
                 wait_s = self._wait_s(exc, failures)
@@ -148,6 +154,8 @@ class Transport:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
+        if self._budget is not None:
+            await self._budget.acquire()
         started = time.monotonic()
         try:
             # No redirects: a Location elsewhere must never receive the bearer token.
@@ -170,7 +178,11 @@ class Transport:
         duration_s = time.monotonic() - started
         status = response.status
         request_id = response.headers.get("x-pinterest-rid")
-        self.rate_limit = RateLimit.from_headers(response.headers) or self.rate_limit
+        seen = RateLimit.from_headers(response.headers)
+        if seen is not None:
+            self.rate_limit = seen
+            if self._budget is not None:
+                self._budget.observe(seen.remaining, seen.reset_s)
         log.debug(
             "api.request",
             endpoint=request.endpoint,

@@ -1,0 +1,90 @@
+"""The per-token request budget: throttle before Pinterest's limit, pause on its 429s."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from monitor.models import DEFAULT_WATCHED, Kind, row_type
+from monitor.pinterest import PinterestClient, StaticToken
+from monitor.pinterest.budget import RateBudget
+from monitor.simulator import ManualClock, Simulator
+from tests.harness import ACCOUNT, TOKEN, small_scenario
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+
+
+class FakeTime:
+    """A clock whose sleep advances it: time passes only when something waits."""
+
+    def __init__(self, clock: ManualClock | None = None) -> None:
+        self.clock = clock or ManualClock()
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.clock()
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.clock.advance(seconds)
+
+
+async def test_burst_within_limit_does_not_wait() -> None:
+    """A full bucket lets `limit` requests through at once."""
+    t = FakeTime()
+    budget = RateBudget(10, 60.0, now=t.now, sleep=t.sleep)
+    for _ in range(10):
+        await budget.acquire()
+    assert t.slept == []
+
+
+async def test_over_limit_waits_for_refill() -> None:
+    """The 11th request of a 10-per-minute budget waits six seconds for one token."""
+    t = FakeTime()
+    budget = RateBudget(10, 60.0, now=t.now, sleep=t.sleep)
+    for _ in range(11):
+        await budget.acquire()
+    assert sum(t.slept) == pytest.approx(6.0)
+
+
+async def test_server_remaining_corrects_the_bucket() -> None:
+    """When the server says fewer remain, the budget believes the server."""
+    t = FakeTime()
+    budget = RateBudget(100, 60.0, now=t.now, sleep=t.sleep)
+    budget.observe(remaining=0, reset_s=30.0)
+    await budget.acquire()
+    assert sum(t.slept) == pytest.approx(30.0)
+
+
+async def test_pause_is_capped() -> None:
+    """A daily window's huge reset does not stall the daemon for a day."""
+    t = FakeTime()
+    budget = RateBudget(100, 60.0, max_pause_s=120.0, now=t.now, sleep=t.sleep)
+    budget.pause(67_000.0)
+    await budget.acquire()
+    assert sum(t.slept) == pytest.approx(120.0)
+
+
+async def test_client_never_exceeds_the_simulators_limit() -> None:
+    """Polling far more than the quota through the budget never draws a 429."""
+    clock = ManualClock()
+    t = FakeTime(clock)
+    scenario = small_scenario()
+    async with Simulator(scenario=scenario, now=clock, rate_limit=10, rate_window_s=60.0) as sim:
+        async with aiohttp.ClientSession() as session:
+            client = PinterestClient(
+                session,
+                base_url=sim.base_url,
+                tokens=StaticToken(TOKEN),
+                page_size=2,
+                budget=RateBudget(10, 60.0, now=t.now, sleep=t.sleep),
+                sleep=t.sleep,
+            )
+            row = row_type(Kind.AD, DEFAULT_WATCHED[Kind.AD])
+            for _ in range(8):  # 8 listings x 3 pages = 24 requests against 10 a minute
+                pages = [p async for p in client.list_entities(Kind.AD, ACCOUNT, row=row)]
+                assert sum(len(p) for p in pages) == 5
+    statuses = [r.status for r in sim.requests]
+    assert len(statuses) == 24
+    assert 429 not in statuses
+    assert sum(t.slept) >= 60.0  # it had to wait for the window, as the quota demands
