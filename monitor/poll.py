@@ -17,6 +17,7 @@ from monitor.errors import AuthError, ListingError, MonitorError, PinterestError
 from monitor.events import Event
 from monitor.fingerprints import Fingerprints
 from monitor.models import Kind, Row, row_type
+from monitor.names import ParentNames
 from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.pinterest import PinterestClient
@@ -78,6 +79,7 @@ class Poller:
             kind: row_type(kind, config.monitor.watch[kind]) for kind in config.monitor.entities
         }
         self.account_names: dict[str, str] = {}
+        self._names = ParentNames(client, entity_statuses=config.pinterest.entity_statuses)
         # Per (account, kind, watched fields): raw-item hashes of the committed snapshot,
         # so unchanged ads skip decoding next cycle. Memory only: a restart re-decodes once.
         self._fingerprints: dict[tuple[str, Kind], Fingerprints] = {}
@@ -242,13 +244,14 @@ class Poller:
                 f"{kind.plural} listing: an item is not a valid {kind.value}: {exc}"
             ) from None
         result = diff.finish(complete=True)
-        deliveries = self._deliveries(result.events)
+        events = await self._names.fill(result.events) if result.events else []
+        deliveries = self._deliveries(events)
         new = await self._store.commit_cycle(
             account_id,
             kind,
             fields=watched,
             rows=result.rows,
-            events=result.events,
+            events=events,
             deliveries=deliveries,
             at=self._now(),
         )

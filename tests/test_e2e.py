@@ -8,7 +8,7 @@ import pytest
 
 from monitor.daemon import EXIT_DELIVERY_FAILED, EXIT_OK, EXIT_POLL_FAILED, run_once
 from monitor.store.sqlite import open_store
-from tests.harness import ACCOUNT, ADS, GROUP, rig
+from tests.harness import ACCOUNT, ADS, CAMPAIGN, GROUP, rig
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -41,6 +41,9 @@ async def test_rejection_without_updated_time_bump_is_alerted(tmp_path: Path) ->
         assert "Landing page is broken" in message["message"]
         assert f"advertiser/{ACCOUNT}" in message["message"]
         assert message["type"] == "failure"
+        # Parents by name, looked up only because there was an event to describe.
+        assert "Holiday Sale 2024" in message["message"]
+        assert "Gift Shoppers" in message["message"]
 
 
 async def test_approval_pause_created_removed(tmp_path: Path) -> None:
@@ -139,3 +142,21 @@ async def test_failed_send_stays_queued_and_goes_out_later(tmp_path: Path) -> No
         assert await run_once(r.config) == EXIT_OK
         assert len(r.sink.on("/alerts")) == 2
         assert "rejected" in r.messages()[-1]["title"].lower()
+
+
+async def test_campaigns_and_ad_groups_are_watched_when_enabled(tmp_path: Path) -> None:
+    """With every entity kind enabled, pausing a campaign and an ad group emits their events."""
+    async with rig(tmp_path) as r:
+        r.write(extra_monitor='entities = ["campaigns", "ad_groups", "ads"]')
+        await run_once(r.config)
+        r.sim.world.pause(CAMPAIGN)
+        r.sim.world.pause(GROUP)
+        assert await run_once(r.config) == EXIT_OK
+        store = await open_store(tmp_path / "state.db")
+        try:
+            events = {e.type: e for e in await store.events()}
+        finally:
+            await store.close()
+        assert set(events) == {"campaign.status_changed", "ad_group.status_changed"}
+        assert events["ad_group.status_changed"].campaign_name == "Holiday Sale 2024"
+        assert events["campaign.status_changed"].changes["status"].new == "PAUSED"
