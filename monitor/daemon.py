@@ -54,23 +54,46 @@ def register_config_secrets(config: Config) -> None:
     for route in config.routes:
         for url in route.apprise:
             register_url_secrets(url.reveal())
+        for hook in route.webhooks:
+            register_url_secrets(hook.url.reveal())
+            for secret in hook.secrets:
+                register_secret(secret.reveal())
+                register_secret(secret.reveal().removeprefix("whsec_"))
 
 
-def build_notifiers(config: Config) -> tuple[dict[str, Notifier], dict[str, list[Notifier]]]:
-    """One notifier per target URL, shared by the routes that name it."""
+def build_notifiers(
+    config: Config, *, session: aiohttp.ClientSession | None = None
+) -> tuple[dict[str, Notifier], dict[str, list[Notifier]]]:
+    """One notifier per target, shared by the routes that name it.
+
+    Returns:
+        Notifiers by their outbox key, and the notifiers of each route by route name.
+
+    Raises:
+        ConfigError: a plugin kind cannot be loaded or built.
+    """
     from monitor.notify.apprise import AppriseNotifier
+    from monitor.notify.plugins import load_notifier
+    from monitor.notify.webhook import WebhookNotifier
 
+    timeout_s = config.monitor.send_timeout_s
     by_key: dict[str, Notifier] = {}
     by_route: dict[str, list[Notifier]] = {}
     for route in config.routes:
-        targets: list[Notifier] = []
-        for url in route.apprise:
-            notifier: Notifier = AppriseNotifier(
-                url.reveal(), timeout_s=config.monitor.send_timeout_s
-            )
-            notifier = by_key.setdefault(notifier.key, notifier)
-            targets.append(notifier)
-        by_route[route.name] = targets
+        built: list[Notifier] = [
+            *(AppriseNotifier(url.reveal(), timeout_s=timeout_s) for url in route.apprise),
+            *(
+                WebhookNotifier(
+                    hook.url.reveal(),
+                    [s.reveal() for s in hook.secrets],
+                    timeout_s=timeout_s,
+                    session=session,
+                )
+                for hook in route.webhooks
+            ),
+            *(load_notifier(p.kind, p.options, timeout_s=timeout_s) for p in route.plugins),
+        ]
+        by_route[route.name] = [by_key.setdefault(n.key, n) for n in built]
     return by_key, by_route
 
 
@@ -144,7 +167,7 @@ async def open_runtime(
         async with aiohttp.ClientSession(
             headers={"User-Agent": f"pinmon/{__version__}"}, raise_for_status=False
         ) as session:
-            notifiers, by_route = build_notifiers(config)
+            notifiers, by_route = build_notifiers(config, session=session)
             client = await make_client(config, session, store, now=now)
             poller = Poller(config, client=client, store=store, notifiers=by_route, now=now)
             deliverer = Deliverer(

@@ -371,6 +371,23 @@ class AccountDiff:
             )
         )
 
+    @property
+    def pending_rows(self) -> list[SnapshotRow]:
+        """Rows produced so far (read-only view for the caller's bookkeeping)."""
+        return self._result.rows
+
+    def take_rows(self) -> list[SnapshotRow]:
+        """Hand over the rows so far, for a baseline that writes them as it goes.
+
+        Raises:
+            RuntimeError: Not a baseline: a diff's rows must be committed together with
+                its events, in one transaction.
+        """
+        if not self._ctx.baseline:
+            raise RuntimeError("only a baseline may write its rows before the commit")
+        rows, self._result.rows = self._result.rows, []
+        return rows
+
     def finish(self, *, complete: bool) -> DiffResult:
         """Close the diff.
 

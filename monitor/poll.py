@@ -26,6 +26,9 @@ from monitor.store import AccountState, StateStore
 
 log = structlog.get_logger("monitor.poll")
 
+#: Rows a baseline accumulates before writing them ahead of its commit.
+_BASELINE_CHUNK = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class AccountResult:
@@ -178,6 +181,27 @@ class Poller:
             for notifier in self._notifiers.get(route.name, ())
         ]
 
+    async def _with_meta(self, account_id: str, kind: Kind, events: list[Event]) -> list[Event]:
+        """Fill removed events' ids and name from the stored meta (kept out of memory)."""
+        gone = [e.entity_id for e in events if e.change == "removed" and e.name is None]
+        if not gone:
+            return events
+        metas = await self._store.entity_meta(account_id, kind, gone)
+        out = []
+        for event in events:
+            meta = metas.get(event.entity_id) if event.change == "removed" else None
+            if meta:
+                campaign_id, ad_group_id, pin_id, name = msgspec.msgpack.decode(meta)
+                event = msgspec.structs.replace(
+                    event,
+                    campaign_id=event.campaign_id or campaign_id,
+                    ad_group_id=event.ad_group_id or ad_group_id,
+                    pin_id=pin_id,
+                    name=name,
+                )
+            out.append(event)
+        return out
+
     async def _poll_account(self, account_id: str) -> tuple[AccountResult, Exception | None]:
         with structlog.contextvars.bound_contextvars(account_id=account_id):
             started = time.monotonic()
@@ -239,12 +263,17 @@ class Poller:
                 kind, account_id, entity_statuses=self._config.pinterest.entity_statuses
             ):
                 diff.feed_raw(page, row)
+                if ctx.baseline and len(diff.pending_rows) >= _BASELINE_CHUNK:
+                    # A first cycle over a big account writes as it goes, so its memory
+                    # does not hold every row; it reports nothing, so nothing is at stake.
+                    await self._store.write_rows(account_id, kind, diff.take_rows())
         except msgspec.MsgspecError as exc:
             raise ListingError(
                 f"{kind.plural} listing: an item is not a valid {kind.value}: {exc}"
             ) from None
         result = diff.finish(complete=True)
-        events = await self._names.fill(result.events) if result.events else []
+        events = await self._with_meta(account_id, kind, result.events)
+        events = await self._names.fill(events) if events else []
         deliveries = self._deliveries(events)
         new = await self._store.commit_cycle(
             account_id,

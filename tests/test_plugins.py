@@ -21,7 +21,7 @@ from monitor.events import Event
 from monitor.notify import Message
 from monitor.notify.plugins import BUILTIN, load_notifier, plugin_names
 from monitor.notify.recording import RecordingNotifier
-from tests.harness import ACCOUNT, ADS, TOKEN, rig
+from tests.harness import ACCOUNT, ADS, rig
 
 FIXTURE = Path(__file__).resolve().parent / "plugin_fixture"
 
@@ -37,6 +37,13 @@ ENTRIES = {
 
 SECRET_URL = "https://queue-user:Qp4ss-w0rd-77@queue.example.com/v1/topics?key=k3y-0f-the-queue"
 SECRET_TOKEN = "qtok_9f3aQ7xYz2LmN8pR4s"
+
+PLUGIN_ROUTE = """
+[[routes]]
+name = "to-queue"
+events = ["ad.*"]
+testqueue = [{ topic = "ads", url = "${QUEUE_URL}" }]
+"""
 
 
 def _dist(site: Path, name: str, entries: dict[str, str]) -> None:
@@ -156,43 +163,14 @@ async def test_recording_notifier_records_and_fails_as_scripted() -> None:
     assert (notifier.key, notifier.batch) == ("recording:demo", False)
 
 
-def _write_config(path: Path, base_url: str, routes: str) -> None:
-    path.write_text(
-        f"""
-[pinterest]
-base_url = "{base_url}"
-access_token = "{TOKEN}"
-ad_accounts = ["{ACCOUNT}"]
-page_size = 2
-retries = 2
-
-[monitor]
-interval = "1h"
-state = "state.db"
-shutdown_grace = "5s"
-
-{routes}
-"""
-    )
-
-
 @pytest.mark.anyio
 @pytest.mark.timeout(60)
-async def test_daemon_delivers_through_a_plugin_target(
-    plugin: ModuleType, tmp_path: Path
-) -> None:
+async def test_daemon_delivers_through_a_plugin_target(plugin: ModuleType, tmp_path: Path) -> None:
     """A route key naming an installed plugin becomes a target the outbox delivers to."""
     async with rig(tmp_path) as r:
-        _write_config(
-            r.path,
-            r.sim.base_url,
-            """
-[[routes]]
-name = "to-queue"
-events = ["ad.*"]
-testqueue = [{ topic = "ads", url = "${QUEUE_URL}" }]
-""",
-        )
+        # The harness's config (an apprise route to the sink) plus a route to the plugin.
+        with r.path.open("a") as config:
+            config.write(PLUGIN_ROUTE)
         env = {"QUEUE_URL": SECRET_URL}
         with capture_logs() as logs:
             assert await run_once(load_config(r.path, env=env)) == EXIT_OK

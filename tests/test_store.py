@@ -50,8 +50,16 @@ async def store(opener: Opener, db_path: Path) -> AsyncIterator[StateStore]:
     await s.close()
 
 
-def stored(rev: int = 1, *, status: bytes = b"ACTIVE", removed: bool = False) -> Stored:
-    return Stored(1_700_000_000 + rev, rev, b"\x91\xa6" + status, b"\x94\xc0\xc0\xc0\xa1n", removed)
+def stored(
+    rev: int = 1, *, status: bytes = b"ACTIVE", removed: bool = False, meta: bool = True
+) -> Stored:
+    """A stored entity; ``meta=False`` is how load_snapshot returns it (meta stays on disk)."""
+    return Stored(
+        1_700_000_000 + rev, rev, b"\x91\xa6" + status, META if meta else b"", removed
+    )
+
+
+META = b"\x94\xc0\xc0\xc0\xa1n"
 
 
 def event(n: int, *, type_: str = "ad.rejected", at: float = T0, account: str = "acc") -> Event:
@@ -110,12 +118,16 @@ async def test_snapshot_round_trip(store: StateStore) -> None:
     ads = await store.load_snapshot("acc", Kind.AD)
     assert ads.fields == ("status",)
     assert ads.entities == {
-        "a": stored(1),
-        "b": stored(2, removed=True),
-        "c": stored(1, status=b"PAUSED"),
+        "a": stored(1, meta=False),
+        "b": stored(2, removed=True, meta=False),
+        "c": stored(1, status=b"PAUSED", meta=False),
     }
     assert ads.entities["b"].removed is True
-    assert await store.load_snapshot("acc", Kind.CAMPAIGN) == Snapshot({"a": stored(9)}, ())
+    assert await store.load_snapshot("acc", Kind.CAMPAIGN) == Snapshot(
+        {"a": stored(9, meta=False)}, ()
+    )
+    # Meta stays on disk; entity_meta fetches it for the few entities that need it.
+    assert await store.entity_meta("acc", Kind.AD, ["a", "c", "zz"]) == {"a": META, "c": META}
     assert await store.load_snapshot("other", Kind.AD) == Snapshot({}, None)
 
 
@@ -321,7 +333,9 @@ async def test_reopen_keeps_everything(opener: Opener, db_path: Path) -> None:
 
     again = await opener(db_path)
     try:
-        assert await again.load_snapshot("acc", Kind.AD) == Snapshot({"a": stored(3)}, ("status",))
+        assert await again.load_snapshot("acc", Kind.AD) == Snapshot(
+            {"a": stored(3, meta=False)}, ("status",)
+        )
         assert await again.events() == [event(1)]
         assert [d.event.id for d in await again.due_deliveries(T0)] == ["evt_0001"]
         assert [a.name for a in await again.accounts()] == ["Shop"]
@@ -351,7 +365,7 @@ async def test_concurrent_calls(store: StateStore) -> None:
     assert all(len(s.entities) in (0, 200) for s in loaded)
     for n in range(10):
         snapshot = await store.load_snapshot(f"acc{n}", Kind.AD)
-        assert set(snapshot.entities.values()) == {stored(n)}
+        assert set(snapshot.entities.values()) == {stored(n, meta=False)}
     assert len(await store.due_deliveries(T0)) == 10
 
 
@@ -361,7 +375,7 @@ async def test_large_snapshot_loads(store: StateStore) -> None:
     await commit(store, rows=rows)
     snapshot = await store.load_snapshot("acc", Kind.AD)
     assert len(snapshot.entities) == 200_000
-    assert snapshot.entities["000000000000199999"] == stored(1)
+    assert snapshot.entities["000000000000199999"] == stored(1, meta=False)
 
 
 # -- SQLite specifics ---------------------------------------------------------------------
@@ -433,7 +447,7 @@ async def test_commit_survives_sigkill(tmp_path: Path) -> None:
     store = await open_store(path)
     try:
         snapshot = await store.load_snapshot("acc", Kind.AD)
-        assert snapshot == Snapshot({"a": Stored(1, 2, b"blob", b"meta")}, ("status",))
+        assert snapshot == Snapshot({"a": Stored(1, 2, b"blob", b"")}, ("status",))
         assert [d.event.id for d in await store.due_deliveries(1.0)] == ["evt_kill"]
     finally:
         await store.close()

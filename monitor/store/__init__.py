@@ -58,7 +58,22 @@ class StateStore(Protocol):
     """What the daemon needs from persistent state. Every method is safe to call concurrently."""
 
     async def load_snapshot(self, account_id: str, kind: Kind) -> Snapshot:
-        """The stored snapshot of one account and kind."""
+        """The stored snapshot of one account and kind, without ``meta`` (see entity_meta)."""
+        ...
+
+    async def entity_meta(
+        self, account_id: str, kind: Kind, entity_ids: Sequence[str]
+    ) -> dict[str, bytes]:
+        """The stored ``meta`` of these entities (msgpack ``[campaign_id, ad_group_id,
+        pin_id, name]``), which :meth:`load_snapshot` leaves out to save memory."""
+        ...
+
+    async def write_rows(self, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]) -> None:
+        """Upsert rows of a *baseline* before its commit, to bound its memory.
+
+        Only for a baseline (no snapshot marker yet): it reports nothing, so rows written
+        by a baseline that then fails are harmless; the next cycle is a baseline again.
+        """
         ...
 
     async def commit_cycle(

@@ -26,7 +26,9 @@ _UPSERT_ENTITY: Final = """
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (account_id, kind, entity_id) DO UPDATE SET
         updated_time = excluded.updated_time, rev = excluded.rev, blob = excluded.blob,
-        meta = excluded.meta, removed = excluded.removed"""
+        -- Snapshots are loaded without meta (see load_snapshot): an empty one keeps the stored.
+        meta = CASE WHEN length(excluded.meta) = 0 THEN entities.meta ELSE excluded.meta END,
+        removed = excluded.removed"""
 _UPSERT_SNAPSHOT: Final = """
     INSERT INTO snapshots (account_id, kind, fields, taken_at) VALUES (?, ?, ?, ?)
     ON CONFLICT (account_id, kind) DO UPDATE SET
@@ -67,18 +69,60 @@ def load_snapshot(conn: sqlite3.Connection, account_id: str, kind: Kind) -> Snap
             (account_id, str(kind)),
         ).fetchone()
         cursor = conn.execute(
-            "SELECT entity_id, updated_time, rev, blob, meta, removed FROM entities"
+            "SELECT entity_id, updated_time, rev, blob, removed FROM entities"
             " WHERE account_id = ? AND kind = ?",
             (account_id, str(kind)),
         )
         # Iterating the cursor (not fetchall) keeps one row tuple alive at a time: the
-        # dict of Stored is the only thing that grows with the account's size.
+        # dict of Stored is the only thing that grows with the account's size. Meta (ids
+        # and name, a third of a row) stays on disk: only removed entities need it, and
+        # entity_meta() fetches just those.
         entities = {
-            entity_id: Stored(updated_time, rev, blob, meta, removed != 0)
-            for entity_id, updated_time, rev, blob, meta, removed in cursor
+            entity_id: Stored(updated_time, rev, blob, b"", removed != 0)
+            for entity_id, updated_time, rev, blob, removed in cursor
         }
     fields = None if fields_row is None else tuple(json.loads(fields_row[0]))
     return Snapshot(entities, fields)
+
+
+def entity_meta(
+    conn: sqlite3.Connection, account_id: str, kind: Kind, entity_ids: Sequence[str]
+) -> dict[str, bytes]:
+    """See :meth:`monitor.store.StateStore.entity_meta`."""
+    out: dict[str, bytes] = {}
+    # Chunks stay under SQLite's host-parameter limit.
+    for start in range(0, len(entity_ids), 500):
+        chunk = list(entity_ids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        for entity_id, meta in conn.execute(
+            f"SELECT entity_id, meta FROM entities WHERE account_id = ? AND kind = ?"
+            f" AND entity_id IN ({marks})",
+            (account_id, str(kind), *chunk),
+        ):
+            out[entity_id] = meta
+    return out
+
+
+def write_rows(
+    conn: sqlite3.Connection, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]
+) -> None:
+    """See :meth:`monitor.store.StateStore.write_rows`."""
+    with transaction(conn):
+        _upsert_rows(conn, account_id, str(kind), rows)
+
+
+def _upsert_rows(
+    conn: sqlite3.Connection, account_id: str, kind_value: str, rows: Sequence[SnapshotRow]
+) -> None:
+    conn.executemany(
+        _UPSERT_ENTITY,
+        (
+            (account_id, kind_value, row.entity_id, s.updated_time, s.rev, s.blob, s.meta,
+             s.removed)
+            for row in rows
+            for s in (row.stored,)
+        ),
+    )  # fmt: skip
 
 
 def commit_cycle(
@@ -94,15 +138,7 @@ def commit_cycle(
     """See :meth:`monitor.store.StateStore.commit_cycle`."""
     kind_value = str(kind)
     with transaction(conn):
-        conn.executemany(
-            _UPSERT_ENTITY,
-            (
-                (account_id, kind_value, row.entity_id, s.updated_time, s.rev, s.blob, s.meta,
-                 s.removed)
-                for row in rows
-                for s in (row.stored,)
-            ),
-        )  # fmt: skip
+        _upsert_rows(conn, account_id, kind_value, rows)
         conn.execute(_UPSERT_SNAPSHOT, (account_id, kind_value, json.dumps(list(fields)), at))
         return _insert_events(conn, events, deliveries, at)
 

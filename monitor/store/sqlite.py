@@ -94,6 +94,16 @@ class SqliteStore:
             at,
         )
 
+    async def entity_meta(
+        self, account_id: str, kind: Kind, entity_ids: Sequence[str]
+    ) -> dict[str, bytes]:
+        """The stored meta of some entities (not loaded with the snapshot)."""
+        return await self._run("entity_meta", q.entity_meta, account_id, kind, entity_ids)
+
+    async def write_rows(self, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]) -> None:
+        """Upsert snapshot rows ahead of a baseline's commit (see the protocol)."""
+        await self._run("write_rows", q.write_rows, account_id, kind, rows)
+
     async def record_events(
         self,
         events: Sequence[Event],

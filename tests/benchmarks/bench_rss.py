@@ -54,6 +54,7 @@ def main() -> None:
         sim = subprocess.Popen(
             [sys.executable, "-m", "monitor", "simulate", "--port", "0", "--scenario", str(scenario)],
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
         )
         try:
@@ -74,19 +75,16 @@ def main() -> None:
             _, import_rss, _ = run_child([sys.executable, "-c", "import monitor.daemon"], env)
             rc1, rss1, wall1 = run_child(once, env)
             rc2, rss2, wall2 = run_child(once, env)
-            ids = json.loads(
-                urllib.request.urlopen(f"{origin}/_sim/state").read()
+            with urllib.request.urlopen(f"{origin}/_sim/ids?kind=ads") as answer:
+                ad_ids = json.loads(answer.read())["ids"]
+            target = random.Random(3).sample(ad_ids, max(1, len(ad_ids) // 100))
+            body = json.dumps({"action": "reject", "ads": target, "reasons": ["HASHTAGS"]})
+            req = urllib.request.Request(
+                f"{origin}/_sim/steps", data=body.encode(), method="POST",
+                headers={"Content-Type": "application/json"},
             )
-            ad_ids = [a for a in ids.get("ads", [])] if isinstance(ids.get("ads"), list) else []
-            rng = random.Random(3)
-            target = rng.sample(ad_ids, max(1, len(ad_ids) // 100)) if ad_ids else []
-            if target:
-                body = json.dumps({"action": "reject", "ads": target, "reasons": ["HASHTAGS"]})
-                req = urllib.request.Request(
-                    f"{origin}/_sim/steps", data=body.encode(), method="POST",
-                    headers={"Content-Type": "application/json"},
-                )
-                urllib.request.urlopen(req).read()
+            with urllib.request.urlopen(req) as answer:
+                answer.read()
             rc3, rss3, wall3 = run_child(once, env)
         finally:
             sim.terminate()
