@@ -177,6 +177,7 @@ async def open_runtime(
                 account_names=poller.account_names,
                 now=now,
                 on_result=on_result,
+                emit=poller.emit,
             )
             yield Runtime(config, store, poller, deliverer, notifiers)
     finally:

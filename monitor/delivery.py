@@ -1,8 +1,9 @@
-"""Deliver the outbox: group due deliveries per target, send, record the outcome.
+"""Deliver the outbox: one worker per target sends what is due and records each outcome.
 
-Polling only ever writes to the outbox; this loop is the only thing that sends. A target
-that hangs or fails delays nobody else: targets are served concurrently, each under its
-own timeout, and a failed delivery waits for its retry slot in the store, not in memory.
+Polling only ever writes to the outbox; this is the only thing that sends. Each target has
+its own worker, so a target that hangs or fails delays nobody else (one send at a time
+per target, each under its own timeout), and a failed delivery waits for its retry slot
+in the store, not in memory, so a restart loses nothing.
 """
 
 from __future__ import annotations
@@ -10,26 +11,32 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
 import structlog
 
+from monitor.events import Event
 from monitor.notify import Message, Notifier, SendResult
+from monitor.ops import OpsChange, ops_event
 from monitor.render import render
 from monitor.schedule import retry_at
 from monitor.store import Delivery, StateStore
 
 log = structlog.get_logger("monitor.delivery")
 
-#: Events of one route, target and account sent as one digest message at most.
+#: Events of one route and account sent as one digest message at most.
 _MAX_GROUP = 100
+#: Deliveries fetched per pass of one target.
+_BATCH = 500
+#: Where a disabled target is remembered (across restarts) until `pinmon redeliver`.
+DISABLED_PREFIX = "disabled:"
 
 
 @dataclass(slots=True)
 class DrainReport:
-    """What one pass over the due deliveries did."""
+    """What passes over the due deliveries did."""
 
     sent: int = 0
     failed: int = 0
@@ -38,7 +45,18 @@ class DrainReport:
 
 
 class Deliverer:
-    """Sends due outbox rows through their notifiers and records each outcome."""
+    """Sends due outbox rows through their notifiers and records each outcome.
+
+    Args:
+        store: The outbox lives here.
+        notifiers: Every configured target, by its outbox key.
+        send_timeout_s: A send that takes longer counts as failed (and is retried).
+        account_names: Ad account id → name, for messages.
+        now: Wall clock (injected in tests).
+        rand: Randomness for retry jitter (injected in tests).
+        on_result: Called after every send (metrics).
+        emit: Commits ``monitor.*`` events (a target disabled) to history and outbox.
+    """
 
     def __init__(
         self,
@@ -50,6 +68,7 @@ class Deliverer:
         now: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
         on_result: Callable[[Sequence[Delivery], SendResult], None] | None = None,
+        emit: Callable[[Sequence[Event]], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._notifiers = notifiers
@@ -58,58 +77,75 @@ class Deliverer:
         self._now = now
         self._rand = rand
         self._on_result = on_result
-        self._wake = anyio.Event()
+        self._emit = emit
+        self._wake: dict[str, anyio.Event] = {key: anyio.Event() for key in notifiers}
         self._stopping = False
 
     def wake(self) -> None:
-        """New deliveries were committed: drain now instead of at the next tick."""
-        self._wake.set()
+        """New deliveries were committed: every worker looks now, not at its next tick."""
+        for event in self._wake.values():
+            event.set()
+
+    def stop(self) -> None:
+        """Ask :meth:`run`'s workers to finish the send under way, make a last pass, return."""
+        self._stopping = True
+        self.wake()
 
     async def drain(self) -> DrainReport:
-        """Send every delivery that is due now, grouped per route, target and account."""
+        """Send everything due now, every target concurrently; for `run --once` and tests."""
         report = DrainReport()
-        while True:
-            due = await self._store.due_deliveries(self._now(), limit=1000)
-            if not due:
-                return report
-            groups: dict[tuple[str, str, str], list[Delivery]] = defaultdict(list)
-            for d in due:
-                notifier = self._notifiers.get(d.target)
-                # Targets that take one event per request (webhooks), and pinmon's reports about
-                # itself, get groups of one.
-                key = (
-                    (d.route, d.target, d.event.ad_account_id)
-                    if (notifier is None or notifier.batch) and d.event.entity != "monitor"
-                    else (d.route, d.target, d.event.id)
-                )
-                if len(groups[key]) < _MAX_GROUP:
-                    groups[key].append(d)
-            by_target: dict[str, list[list[Delivery]]] = defaultdict(list)
-            for (_, target, _), batch in groups.items():
-                by_target[target].append(batch)
-            before = report.sent + report.failed + report.dead
+        # A pass can queue more (a disabled target reports itself to the other routes):
+        # go again while something became due, a few times at most.
+        for _ in range(3):
             async with anyio.create_task_group() as tg:
-                for target, batches in by_target.items():
-                    tg.start_soon(self._serve_target, target, batches, report)
-            if report.sent + report.failed + report.dead == before:
-                return report
+                for key in self._notifiers:
+                    tg.start_soon(self._drain_target, key, report)
+            await self._fail_orphans(report)
+            if not await self._store.due_deliveries(self._now(), limit=1):
+                break
+        return report
 
-    async def _serve_target(
-        self, target: str, batches: list[list[Delivery]], report: DrainReport
-    ) -> None:
-        notifier = self._notifiers.get(target)
-        for batch in batches:
-            if notifier is None:
-                # The target left the config: keep the rows, but stop trying them here.
-                for d in batch:
-                    await self._store.mark_failed(
-                        d.id, error="target no longer configured", at=self._now(), retry_at=None
+    async def run(self, *, tick_s: float = 1.0) -> None:
+        """One worker per target, each draining on wake-ups and every ``tick_s``, until stopped."""
+        async with anyio.create_task_group() as tg:
+            for key in self._notifiers:
+                tg.start_soon(self._worker, key, tick_s)
+
+    async def _worker(self, key: str, tick_s: float) -> None:
+        while True:
+            with anyio.move_on_after(tick_s):
+                await self._wake[key].wait()
+            self._wake[key] = anyio.Event()
+            try:
+                await self._drain_target(key, DrainReport())
+            except Exception:
+                # The store may be briefly unavailable; the rows wait there, try again.
+                log.exception("delivery.drain_failed", target=self._notifiers[key].label)
+            if self._stopping:
+                return
+
+    async def _drain_target(self, key: str, report: DrainReport) -> None:
+        notifier = self._notifiers[key]
+        disabled = await self._store.get_value(DISABLED_PREFIX + key)
+        while True:
+            due = await self._store.due_deliveries(self._now(), limit=_BATCH, target=key)
+            if not due:
+                return
+            if disabled:
+                for d in due:
+                    await self._store.mark_rejected(
+                        d.id, error=f"target disabled: {disabled}", at=self._now()
                     )
-                report.dead += len(batch)
+                report.dead += len(due)
                 continue
-            message = render([d.event for d in batch], account_names=self._names)
-            result = await self._send(notifier, message)
-            await self._record(batch, result, report)
+            for batch in _batches(due, notifier):
+                message = render([d.event for d in batch], account_names=self._names)
+                result = await self._send(notifier, message)
+                await self._record(batch, result, report)
+                if result.permanent and result.detail.startswith("410"):
+                    disabled = await self._disable(notifier, result)
+                if self._stopping and not result.ok:
+                    return  # shutting down: retrying is for the next start
 
     async def _send(self, notifier: Notifier, message: Message) -> SendResult:
         try:
@@ -143,36 +179,59 @@ class Deliverer:
         if result.ok:
             report.sent += len(batch)
             log.info("delivery.sent", route=batch[0].route, target=result.target, events=len(batch))
+            return
+        if dead:
+            report.dead += len(batch)
         else:
-            if dead:
-                report.dead += len(batch)
-            else:
-                report.failed += len(batch)
-            log.error(
-                "delivery.failed",
-                route=batch[0].route,
-                target=result.target,
-                events=len(batch),
-                reason=result.detail,
-                permanent=result.permanent,
-                dead=dead,
+            report.failed += len(batch)
+        log.error(
+            "delivery.failed",
+            route=batch[0].route,
+            target=result.target,
+            events=len(batch),
+            reason=result.detail,
+            permanent=result.permanent,
+            dead=dead,
+        )
+
+    async def _disable(self, notifier: Notifier, result: SendResult) -> str:
+        """A 410 Gone: stop sending to this target, and tell the other routes."""
+        reason = result.detail[:200]
+        await self._store.set_values({DISABLED_PREFIX + notifier.key: reason})
+        log.error("delivery.target_disabled", target=notifier.label, reason=reason)
+        if self._emit is not None:
+            now = self._now()
+            await self._emit(
+                [
+                    ops_event(
+                        OpsChange.TARGET_DISABLED,
+                        subject=notifier.label,
+                        at=now,
+                        occurrence=str(int(now)),
+                        detail={"target": notifier.label, "reason": reason},
+                    )
+                ]
             )
+            self.wake()
+        return reason
 
-    def stop(self) -> None:
-        """Ask :meth:`run` to finish the pass under way, make one last pass and return."""
-        self._stopping = True
-        self._wake.set()
+    async def _fail_orphans(self, report: DrainReport) -> None:
+        # Rows for a target that left the config: keep them for `pinmon deliveries`, but
+        # stop trying them here.
+        for d in await self._store.due_deliveries(self._now(), limit=_BATCH):
+            if d.target not in self._notifiers:
+                await self._store.mark_failed(
+                    d.id, error="target no longer configured", at=self._now(), retry_at=None
+                )
+                report.dead += 1
 
-    async def run(self, *, tick_s: float = 1.0) -> None:
-        """Drain on every wake-up, and every ``tick_s`` for retries that fall due, until stopped."""
-        while True:
-            with anyio.move_on_after(tick_s):
-                await self._wake.wait()
-            self._wake = anyio.Event()
-            try:
-                await self.drain()
-            except Exception:
-                # The store may be briefly unavailable; the rows wait there, try again.
-                log.exception("delivery.drain_failed")
-            if self._stopping:
-                return
+
+def _batches(due: list[Delivery], notifier: Notifier) -> list[list[Delivery]]:
+    """Digest groups: per route and account; one event each for webhooks and self-reports."""
+    groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+    for d in due:
+        single = not notifier.batch or d.event.entity == "monitor"
+        key = (d.route, d.event.id if single else d.event.ad_account_id)
+        if len(groups[key]) < _MAX_GROUP:
+            groups[key].append(d)
+    return list(groups.values())

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from monitor.config import Config
+from monitor.delivery import DISABLED_PREFIX
 from monitor.events import to_json
 from monitor.store.sqlite import open_store
 
@@ -66,9 +67,13 @@ async def redeliver(config: Config, *, event_id: str | None, failed: bool) -> in
     store = await open_store(config.monitor.state)
     try:
         count = await store.requeue(event_id=event_id, failed=failed)
+        # A target disabled by a 410 gets another chance: the user says it is fixed.
+        enabled = await store.clear_prefix(DISABLED_PREFIX)
     finally:
         await store.close()
     print(f"queued {count} deliver{'y' if count == 1 else 'ies'} again")
+    if enabled:
+        print(f"re-enabled {enabled} target{'' if enabled == 1 else 's'} disabled by 410 Gone")
     return 0 if count else 1
 
 

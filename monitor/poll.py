@@ -115,7 +115,7 @@ class Poller:
                     last_ok = max(
                         (a.last_success_at or 0 for a in await self._store.accounts()), default=0
                     )
-                    await self._emit(
+                    await self.emit(
                         [
                             ops_event(
                                 OpsChange.AUTH_FAILED,
@@ -153,7 +153,7 @@ class Poller:
     ) -> None:
         if result.state is None:
             return
-        await self._emit(
+        await self.emit(
             account_ops_events(
                 prev,
                 result.state,
@@ -163,7 +163,7 @@ class Poller:
             )
         )
 
-    async def _emit(self, events: Sequence[Event]) -> None:
+    async def emit(self, events: Sequence[Event]) -> None:
         """Commit ``monitor.*`` events to the history and the outbox."""
         if not events:
             return

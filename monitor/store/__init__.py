@@ -118,8 +118,14 @@ class StateStore(Protocol):
         """Every account the store has bookkeeping for."""
         ...
 
-    async def due_deliveries(self, now: float, *, limit: int = 100) -> list[Delivery]:
-        """Pending deliveries whose next attempt is due, oldest first."""
+    async def due_deliveries(
+        self, now: float, *, limit: int = 100, target: str | None = None
+    ) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, oldest first; of one target if given."""
+        ...
+
+    async def outbox_depth(self) -> tuple[int, float | None]:
+        """Pending deliveries, and when the oldest of them was queued (for metrics)."""
         ...
 
     async def mark_delivered(self, delivery_id: int, *, at: float) -> None:
@@ -160,6 +166,10 @@ class StateStore(Protocol):
 
     async def set_values(self, values: dict[str, str]) -> None:
         """Write several keys in one transaction."""
+        ...
+
+    async def clear_prefix(self, prefix: str) -> int:
+        """Delete the key/values whose key starts with ``prefix``; returns how many."""
         ...
 
     async def close(self) -> None:

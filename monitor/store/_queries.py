@@ -200,15 +200,27 @@ def accounts(conn: sqlite3.Connection) -> list[AccountState]:
     return [AccountState(*row) for row in cursor]
 
 
-def due_deliveries(conn: sqlite3.Connection, now: float, limit: int) -> list[Delivery]:
+def due_deliveries(
+    conn: sqlite3.Connection, now: float, limit: int, target: str | None = None
+) -> list[Delivery]:
     """See :meth:`monitor.store.StateStore.due_deliveries`."""
+    where = " AND d.target = ?" if target is not None else ""
+    params: tuple[object, ...] = (now, target, limit) if target is not None else (now, limit)
     return _deliveries(
         conn.execute(
-            f"{_DELIVERY_SELECT} WHERE d.status = 'pending' AND d.next_attempt_at <= ?"
+            f"{_DELIVERY_SELECT} WHERE d.status = 'pending' AND d.next_attempt_at <= ?{where}"
             " ORDER BY d.next_attempt_at, d.id LIMIT ?",
-            (now, limit),
+            params,
         )
     )
+
+
+def oldest_pending(conn: sqlite3.Connection) -> tuple[int, float | None]:
+    """See :meth:`monitor.store.StateStore.outbox_depth`."""
+    count, oldest = conn.execute(
+        "SELECT count(*), min(created_at) FROM deliveries WHERE status = 'pending'"
+    ).fetchone()
+    return int(count), oldest
 
 
 def deliveries(conn: sqlite3.Connection, statuses: Sequence[str], limit: int) -> list[Delivery]:
@@ -334,3 +346,10 @@ def _deliveries(cursor: sqlite3.Cursor) -> list[Delivery]:
             Delivery(delivery_id, event, route, target, attempts, status, next_at, error, created)
         )
     return result
+
+
+def clear_prefix(conn: sqlite3.Connection, prefix: str) -> int:
+    """See :meth:`monitor.store.StateStore.clear_prefix`."""
+    with transaction(conn):
+        # GLOB, not LIKE: '_' and '%' in keys are literal; '*?[' cannot occur in our prefixes.
+        return conn.execute("DELETE FROM kv WHERE key GLOB ?", (prefix + "*",)).rowcount

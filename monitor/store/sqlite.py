@@ -128,9 +128,19 @@ class SqliteStore:
         """Every account the store has bookkeeping for, by account id."""
         return await self._run("accounts", q.accounts)
 
-    async def due_deliveries(self, now: float, *, limit: int = 100) -> list[Delivery]:
-        """Pending deliveries whose next attempt is due, oldest first."""
-        return await self._run("due_deliveries", q.due_deliveries, now, limit)
+    async def due_deliveries(
+        self, now: float, *, limit: int = 100, target: str | None = None
+    ) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, oldest first (of one target)."""
+        return await self._run("due_deliveries", q.due_deliveries, now, limit, target)
+
+    async def clear_prefix(self, prefix: str) -> int:
+        """Delete the key/values whose key starts with ``prefix``; returns how many."""
+        return await self._run("clear_prefix", q.clear_prefix, prefix)
+
+    async def outbox_depth(self) -> tuple[int, float | None]:
+        """Pending deliveries, and when the oldest of them was queued."""
+        return await self._run("outbox_depth", q.oldest_pending)
 
     async def mark_delivered(self, delivery_id: int, *, at: float) -> None:
         """A delivery succeeded.
