@@ -106,8 +106,23 @@ class PluginTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """A route's own message template (``string.Template``: ``$name``, ``${reasons}``...)."""
+
+    title: str | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
-    """One ``[[routes]]`` entry: which events go to which targets."""
+    """One ``[[routes]]`` entry: which events go to which targets, and how they read.
+
+    Matching: every criterion set must hold (type globs, accounts, campaigns, changed
+    fields, new values). Routes are tried in order; every matching route receives the
+    event, unless a matching route says ``continue = false``, which stops the search
+    (Alertmanager's semantics, inverted default). ``fallback`` routes receive only what
+    no other route took.
+    """
 
     name: str
     events: tuple[str, ...] = ("*",)
@@ -115,6 +130,15 @@ class Route:
     accounts: tuple[str, ...] = ()
     webhooks: tuple[WebhookTarget, ...] = ()
     plugins: tuple[PluginTarget, ...] = ()
+    campaigns: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    when: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    continue_: bool = True
+    fallback: bool = False
+    template: Template | None = None
+    repeat_after_s: float | None = None
+    group_wait_s: float = 30.0
+    max_items: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,9 +320,7 @@ def _parse_pinterest(r: _Reader) -> PinterestConfig:
         page_size=r.get("page_size", d.page_size, _pos_int(250)),
         timeout_s=r.get("timeout", d.timeout_s, parse_duration),
         retries=r.get("retries", d.retries, _pos_int(20)),
-        requests_per_minute=r.get(
-            "requests_per_minute", d.requests_per_minute, _pos_int(100_000)
-        ),
+        requests_per_minute=r.get("requests_per_minute", d.requests_per_minute, _pos_int(100_000)),
     )
     if cfg.access_token is None and cfg.refresh_token is None:
         r.problem("access_token", "required (or refresh_token with client_id and client_secret)")
@@ -381,6 +403,15 @@ def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
             apprise=r.get("apprise", (), lambda v: tuple(Secret(u) for u in _str_list()(v))),
             accounts=r.get("accounts", (), _str_list(_account_id)),
             webhooks=r.get("webhooks", (), _webhooks),
+            campaigns=r.get("campaigns", (), _str_list(_digits)),
+            fields=r.get("fields", (), _str_list()),
+            when=r.get("when", {}, _when),
+            continue_=r.get("continue", True, _bool),
+            fallback=r.get("fallback", False, _bool),
+            template=r.get("template", None, _template),
+            repeat_after_s=r.get("repeat_after", None, parse_duration),
+            group_wait_s=r.get("group_wait", 30.0, _duration_or_zero),
+            max_items=r.get("max_items", 20, _pos_int(500)),
             plugins=_plugin_targets(r),
         )
         if not (route.apprise or route.webhooks or route.plugins):
@@ -435,7 +466,62 @@ def _plugin_targets(r: _Reader) -> tuple[PluginTarget, ...]:
     return tuple(targets)
 
 
-_ROUTE_KEYS: Final = frozenset({"name", "events", "apprise", "accounts", "webhooks"})
+_ROUTE_KEYS: Final = frozenset(
+    {
+        "name",
+        "events",
+        "apprise",
+        "accounts",
+        "webhooks",
+        "campaigns",
+        "fields",
+        "when",
+        "continue",
+        "fallback",
+        "template",
+        "repeat_after",
+        "group_wait",
+        "max_items",
+    }
+)
+
+
+def _digits(item: str) -> str | None:
+    return None if _ACCOUNT_ID.match(item) else f"{item!r} is not an id (digits only)"
+
+
+def _when(value: Any) -> dict[str, tuple[str, ...]]:
+    """``when = { summary_status = "REJECTED" }`` or a list of accepted values."""
+    table = _table(value)
+    out: dict[str, tuple[str, ...]] = {}
+    for key, accepted in table.items():
+        values = accepted if isinstance(accepted, list) else [accepted]
+        if not values or not all(isinstance(v, str | bool | int) for v in values):
+            raise ValueError(f"{key}: expected a value or a list of values")
+        out[key] = tuple(str(v) for v in values)
+    return out
+
+
+def _template(value: Any) -> Template:
+    table = _table(value)
+    unknown = set(table) - {"title", "body"}
+    if unknown:
+        raise ValueError(f"unknown key {sorted(unknown)[0]!r} (title, body)")
+    for key in ("title", "body"):
+        if key in table and not isinstance(table[key], str):
+            raise TypeError(f"{key}: expected a string")
+    from monitor.render.templates import check_template
+
+    for key in ("title", "body"):
+        if key in table and (problem := check_template(table[key])) is not None:
+            raise ValueError(f"{key}: {problem}")
+    return Template(title=table.get("title"), body=table.get("body"))
+
+
+def _duration_or_zero(value: Any) -> float:
+    if value == 0 or value == "0s" or value == "0":
+        return 0.0
+    return parse_duration(value)
 
 
 def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:

@@ -178,6 +178,7 @@ async def open_runtime(
                 now=now,
                 on_result=on_result,
                 emit=poller.emit,
+                routes=config.routes,
             )
             yield Runtime(config, store, poller, deliverer, notifiers)
     finally:

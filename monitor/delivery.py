@@ -12,15 +12,17 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 import structlog
 
+from monitor.config import Route
 from monitor.events import Event
 from monitor.notify import Message, Notifier, SendResult
 from monitor.ops import OpsChange, ops_event
 from monitor.render import render
+from monitor.render.templates import apply as apply_template
 from monitor.schedule import retry_at
 from monitor.store import Delivery, StateStore
 
@@ -56,6 +58,7 @@ class Deliverer:
         rand: Randomness for retry jitter (injected in tests).
         on_result: Called after every send (metrics).
         emit: Commits ``monitor.*`` events (a target disabled) to history and outbox.
+        routes: The configured routes: templates, group_wait and max_items per route.
     """
 
     def __init__(
@@ -69,8 +72,10 @@ class Deliverer:
         rand: Callable[[], float] = random.random,
         on_result: Callable[[Sequence[Delivery], SendResult], None] | None = None,
         emit: Callable[[Sequence[Event]], Awaitable[None]] | None = None,
+        routes: Sequence[Route] = (),
     ) -> None:
         self._store = store
+        self._routes = {route.name: route for route in routes}
         self._notifiers = notifiers
         self._timeout_s = send_timeout_s
         self._names = account_names if account_names is not None else {}
@@ -112,25 +117,35 @@ class Deliverer:
                 tg.start_soon(self._worker, key, tick_s)
 
     async def _worker(self, key: str, tick_s: float) -> None:
+        wait_s = tick_s
         while True:
-            with anyio.move_on_after(tick_s):
+            with anyio.move_on_after(wait_s):
                 await self._wake[key].wait()
             self._wake[key] = anyio.Event()
+            wait_s = tick_s
+            # Read once: the pass that sees the stop must be the one that holds nothing back.
+            stopping = self._stopping
             try:
-                await self._drain_target(key, DrainReport())
+                ready_at = await self._drain_target(key, DrainReport(), hold=not stopping)
+                if ready_at is not None:
+                    # Wake exactly when the first held group's group_wait ends.
+                    wait_s = min(tick_s, max(0.0, ready_at - self._now()))
             except Exception:
                 # The store may be briefly unavailable; the rows wait there, try again.
                 log.exception("delivery.drain_failed", target=self._notifiers[key].label)
-            if self._stopping:
+            if stopping:
                 return
 
-    async def _drain_target(self, key: str, report: DrainReport) -> None:
+    async def _drain_target(
+        self, key: str, report: DrainReport, *, hold: bool = False
+    ) -> float | None:
+        """Send what is due for one target; returns when the first held group is ready."""
         notifier = self._notifiers[key]
         disabled = await self._store.get_value(DISABLED_PREFIX + key)
         while True:
             due = await self._store.due_deliveries(self._now(), limit=_BATCH, target=key)
             if not due:
-                return
+                return None
             if disabled:
                 for d in due:
                     await self._store.mark_rejected(
@@ -138,14 +153,54 @@ class Deliverer:
                     )
                 report.dead += len(due)
                 continue
-            for batch in _batches(due, notifier):
-                message = render([d.event for d in batch], account_names=self._names)
+            batches = _batches(due, notifier)
+            if hold:
+                ready = {id(b): self._ready_at(b, notifier) for b in batches}
+                now = self._now()
+                waiting = [t for t in ready.values() if t > now]
+                batches = [b for b in batches if ready[id(b)] <= now]
+                if not batches:
+                    return min(waiting)  # every group waits for its group_wait
+            for batch in batches:
+                message = self._message(batch, notifier)
                 result = await self._send(notifier, message)
                 await self._record(batch, result, report)
                 if result.permanent and result.detail.startswith("410"):
                     disabled = await self._disable(notifier, result)
                 if self._stopping and not result.ok:
-                    return  # shutting down: retrying is for the next start
+                    return None  # shutting down: retrying is for the next start
+
+    def _ready_at(self, batch: list[Delivery], notifier: Notifier) -> float:
+        """Alertmanager's group_wait: a new digest group waits a little for company."""
+        route = self._routes.get(batch[0].route)
+        if route is None or not notifier.batch or batch[0].event.entity == "monitor":
+            return 0.0
+        return min(d.created_at for d in batch) + route.group_wait_s
+
+    def _message(self, batch: list[Delivery], notifier: Notifier) -> Message:
+        """Render a group for its route (template, max items) and fit the target's limit."""
+        events = [d.event for d in batch]
+        route = self._routes.get(batch[0].route)
+        max_items = route.max_items if route is not None else 20
+        limit: int | None = getattr(notifier, "body_limit", None)
+        while True:
+            message = render(events, account_names=self._names, max_items=max_items)
+            if route is not None and route.template is not None:
+                title, body = apply_template(
+                    route.template.title,
+                    route.template.body,
+                    list(message.events),
+                    account_names=self._names,
+                    default_title=message.title,
+                    default_body=message.body,
+                )
+                message = replace(message, title=title, body=body)
+            if limit is None or len(message.body) <= limit or max_items <= 1:
+                break
+            max_items = max(1, max_items // 2)
+        if limit is not None and len(message.body) > limit:
+            message = replace(message, body=message.body[: limit - 1] + "…")
+        return message
 
     async def _send(self, notifier: Notifier, message: Message) -> SendResult:
         try:

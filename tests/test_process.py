@@ -89,6 +89,7 @@ state = "state.db"
 [[routes]]
 name = "everything"
 events = ["*"]
+group_wait = "0s"
 apprise = ["{sink.url("/alerts", scheme="json")}"]
 """
     )

@@ -72,3 +72,58 @@ def test_route_without_events_key_takes_everything() -> None:
     """A route's default ``events`` (``*``) matches every event type."""
     default = Route(name="default", apprise=(Secret("json://localhost"),))
     assert match_routes(event("campaign.status_changed"), [default]) == [default]
+
+
+def rich_event(**kw: object) -> Event:
+    """An ad rejection in campaign 111 whose summary_status became REJECTED."""
+    from monitor.events import FieldChange
+
+    base: dict[str, object] = {
+        "id": "evt_2",
+        "type": "ad.rejected",
+        "entity": "ad",
+        "entity_id": "9",
+        "ad_account_id": ACME,
+        "campaign_id": "111",
+        "detected_at": 0.0,
+        "changes": {
+            "summary_status": FieldChange("APPROVED", "REJECTED"),
+            "rejected_reasons": FieldChange([], ["HASHTAGS"]),
+        },
+        "state": {"summary_status": "REJECTED", "status": "ACTIVE", "is_pin_deleted": False},
+    }
+    base.update(kw)
+    return Event(**base)  # type: ignore[arg-type]
+
+
+def r(name: str, **kw: object) -> Route:
+    return Route(name=name, apprise=(Secret("json://localhost"),), **kw)  # type: ignore[arg-type]
+
+
+RICH = [
+    ("campaign listed", [r("c", campaigns=("111",))], ["c"]),
+    ("campaign not listed", [r("c", campaigns=("222",))], []),
+    ("changed field named", [r("f", fields=("summary_status",))], ["f"]),
+    ("changed field not named", [r("f", fields=("name",))], []),
+    ("value became", [r("w", when={"summary_status": ("REJECTED",)})], ["w"]),
+    ("value is another", [r("w", when={"summary_status": ("PAUSED",)})], []),
+    ("unchanged field matches current value", [r("w", when={"status": ("ACTIVE",)})], ["w"]),
+    ("list value matches a member", [r("w", when={"rejected_reasons": ("HASHTAGS",)})], ["w"]),
+    ("booleans as true/false", [r("w", when={"is_pin_deleted": ("false",)})], ["w"]),
+    ("every when entry must hold", [r("w", when={"status": ("ACTIVE",), "summary_status": ("PAUSED",)})], []),
+    (
+        "continue = false stops the search",
+        [r("a"), r("b", continue_=False), r("c")],
+        ["a", "b"],
+    ),
+    ("a non-matching stop does not stop", [r("x", events=("campaign.*",), continue_=False), r("y")], ["y"]),
+    ("fallback only when nothing matched", [r("a"), r("fb", fallback=True)], ["a"]),
+    ("fallback takes the rest", [r("a", events=("campaign.*",)), r("fb", fallback=True)], ["fb"]),
+    ("fallback keeps its own criteria", [r("fb", fallback=True, accounts=(BETA,))], []),
+]
+
+
+@pytest.mark.parametrize(("routes", "expected"), [pytest.param(*c[1:], id=c[0]) for c in RICH])
+def test_rich_criteria(routes: list[Route], expected: list[str]) -> None:
+    """Campaigns, changed fields, values, continue and fallback decide as documented."""
+    assert [x.name for x in match_routes(rich_event(), routes)] == expected

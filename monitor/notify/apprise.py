@@ -127,6 +127,9 @@ class AppriseNotifier:
             reason = apprise_url_problem(url) or "apprise cannot load this URL"
             raise ConfigError([f"{self.label}: {reason}"])
         self.timeout_s = timeout_s
+        # The service's own message limits (Discord 2,000, Telegram 4,096, Slack 35,000
+        # characters): digests are cut to fit with "…and N more", not truncated mid-line.
+        self.body_limit: int | None = getattr(plugin, "body_maxlen", None) or None
         self._apprise: Apprise = Apprise(asset=_asset())
         self._apprise.add(plugin)
 

@@ -1,0 +1,109 @@
+"""Per-route message templates: ``string.Template`` over documented variables, pure.
+
+``string.Template`` rather than Jinja2: a config file should not be able to run code,
+and ``$name`` / ``${reasons}`` is all an alert needs. Unknown variables are rejected when
+the config is loaded, not at 3 a.m. when the first rejection arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from string import Template
+from typing import Final
+
+from monitor.events import Event
+from monitor.render.words import ads_manager_url, outcome, pin_url, reasons, value_text
+
+#: Every variable a template may use, with what it holds (the README lists these).
+VARIABLES: Final[Mapping[str, str]] = {
+    "type": "the event type, e.g. ad.rejected",
+    "what": "what happened, e.g. 🚫 Ad rejected",
+    "name": "the ad's (campaign's, ad group's) name",
+    "id": "the entity id",
+    "event_id": "the event id (stable across redeliveries)",
+    "account": "the ad account's name, else its id",
+    "account_id": "the ad account id",
+    "campaign": "the campaign's name, else its id",
+    "campaign_id": "the campaign id",
+    "ad_group": "the ad group's name, else its id",
+    "ad_group_id": "the ad group id",
+    "reasons": "rejection reasons in words, comma-separated",
+    "changes": "the changes, e.g. review_status: APPROVED → REJECTED",
+    "status": "status now",
+    "review_status": "review_status now",
+    "summary_status": "summary_status now",
+    "link": "the Ads Manager link",
+    "pin_link": "the Pin's public page",
+    "detected_at": "when the change was seen (UTC, ISO 8601)",
+    "count": "how many events this message reports (digests)",
+}
+
+
+def check_template(text: str) -> str | None:
+    """Why a template is unusable (a syntax error or an unknown variable), else None."""
+    try:
+        names = Template(text).get_identifiers()
+    except ValueError as exc:
+        return f"invalid template: {exc}"
+    if not Template(text).is_valid():
+        return "invalid template: a '$' must start a variable ($name) or be written $$"
+    unknown = [n for n in names if n not in VARIABLES]
+    if unknown:
+        return f"unknown variable ${unknown[0]} (known: {', '.join(sorted(VARIABLES))})"
+    return None
+
+
+def variables(event: Event, *, account_names: Mapping[str, str], count: int = 1) -> dict[str, str]:
+    """The template variables of one event."""
+    state = event.state
+    return {
+        "type": event.type,
+        "what": outcome(event).headline(event.entity) if event.entity != "monitor" else event.type,
+        "name": event.name or "",
+        "id": event.entity_id,
+        "event_id": event.id,
+        "account": account_names.get(event.ad_account_id) or event.ad_account_id,
+        "account_id": event.ad_account_id,
+        "campaign": event.campaign_name or event.campaign_id or "",
+        "campaign_id": event.campaign_id or "",
+        "ad_group": event.ad_group_name or event.ad_group_id or "",
+        "ad_group_id": event.ad_group_id or "",
+        "reasons": ", ".join(reasons(event)),
+        "changes": "; ".join(
+            f"{k}: {value_text(c.old)} → {value_text(c.new)}" for k, c in event.changes.items()
+        ),
+        "status": str(state.get("status") or ""),
+        "review_status": str(state.get("review_status") or ""),
+        "summary_status": str(state.get("summary_status") or ""),
+        "link": ads_manager_url(event) if event.entity != "monitor" else "",
+        "pin_link": pin_url(event.pin_id) if event.pin_id else "",
+        "detected_at": datetime.fromtimestamp(event.detected_at, UTC).isoformat(timespec="seconds"),
+        "count": str(count),
+    }
+
+
+def apply(
+    title: str | None,
+    body: str | None,
+    events: Sequence[Event],
+    *,
+    account_names: Mapping[str, str],
+    default_title: str,
+    default_body: str,
+) -> tuple[str, str]:
+    """A route's title and body for these events; a part it leaves out keeps the default.
+
+    A digest's title uses its first (most severe) event plus ``$count``; its body is the
+    body template once per event, separated by blank lines.
+    """
+    count = len(events)
+    first = variables(events[0], account_names=account_names, count=count)
+    out_title = Template(title).safe_substitute(first) if title is not None else default_title
+    if body is None:
+        return out_title, default_body
+    parts = [
+        Template(body).safe_substitute(variables(e, account_names=account_names, count=count))
+        for e in events
+    ]
+    return out_title, "\n\n".join(parts)
