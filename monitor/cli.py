@@ -33,6 +33,24 @@ def _log_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _scope_args(p: argparse.ArgumentParser) -> None:
+    scope = p.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--ad", metavar="ID")
+    scope.add_argument("--campaign", metavar="ID")
+    scope.add_argument("--account", metavar="ID")
+
+
+def _scope(args: argparse.Namespace) -> tuple[str, str] | None:
+    for scope in ("ad", "campaign", "account"):
+        value = getattr(args, scope)
+        if value is not None:
+            if not value.isdigit():
+                print(f"pinmon: --{scope}: {value!r} is not an id (digits only)", file=sys.stderr)
+                return None
+            return scope, value
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -70,6 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(rd)
     rd.add_argument("event_id", nargs="?", help="the event whose deliveries to queue again")
     rd.add_argument("--failed", action="store_true", help="every failed and dead delivery")
+
+    mu = sub.add_parser("mute", help="silence an ad, campaign or account for a while")
+    _config_arg(mu)
+    _scope_args(mu)
+    mu.add_argument("--for", dest="duration", required=True, help="e.g. 2h, 2d")
+    mu.add_argument("--reason", help="shown in `pinmon mutes` and `pinmon status`")
+
+    um = sub.add_parser("unmute", help="lift a mute")
+    _config_arg(um)
+    _scope_args(um)
+
+    ms = sub.add_parser("mutes", help="the mutes in force")
+    _config_arg(ms)
+
+    nt = sub.add_parser("notify-test", help="send a sample event through each route's targets")
+    _config_arg(nt)
+    nt.add_argument("--route", help="only this route")
 
     ev = sub.add_parser("events", help="the event history")
     _config_arg(ev)
@@ -176,7 +211,61 @@ def _events(args: argparse.Namespace) -> int:
     )
 
 
+def _mute(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.config import parse_duration
+    from monitor.inspect import mute
+
+    scope = _scope(args)
+    if scope is None:
+        return EXIT_USAGE
+    try:
+        for_s = parse_duration(args.duration)
+    except ValueError as exc:
+        print(f"pinmon: --for: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    config = _load(args)
+    return anyio.run(
+        lambda: mute(config, scope=scope[0], entity_id=scope[1], for_s=for_s, reason=args.reason)  # type: ignore[arg-type]
+    )
+
+
+def _unmute(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.inspect import unmute
+
+    scope = _scope(args)
+    if scope is None:
+        return EXIT_USAGE
+    config = _load(args)
+    return anyio.run(lambda: unmute(config, scope=scope[0], entity_id=scope[1]))  # type: ignore[arg-type]
+
+
+def _mutes(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.inspect import show_mutes
+
+    config = _load(args)
+    return anyio.run(lambda: show_mutes(config))
+
+
+def _notify_test(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.notify_test import notify_test
+
+    config = _load(args)
+    return anyio.run(lambda: notify_test(config, route=args.route))
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "mute": _mute,
+    "unmute": _unmute,
+    "mutes": _mutes,
+    "notify-test": _notify_test,
     "run": _run,
     "check": _check,
     "demo": _demo,

@@ -81,6 +81,7 @@ class MonitorConfig:
     send_timeout_s: float = 30.0
     retention_s: float = 30 * 86400.0
     failing_after: int = 3
+    report_on_start: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +377,7 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
         send_timeout_s=r.get("send_timeout", d.send_timeout_s, parse_duration),
         retention_s=r.get("retention", d.retention_s, parse_duration),
         failing_after=r.get("failing_after", d.failing_after, _pos_int(1000)),
+        report_on_start=r.get("report_on_start", d.report_on_start, _bool),
     )
 
 

@@ -162,8 +162,8 @@ class Deliverer:
                 if not batches:
                     return min(waiting)  # every group waits for its group_wait
             for batch in batches:
-                message = self._message(batch, notifier)
-                result = await self._send(notifier, message)
+                message = self.message_for(batch, notifier)
+                result = await self.send(notifier, message)
                 await self._record(batch, result, report)
                 if result.permanent and result.detail.startswith("410"):
                     disabled = await self._disable(notifier, result)
@@ -177,7 +177,7 @@ class Deliverer:
             return 0.0
         return min(d.created_at for d in batch) + route.group_wait_s
 
-    def _message(self, batch: list[Delivery], notifier: Notifier) -> Message:
+    def message_for(self, batch: list[Delivery], notifier: Notifier) -> Message:
         """Render a group for its route (template, max items) and fit the target's limit."""
         events = [d.event for d in batch]
         route = self._routes.get(batch[0].route)
@@ -202,7 +202,8 @@ class Deliverer:
             message = replace(message, body=message.body[: limit - 1] + "…")
         return message
 
-    async def _send(self, notifier: Notifier, message: Message) -> SendResult:
+    async def send(self, notifier: Notifier, message: Message) -> SendResult:
+        """One send under the target's timeout; never raises, failures are results."""
         try:
             with anyio.fail_after(self._timeout_s):
                 return await notifier.send(message)

@@ -112,6 +112,20 @@ def classify(kind: Kind, changes: Mapping[str, FieldChange], state: Mapping[str,
     return Change.UPDATED
 
 
+def _standing(state: Mapping[str, Any], updated: int | None, before: float | None) -> Change | None:
+    """What the start-up report says about an ad already in this state, if anything."""
+    if _REJECTED in (state.get("review_status"), state.get("summary_status")):
+        return Change.ALREADY_REJECTED
+    if (
+        state.get("review_status") == "PENDING"
+        and before is not None
+        and updated is not None
+        and updated < before
+    ):
+        return Change.PENDING_REVIEW
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class DiffContext:
     """What one account's diff needs besides the data.
@@ -123,7 +137,10 @@ class DiffContext:
         stored_fields: The watched fields the stored blobs were encoded with (they differ
             after a config change: only fields watched both then and now are compared).
         detected_at: Unix time stamped on events; injected, never read from a clock here.
-        baseline: First cycle of this account: record silently, emit nothing.
+        baseline: First cycle of this account: record silently, emit nothing...
+        report_existing: ...except, when set, ``ad.already_rejected`` for ads rejected now
+            and ``ad.pending_review`` for ads pending since before ``pending_before``
+            (the opt-in start-up report; they go out as one digest).
     """
 
     account_id: str
@@ -132,6 +149,8 @@ class DiffContext:
     stored_fields: tuple[str, ...]
     detected_at: float
     baseline: bool = False
+    report_existing: bool = False
+    pending_before: float | None = None
 
 
 @dataclass(slots=True)
@@ -300,6 +319,11 @@ class AccountDiff:
         if not ctx.baseline:
             state = dict(zip(ctx.watched, values, strict=True))
             self._emit(row.id, Change.CREATED, rev, blob, {}, state, row)
+        elif ctx.report_existing and ctx.kind is Kind.AD:
+            state = dict(zip(ctx.watched, values, strict=True))
+            report = _standing(state, row.updated_time, ctx.pending_before)
+            if report is not None:
+                self._emit(row.id, report, rev, blob, {}, state, row)
 
     def _changed(self, row: Row, old: Stored, values: list[Any], blob: bytes) -> None:
         ctx = self._ctx

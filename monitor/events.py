@@ -25,6 +25,10 @@ class Change(enum.StrEnum):
     REVIEW_STATUS_CHANGED = "review_status_changed"
     SUMMARY_STATUS_CHANGED = "summary_status_changed"
     UPDATED = "updated"
+    # Not transitions: reports about a state that lasts (docs/events.md).
+    ALREADY_REJECTED = "already_rejected"
+    PENDING_REVIEW = "pending_review"
+    STILL_REJECTED = "still_rejected"
 
 
 #: Every entity event type, e.g. ``ad.rejected``; campaigns and ad groups share the

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from monitor.config import Config
 from monitor.delivery import DISABLED_PREFIX
 from monitor.events import to_json
+from monitor.mutes import PREFIX, Mute, Scope, active, mute_key, parse_mutes
 from monitor.store.sqlite import open_store
 
 
@@ -98,4 +99,46 @@ async def show_events(
             )
     if not rows and not as_json:
         print("no events")
+    return 0
+
+
+async def mute(
+    config: Config, *, scope: Scope, entity_id: str, for_s: float, reason: str | None
+) -> int:
+    """Silence an ad, campaign or account for ``for_s`` seconds."""
+    now = time.time()
+    entry = Mute(scope, entity_id, until=now + for_s, created_at=now, reason=reason)
+    store = await open_store(config.monitor.state)
+    try:
+        await store.set_values({entry.key: entry.to_json()})
+    finally:
+        await store.close()
+    print(
+        f"muted {scope} {entity_id} until {_when(entry.until)}" + (f" ({reason})" if reason else "")
+    )
+    return 0
+
+
+async def unmute(config: Config, *, scope: Scope, entity_id: str) -> int:
+    """Lift a mute; 1 when there was none."""
+    store = await open_store(config.monitor.state)
+    try:
+        gone = await store.delete_keys([mute_key(scope, entity_id)])
+    finally:
+        await store.close()
+    print(f"unmuted {scope} {entity_id}" if gone else f"{scope} {entity_id} was not muted")
+    return 0 if gone else 1
+
+
+async def show_mutes(config: Config) -> int:
+    """Print the mutes in force."""
+    store = await open_store(config.monitor.state)
+    try:
+        mutes = active(parse_mutes(await store.get_prefix(PREFIX)), time.time())
+    finally:
+        await store.close()
+    if not mutes:
+        print("no active mutes")
+    for m in sorted(mutes, key=lambda m: m.until):
+        print(f"{m.scope:<8} {m.entity_id:<20} until {_when(m.until)}  {m.reason or ''}".rstrip())
     return 0

@@ -17,7 +17,9 @@ from monitor.errors import AuthError, ListingError, MonitorError, PinterestError
 from monitor.events import Event
 from monitor.fingerprints import Fingerprints
 from monitor.models import Kind, Row, row_type
+from monitor.mutes import PREFIX, Mute, active, muted_by, parse_mutes
 from monitor.names import ParentNames
+from monitor.reminders import Reminders
 from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.pinterest import PinterestClient
@@ -49,6 +51,7 @@ class CycleReport:
     cycle_id: str
     accounts: list[AccountResult] = field(default_factory=list)
     error: str | None = None
+    reminders: int = 0
 
     @property
     def ok(self) -> bool:
@@ -58,7 +61,7 @@ class CycleReport:
     @property
     def events(self) -> int:
         """New events committed in this cycle."""
-        return sum(a.events for a in self.accounts)
+        return sum(a.events for a in self.accounts) + self.reminders
 
 
 class Poller:
@@ -82,6 +85,8 @@ class Poller:
             kind: row_type(kind, config.monitor.watch[kind]) for kind in config.monitor.entities
         }
         self.account_names: dict[str, str] = {}
+        self._mutes: list[Mute] = []
+        self._reminders = Reminders(store, config.routes, notifiers, record=self._record_reminders)
         self._names = ParentNames(client, entity_statuses=config.pinterest.entity_statuses)
         # Per (account, kind, watched fields): raw-item hashes of the committed snapshot,
         # so unchanged ads skip decoding next cycle. Memory only: a restart re-decodes once.
@@ -129,6 +134,7 @@ class Poller:
                 return report
             limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
             before = {a.account_id: a for a in await self._store.accounts()}
+            self._mutes = active(parse_mutes(await self._store.get_prefix(PREFIX)), self._now())
 
             async def one(account_id: str) -> None:
                 async with limiter:
@@ -139,6 +145,11 @@ class Poller:
             async with anyio.create_task_group() as tg:
                 for account_id in account_ids:
                     tg.start_soon(one, account_id)
+            reminded = await self._reminders.send_due(
+                now=self._now(), muted=lambda e: muted_by(e, self._mutes) is not None
+            )
+            if reminded:
+                report.reminders = reminded
             log.info(
                 "cycle.completed",
                 accounts=len(account_ids),
@@ -163,6 +174,11 @@ class Poller:
             )
         )
 
+    async def _record_reminders(
+        self, events: Sequence[Event], deliveries: Sequence[tuple[str, str, str]]
+    ) -> None:
+        await self._store.record_events(events, deliveries=deliveries, at=self._now())
+
     async def emit(self, events: Sequence[Event]) -> None:
         """Commit ``monitor.*`` events to the history and the outbox."""
         if not events:
@@ -174,12 +190,19 @@ class Poller:
             log.warning("monitor.event", type=event.type, subject=event.entity_id)
 
     def _deliveries(self, events: Sequence[Event]) -> list[tuple[str, str, str]]:
-        return [
-            (event.id, route.name, notifier.key)
-            for event in events
-            for route in match_routes(event, self._config.routes)
-            for notifier in self._notifiers.get(route.name, ())
-        ]
+        out: list[tuple[str, str, str]] = []
+        for event in events:
+            mute = muted_by(event, self._mutes)
+            if mute is not None:
+                # Recorded in the history, not sent: that is what a mute means.
+                log.info("event.muted", event_id=event.id, type=event.type, mute=mute.key)
+                continue
+            out.extend(
+                (event.id, route.name, notifier.key)
+                for route in match_routes(event, self._config.routes)
+                for notifier in self._notifiers.get(route.name, ())
+            )
+        return out
 
     async def _with_meta(self, account_id: str, kind: Kind, events: list[Event]) -> list[Event]:
         """Fill removed events' ids and name from the stored meta (kept out of memory)."""
@@ -251,6 +274,8 @@ class Poller:
             stored_fields=snapshot.fields or watched,
             detected_at=self._now(),
             baseline=snapshot.fields is None,
+            report_existing=self._config.monitor.report_on_start,
+            pending_before=self._now() - 86_400.0,
         )
         key = (account_id, kind)
         # Dropped before listing: if this cycle fails, the next one must not trust
@@ -263,7 +288,11 @@ class Poller:
                 kind, account_id, entity_statuses=self._config.pinterest.entity_statuses
             ):
                 diff.feed_raw(page, row)
-                if ctx.baseline and len(diff.pending_rows) >= _BASELINE_CHUNK:
+                if (
+                    ctx.baseline
+                    and not ctx.report_existing
+                    and len(diff.pending_rows) >= _BASELINE_CHUNK
+                ):
                     # A first cycle over a big account writes as it goes, so its memory
                     # does not hold every row; it reports nothing, so nothing is at stake.
                     await self._store.write_rows(account_id, kind, diff.take_rows())
@@ -285,6 +314,7 @@ class Poller:
             at=self._now(),
         )
         self._fingerprints[key] = diff.fingerprints
+        await self._reminders.track(events, now=self._now())
         if ctx.baseline:
             log.info("poll.baseline", kind=kind.value, entities=result.seen)
         if result.stale:

@@ -123,7 +123,14 @@ _BY_CHANGE: Final = {
     "created": Outcome("🆕", "New {noun}", "{n} new {nouns}"),
     "pin_deleted": Outcome("📌", "Pin deleted for {noun}", "Pins deleted for {n} {nouns}"),
     "updated": _o("✏️", "updated"),
+    "already_rejected": Outcome("🚫", "{Noun} is rejected", "{n} {nouns} are rejected"),
+    "pending_review": Outcome(
+        "⏳", "{Noun} pending review for over a day", "{n} {nouns} pending review for over a day"
+    ),
+    "still_rejected": Outcome("🔁", "{Noun} still rejected", "{n} {nouns} still rejected"),
 }
+#: An approval that ends a rejection reads as the resolution people waited for.
+_RESOLVED: Final = Outcome("✅", "Resolved: {noun} approved again", "Resolved: {n} {nouns} approved again")
 _BY_STATUS: Final = {
     "PAUSED": _o("⏸️", "paused"),
     "ARCHIVED": _o("🗄️", "archived"),
@@ -142,6 +149,10 @@ _CHANGED: Final = _o("🔄", "status changed")
 def outcome(event: Event) -> Outcome:
     """Name what happened, from the event type and the status it moved to."""
     change = event.change
+    if change == "approved" and any(
+        c.old == "REJECTED" for name, c in event.changes.items() if name.endswith("status")
+    ):
+        return _RESOLVED
     if change in _BY_CHANGE:
         return _BY_CHANGE[change]
     field = {

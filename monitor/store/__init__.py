@@ -168,6 +168,14 @@ class StateStore(Protocol):
         """Write several keys in one transaction."""
         ...
 
+    async def get_prefix(self, prefix: str) -> dict[str, str]:
+        """Every key/value whose key starts with ``prefix`` (mutes, reminders)."""
+        ...
+
+    async def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete these keys in one transaction; returns how many existed."""
+        ...
+
     async def clear_prefix(self, prefix: str) -> int:
         """Delete the key/values whose key starts with ``prefix``; returns how many."""
         ...

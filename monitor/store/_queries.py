@@ -353,3 +353,15 @@ def clear_prefix(conn: sqlite3.Connection, prefix: str) -> int:
     with transaction(conn):
         # GLOB, not LIKE: '_' and '%' in keys are literal; '*?[' cannot occur in our prefixes.
         return conn.execute("DELETE FROM kv WHERE key GLOB ?", (prefix + "*",)).rowcount
+
+
+def get_prefix(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
+    """See :meth:`monitor.store.StateStore.get_prefix`."""
+    rows = conn.execute("SELECT key, value FROM kv WHERE key GLOB ?", (prefix + "*",))
+    return dict(rows.fetchall())
+
+
+def delete_keys(conn: sqlite3.Connection, keys: Sequence[str]) -> int:
+    """See :meth:`monitor.store.StateStore.delete_keys`."""
+    with transaction(conn):
+        return conn.executemany("DELETE FROM kv WHERE key = ?", ((k,) for k in keys)).rowcount

@@ -134,6 +134,14 @@ class SqliteStore:
         """Pending deliveries whose next attempt is due, oldest first (of one target)."""
         return await self._run("due_deliveries", q.due_deliveries, now, limit, target)
 
+    async def get_prefix(self, prefix: str) -> dict[str, str]:
+        """Every key/value whose key starts with ``prefix``."""
+        return await self._run("get_prefix", q.get_prefix, prefix)
+
+    async def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete these keys in one transaction; returns how many existed."""
+        return await self._run("delete_keys", q.delete_keys, keys)
+
     async def clear_prefix(self, prefix: str) -> int:
         """Delete the key/values whose key starts with ``prefix``; returns how many."""
         return await self._run("clear_prefix", q.clear_prefix, prefix)

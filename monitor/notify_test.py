@@ -1,0 +1,95 @@
+"""`pinmon notify-test`: send a realistic sample event through each route, report each target.
+
+Run before trusting a route: a wrong webhook URL or a revoked Slack token shows up here,
+not on the day the first real rejection is lost. Sends go straight to the targets (not
+through the outbox) and nothing is written to the state store.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import aiohttp
+
+from monitor import __version__
+from monitor.config import Config
+from monitor.daemon import build_notifiers, register_config_secrets
+from monitor.delivery import Deliverer
+from monitor.errors import ConfigError
+from monitor.events import Event, FieldChange, event_id
+from monitor.logs import redact
+from monitor.store import Delivery, StateStore
+
+
+def sample_event(config: Config, *, now: float) -> Event:
+    """An ad rejection that looks like a real one (marked as a test in its name)."""
+    account = config.pinterest.ad_accounts[0] if config.pinterest.ad_accounts else "549755885175"
+    reasons = ["LANDING_PAGE_BROKEN", "HASHTAGS"]
+    labels = ["Landing page doesn't load", "Too many hashtags in the description"]
+    return Event(
+        id=event_id("ad", "notify-test", int(now), b"test"),
+        type="ad.rejected",
+        entity="ad",
+        entity_id="687195134316",
+        ad_account_id=account,
+        campaign_id="626735565838",
+        ad_group_id="2680059592705",
+        ad_id="687195134316",
+        pin_id="394205773611545468",
+        name="pinmon notify-test — sample ad",
+        campaign_name="Sample campaign",
+        ad_group_name="Sample ad group",
+        updated_time=int(now),
+        detected_at=now,
+        changes={
+            "review_status": FieldChange("APPROVED", "REJECTED"),
+            "summary_status": FieldChange("APPROVED", "REJECTED"),
+            "rejected_reasons": FieldChange([], sorted(reasons)),
+            "rejection_labels": FieldChange([], sorted(labels)),
+        },
+        state={
+            "status": "ACTIVE",
+            "review_status": "REJECTED",
+            "summary_status": "REJECTED",
+            "rejected_reasons": sorted(reasons),
+            "rejection_labels": sorted(labels),
+            "is_pin_deleted": False,
+        },
+    )
+
+
+async def notify_test(config: Config, *, route: str | None = None) -> int:
+    """Send the sample through each route's targets; 0 only when every target accepted it."""
+    register_config_secrets(config)
+    routes = [r for r in config.routes if route is None or r.name == route]
+    if not routes:
+        raise ConfigError([f"{config.path}: no route named {route!r}"])
+    now = time.time()
+    event = sample_event(config, now=now)
+    failures = 0
+    async with aiohttp.ClientSession(headers={"User-Agent": f"pinmon/{__version__}"}) as session:
+        notifiers, by_route = build_notifiers(config, session=session)
+        # The real rendering path: the route's template, item limit and channel limit.
+        deliverer = Deliverer(
+            cast("StateStore", _NoStore()), notifiers, routes=config.routes, now=lambda: now
+        )
+        for r in routes:
+            for notifier in by_route[r.name]:
+                delivery = Delivery(0, event, r.name, notifier.key, 0, "pending", now, None, now)
+                message = deliverer.message_for([delivery], notifier)
+                result = await deliverer.send(notifier, message)
+                status = "ok" if result.ok else f"FAILED: {redact(result.detail)}"
+                failures += not result.ok
+                print(f"{r.name}: {notifier.label}: {status}")
+    print(
+        "all targets accepted the test message" if not failures else f"{failures} target(s) failed"
+    )
+    return 0 if not failures else 1
+
+
+class _NoStore:
+    """notify-test renders and sends only: any store call is a bug."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError(f"notify-test must not touch the state store ({name})")

@@ -1,0 +1,129 @@
+"""Reminders while an ad stays rejected (a route's ``repeat_after``), until it is resolved.
+
+A rejection that nobody fixed is still costing delivery a day later; a reminder in the
+channel that received it keeps it from being forgotten. Tracked in the state store
+(``remind:<route>:<account>:<ad>``), so reminders survive restarts; any later event that
+shows the ad no longer rejected (approved, removed, back in review) ends them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Final
+
+import msgspec
+import structlog
+
+from monitor.config import Route
+from monitor.events import Change, Event, event_id, from_json, to_json
+from monitor.notify import Notifier
+from monitor.router import match_routes
+from monitor.store import StateStore
+
+log = structlog.get_logger("monitor.reminders")
+
+PREFIX: Final = "remind:"
+_REJECTED: Final = "REJECTED"
+
+
+def _key(route: str, account_id: str, entity_id: str) -> str:
+    return f"{PREFIX}{route}:{account_id}:{entity_id}"
+
+
+def _still_rejected(event: Event) -> bool:
+    return _REJECTED in (event.state.get("review_status"), event.state.get("summary_status"))
+
+
+class Reminders:
+    """Starts, ends and sends reminders; the caller commits what :meth:`due` returns."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        routes: Sequence[Route],
+        notifiers: Mapping[str, Sequence[Notifier]],
+        *,
+        record: Callable[[Sequence[Event], Sequence[tuple[str, str, str]]], Awaitable[None]],
+    ) -> None:
+        self._store = store
+        self._routes = [r for r in routes if r.repeat_after_s]
+        self._all_routes = routes
+        self._notifiers = notifiers
+        self._record = record
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any route asks for reminders."""
+        return bool(self._routes)
+
+    async def track(self, events: Sequence[Event], *, now: float) -> None:
+        """Start reminders for new rejections; end them for ads no longer rejected."""
+        if not self._routes:
+            return
+        start: dict[str, str] = {}
+        end: list[str] = []
+        for event in events:
+            if event.entity != "ad":
+                continue
+            if event.change in (Change.REJECTED, Change.ALREADY_REJECTED):
+                for route in match_routes(event, self._all_routes):
+                    if route.repeat_after_s:
+                        start[_key(route.name, event.ad_account_id, event.entity_id)] = json.dumps(
+                            {
+                                "event": to_json(event).decode(),
+                                "next_at": now + route.repeat_after_s,
+                                "count": 0,
+                            }
+                        )
+            elif not _still_rejected(event) or event.change == Change.REMOVED:
+                end += [_key(r.name, event.ad_account_id, event.entity_id) for r in self._routes]
+        if end:
+            await self._store.delete_keys(end)
+        if start:
+            await self._store.set_values(start)
+
+    async def send_due(self, *, now: float, muted: Callable[[Event], bool]) -> int:
+        """Commit a ``still_rejected`` event for every reminder due; returns how many."""
+        if not self._routes:
+            return 0
+        by_name = {r.name: r for r in self._routes}
+        sent = 0
+        updates: dict[str, str] = {}
+        stale: list[str] = []
+        for key, value in (await self._store.get_prefix(PREFIX)).items():
+            route = by_name.get(key[len(PREFIX) :].split(":", 1)[0])
+            try:
+                data = json.loads(value)
+                original = from_json(data["event"])
+                next_at, count = float(data["next_at"]), int(data["count"])
+            except (ValueError, KeyError, TypeError, msgspec.MsgspecError):
+                stale.append(key)
+                continue
+            if route is None or route.repeat_after_s is None:
+                stale.append(key)  # the route was removed or stopped asking for reminders
+                continue
+            if next_at > now:
+                continue
+            reminder = msgspec.structs.replace(
+                original,
+                id=event_id("ad", original.entity_id, count + 1, original.id.encode()),
+                type=f"ad.{Change.STILL_REJECTED.value}",
+                detected_at=now,
+                changes={},
+            )
+            deliveries = (
+                []
+                if muted(reminder)
+                else [(reminder.id, route.name, n.key) for n in self._notifiers.get(route.name, ())]
+            )
+            await self._record([reminder], deliveries)
+            updates[key] = json.dumps(
+                {"event": data["event"], "next_at": now + route.repeat_after_s, "count": count + 1}
+            )
+            sent += 1
+        if stale:
+            await self._store.delete_keys(stale)
+        if updates:
+            await self._store.set_values(updates)
+        return sent
