@@ -17,6 +17,10 @@ ENV = {
     "PINTEREST_ACCESS_TOKEN": "pina_secret_token_123456",
     "SLACK_APPRISE_URL": "json://127.0.0.1:9/hook",
     "OPS_APPRISE_URL": "json://127.0.0.1:9/ops",
+    "EVENTS_WEBHOOK_URL": "https://hooks.example.com/pinmon",
+    "EVENTS_WEBHOOK_SECRET": "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA==",
+    "PINTEREST_CLIENT_SECRET": "client-secret-123456",
+    "PINTEREST_REFRESH_TOKEN": "refresh-123456",
 }
 GOOD = """
 [pinterest]
@@ -144,3 +148,15 @@ def test_cli_bad_config_exit_2_without_traceback(tmp_path: Path, text: str | Non
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"pinmon: {path}: " in proc.stderr
+
+
+def test_example_documents_every_key() -> None:
+    """Every key the loader reads appears (set or commented) in config/monitor.example.toml."""
+    import re
+
+    source = (REPO / "monitor" / "config.py").read_text()
+    keys = set(re.findall(r'\.get\(\s*"([a-z_]+)"', source)) - {"url", "secret", "title", "body"}
+    keys -= {"routes", "watch"}  # tables: [[routes]] and [monitor.watch]
+    example = (REPO / "config" / "monitor.example.toml").read_text()
+    missing = sorted(k for k in keys if not re.search(rf"^#? ?{k} = ", example, re.MULTILINE))
+    assert missing == []
