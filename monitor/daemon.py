@@ -190,6 +190,7 @@ async def run_once(config: Config, **kw: object) -> int:
     async with open_runtime(config, **kw) as rt:  # type: ignore[arg-type]
         report = await rt.poller.run_cycle()
         drained = await rt.deliverer.drain()
+        await _prune(rt, now=time.time())
     return _exit_code(report, drained)
 
 
@@ -244,6 +245,7 @@ async def run_forever(
                     report = await rt.poller.run_cycle()
                     if report.events:
                         rt.deliverer.wake()
+                    await _prune(rt, now=time.time())
                     if on_cycle is not None:
                         on_cycle(report)
                     await wait(
@@ -269,6 +271,17 @@ async def run_forever(
         tg.cancel_scope.cancel()
     log.info("daemon.stopped")
     return EXIT_OK
+
+
+async def _prune(rt: Runtime, *, now: float) -> None:
+    """Drop history past the retention (events with deliveries still pending are kept)."""
+    try:
+        pruned = await rt.store.prune_events(before=now - rt.config.monitor.retention_s)
+    except Exception:
+        log.exception("store.prune_failed")
+        return
+    if pruned:
+        log.info("store.pruned", events=pruned)
 
 
 async def _watch_signals(stop: anyio.Event) -> None:
