@@ -10,19 +10,35 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from aiohttp import web
+import anyio
+import structlog
 
 from monitor.logs import redact
-from monitor.metrics import CONTENT_TYPE, Metrics
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from monitor.metrics import Metrics
+
+# aiohttp and prometheus_client are imported where the listener starts, not here: config
+# parsing uses parse_listen, and `pinmon status` should not pay ~0.2 s for a server.
 
 #: /healthz fails once the last successful cycle is this many intervals old: one late or
 #: failed cycle is routine (a 429 storm, a slow page), three in a row is not.
 STALE_AFTER_INTERVALS: Final = 3
+
+log = structlog.get_logger("monitor.health")
+
+#: Refreshes gauges before a /metrics render (see :func:`serve_health`).
+OnScrape = Callable[[], Awaitable[None]]
+
+# A scrape must answer within Prometheus' default 10 s timeout, store busy or not.
+_SCRAPE_REFRESH_TIMEOUT_S: Final = 5.0
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 9464
@@ -143,6 +159,8 @@ class HealthServer:
 
 
 def _json(verdict: Verdict) -> web.Response:
+    from aiohttp import web
+
     return web.Response(
         status=200 if verdict.ok else 503,
         text=json.dumps(verdict.body),
@@ -152,8 +170,13 @@ def _json(verdict: Verdict) -> web.Response:
     )
 
 
-def build_app(health: Health, metrics: Metrics) -> web.Application:
-    """The aiohttp application serving /healthz, /readyz and /metrics."""
+def build_app(
+    health: Health, metrics: Metrics, *, on_scrape: OnScrape | None = None
+) -> web.Application:
+    """The aiohttp application serving /healthz, /readyz and /metrics (see serve_health)."""
+    from aiohttp import web
+
+    from monitor.metrics import CONTENT_TYPE
 
     async def healthz(_: web.Request) -> web.Response:
         return _json(health.liveness())
@@ -162,6 +185,12 @@ def build_app(health: Health, metrics: Metrics) -> web.Application:
         return _json(health.readiness())
 
     async def metrics_text(_: web.Request) -> web.Response:
+        if on_scrape is not None:
+            try:
+                with anyio.fail_after(_SCRAPE_REFRESH_TIMEOUT_S):
+                    await on_scrape()
+            except Exception as exc:  # stale gauges beat a failed scrape
+                log.warning("health.scrape_refresh_failed", error=str(exc) or type(exc).__name__)
         response = web.Response(body=metrics.render())
         # Set whole: aiohttp's content_type argument would drop the version parameter.
         response.headers["Content-Type"] = CONTENT_TYPE
@@ -176,7 +205,12 @@ def build_app(health: Health, metrics: Metrics) -> web.Application:
 
 @asynccontextmanager
 async def serve_health(
-    health: Health, metrics: Metrics, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    health: Health,
+    metrics: Metrics,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    on_scrape: OnScrape | None = None,
 ) -> AsyncIterator[HealthServer]:
     """Serve the health endpoints on ``host:port`` until the block exits.
 
@@ -186,12 +220,19 @@ async def serve_health(
         host: Loopback by default: the metrics name targets and accounts, so exposing
             them wider is an explicit choice.
         port: 0 binds a free port (see :attr:`HealthServer.port`).
+        on_scrape: Awaited before each /metrics render, to refresh gauges that are read
+            from the store (the outbox) at scrape time rather than on a timer.
 
     Raises:
         OSError: The address cannot be bound (in use, not local, no permission).
     """
+    from aiohttp import web
+
     runner = web.AppRunner(
-        build_app(health, metrics), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        build_app(health, metrics, on_scrape=on_scrape),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=1.0,
     )
     await runner.setup()
     try:

@@ -15,10 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import generate_latest
 
 from monitor.events import EVENT_TYPES
 from monitor.logs import redact
+from monitor.ops import OpsChange
 from monitor.schedule import retry_at
 
 if TYPE_CHECKING:
@@ -27,13 +28,16 @@ if TYPE_CHECKING:
 
 #: The exposition format served on /metrics. 0.0.4 rather than prometheus_client's "latest"
 #: (1.0.0): every Prometheus and agent version scrapes it, and our names need no escaping.
-CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 #: Delivery outcomes, as :meth:`Metrics.delivery` counts them.
 OUTCOMES: Final = frozenset({"sent", "failed", "dead", "rejected"})
 
 #: From a quick 5-ad cycle to a 200,000-ad account on a slow day (10 minutes).
 CYCLE_BUCKETS_S: Final = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+#: Every type :meth:`Metrics.event` exports as itself: the entity events and pinmon's own.
+KNOWN_EVENT_TYPES: Final = EVENT_TYPES | {f"monitor.{change}" for change in OpsChange}
 
 # A filled-in path would create one series per account; templates keep the set fixed.
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
@@ -134,7 +138,7 @@ class Metrics:
 
     def event(self, type: str) -> None:
         """One new event was committed (types outside the documented set count as ``other``)."""
-        self._events.labels(type=type if type in EVENT_TYPES else "other").inc()
+        self._events.labels(type=type if type in KNOWN_EVENT_TYPES else "other").inc()
 
     def delivery(self, target: str, outcome: str, *, count: int = 1) -> None:
         """Count ``count`` deliveries to ``target`` (a masked label) that ended in ``outcome``.

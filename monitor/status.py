@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from monitor.differ import decode_state
+from monitor.events import Event
 from monitor.models import Kind, Stored
 from monitor.store import AccountState, Delivery, StateStore
 
@@ -36,6 +37,8 @@ OUTBOX_SCAN_LIMIT: Final = 100_000
 SHOWN_REJECTED: Final = 10
 
 _REJECTED: Final = "REJECTED"
+#: ``Stored.meta`` is msgpack ``[campaign_id, ad_group_id, pin_id, name]``.
+_ID_KEYS: Final = ("campaign_id", "ad_group_id", "pin_id")
 _decode_list = msgspec.msgpack.Decoder(list[Any]).decode
 
 
@@ -51,12 +54,38 @@ def summary_counts(entities: Iterable[Stored], fields: Sequence[str]) -> dict[st
     for stored in entities:
         if stored.removed:
             continue
-        status = None
-        if index is not None and stored.blob:
-            values = _decode_list(stored.blob)
-            status = values[index] if index < len(values) else None
+        values = _decode_list(stored.blob) if index is not None and stored.blob else []
+        status = values[index] if index is not None and index < len(values) else None
         key = status if isinstance(status, str) and status else "UNKNOWN"
         counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def summary_counts_after(before: Mapping[str, int], events: Iterable[Event]) -> dict[str, int]:
+    """Counts by ``summary_status`` after a cycle: ``before`` moved by the cycle's events.
+
+    Every change of a watched field is an event, and ``summary_status`` is always watched,
+    so the events carry every move; the poller counts the snapshot it loads (before the
+    differ consumes it) and applies them, instead of keeping a second copy of the snapshot.
+    """
+    counts = dict(before)
+
+    def move(status: object, by: int) -> None:
+        key = status if isinstance(status, str) and status else "UNKNOWN"
+        counts[key] = counts.get(key, 0) + by
+        if counts[key] <= 0:
+            del counts[key]
+
+    for event in events:
+        if event.entity == "monitor":
+            continue
+        if event.change == "created":
+            move(event.state.get("summary_status"), +1)
+        elif event.change == "removed":
+            move(event.state.get("summary_status"), -1)
+        elif (change := event.changes.get("summary_status")) is not None:
+            move(change.old, -1)
+            move(change.new, +1)
     return counts
 
 
@@ -104,21 +133,11 @@ async def outbox_summary(
     return OutboxSummary(counts, frozenset(capped), oldest, age)
 
 
-def _rejected(entity_id: str, stored: Stored, state: Mapping[str, Any]) -> dict[str, Any] | None:
+def _rejection(state: Mapping[str, Any]) -> list[str] | None:
     if _REJECTED not in (state.get("review_status"), state.get("summary_status")):
         return None
-    meta = _decode_list(stored.meta) if stored.meta else []
-    campaign_id, ad_group_id, pin_id, name = [*meta, None, None, None, None][:4]
     # Labels are Pinterest's human wording; the reason codes are the fallback.
-    reasons = state.get("rejection_labels") or state.get("rejected_reasons") or []
-    return {
-        "ad_id": entity_id,
-        "name": name,
-        "campaign_id": campaign_id,
-        "ad_group_id": ad_group_id,
-        "pin_id": pin_id,
-        "reasons": list(reasons),
-    }
+    return list(state.get("rejection_labels") or state.get("rejected_reasons") or [])
 
 
 async def _account(
@@ -133,11 +152,19 @@ async def _account(
         entities[kind.value] = dict(sorted(counts.items()))
         if kind is not Kind.AD:
             continue
-        for entity_id, stored in snapshot.entities.items():
-            if not stored.removed:
-                row = _rejected(entity_id, stored, decode_state(fields, stored.blob))
-                if row is not None:
-                    rejected.append(row)
+        found = [
+            (entity_id, reasons)
+            for entity_id, stored in snapshot.entities.items()
+            if not stored.removed
+            and (reasons := _rejection(decode_state(fields, stored.blob))) is not None
+        ]
+        # Snapshots load without ids and names (to save memory): fetch them for these only.
+        metas = await store.entity_meta(state.account_id, kind, [i for i, _ in found])
+        for entity_id, reasons in found:
+            meta = metas.get(entity_id)
+            ids = [*(_decode_list(meta) if meta else []), None, None, None, None]
+            row = {"ad_id": entity_id, "name": ids[3], **dict(zip(_ID_KEYS, ids, strict=False))}
+            rejected.append({**row, "reasons": reasons})
     rejected.sort(key=lambda r: (r["name"] or "", r["ad_id"]))
     last = state.last_success_at
     return {
@@ -214,11 +241,6 @@ def _polled(account: Mapping[str, Any]) -> str:
     return f"FAILING ({failures} in a row, {last_ok}): {error}"
 
 
-def _count(deliveries: Mapping[str, Any], status: str) -> str:
-    plus = "+" if status in deliveries["capped"] else ""
-    return f"{deliveries[status]}{plus} {status}"
-
-
 def format_status(report: Mapping[str, Any]) -> str:
     """The report as short aligned text, one block per account, then the outbox and mutes."""
     label = "{:<12}{}".format
@@ -242,15 +264,18 @@ def format_status(report: Mapping[str, Any]) -> str:
             lines.append("  " + label("", more))
         lines.append("")
     deliveries = report["deliveries"]
-    outbox = ", ".join(_count(deliveries, status) for status in OUTBOX_STATUSES)
+    outbox = ", ".join(
+        f"{deliveries[s]}{'+' if s in deliveries['capped'] else ''} {s}" for s in OUTBOX_STATUSES
+    )
     oldest = deliveries["oldest_pending"]
     if oldest is not None:
         outbox += f"; oldest pending {oldest['type']} queued {_ago(oldest['age_s'])}"
         if oldest["last_error"]:
             outbox += f" ({oldest['last_error']})"
-    lines.append(label("outbox", outbox))
+    # Two wider than `label`, so these values line up with the indented account lines.
+    lines.append(f"{'outbox':<14}{outbox}")
     mutes = report["mutes"]
-    lines.append(label("mutes", ", ".join(str(m) for m in mutes) if mutes else "none"))
+    lines.append(f"{'mutes':<14}{', '.join(str(m) for m in mutes) if mutes else 'none'}")
     return "\n".join(lines)
 
 
