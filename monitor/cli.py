@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(nt)
     nt.add_argument("--route", help="only this route")
 
+    st = sub.add_parser("status", help="accounts, ads by status, rejected ads, the outbox")
+    _config_arg(st)
+    st.add_argument("--json", action="store_true", help="the report as one JSON document")
+
     ev = sub.add_parser("events", help="the event history")
     _config_arg(ev)
     ev.add_argument("--since", help="e.g. 24h, 7d")
@@ -261,6 +265,14 @@ def _notify_test(args: argparse.Namespace) -> int:
     return anyio.run(lambda: notify_test(config, route=args.route))
 
 
+def _status(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.status import show_status
+
+    return anyio.run(lambda: show_status(_load(args), as_json=args.json))
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "mute": _mute,
     "unmute": _unmute,
@@ -273,4 +285,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "deliveries": _deliveries,
     "redeliver": _redeliver,
     "events": _events,
+    "status": _status,
 }

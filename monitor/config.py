@@ -81,6 +81,7 @@ class MonitorConfig:
     send_timeout_s: float = 30.0
     retention_s: float = 30 * 86400.0
     failing_after: int = 3
+    listen: tuple[str, int] | None = None
     report_on_start: bool = False
 
 
@@ -364,6 +365,12 @@ def _table(value: Any) -> dict[str, Any]:
     return value
 
 
+def _listen(value: Any) -> tuple[str, int]:
+    from monitor.health import parse_listen
+
+    return parse_listen(value)
+
+
 def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
     d = MonitorConfig()
     return MonitorConfig(
@@ -377,6 +384,7 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
         send_timeout_s=r.get("send_timeout", d.send_timeout_s, parse_duration),
         retention_s=r.get("retention", d.retention_s, parse_duration),
         failing_after=r.get("failing_after", d.failing_after, _pos_int(1000)),
+        listen=r.get("listen", None, _listen),
         report_on_start=r.get("report_on_start", d.report_on_start, _bool),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,14 +16,17 @@ import structlog
 from monitor import __version__
 from monitor.config import Config
 from monitor.delivery import Deliverer, DrainReport
+from monitor.health import Health, serve_health
+from monitor.metrics import Metrics
 from monitor.logs import register_secret, register_url_secrets
-from monitor.notify import Notifier
+from monitor.notify import Notifier, SendResult
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
 from monitor.pinterest.budget import RateBudget
 from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
 from monitor.poll import CycleReport, Poller
 from monitor.schedule import next_cycle_start
-from monitor.store import StateStore
+from monitor.store import Delivery, StateStore
+from monitor.status import outbox_summary
 from monitor.store.sqlite import open_store
 
 log = structlog.get_logger("monitor.daemon")
@@ -43,6 +46,10 @@ class Runtime:
     poller: Poller
     deliverer: Deliverer
     notifiers: dict[str, Notifier]
+    client: PinterestClient
+    metrics: Metrics
+    health: Health
+    now: Callable[[], float]
 
 
 def register_config_secrets(config: Config) -> None:
@@ -139,6 +146,7 @@ async def make_client(
     store: StateStore,
     *,
     now: Callable[[], float] = time.time,
+    on_response: Callable[[str, int, float], None] | None = None,
 ) -> PinterestClient:
     """The Pinterest client the config describes."""
     p = config.pinterest
@@ -150,6 +158,7 @@ async def make_client(
         retry=RetryPolicy(attempts=p.retries, total_timeout_s=p.timeout_s),
         # One budget for the token's user, shared by every account it polls.
         budget=RateBudget(p.requests_per_minute, 60.0),
+        on_response=on_response,
     )
 
 
@@ -158,37 +167,92 @@ async def open_runtime(
     config: Config,
     *,
     now: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
     on_result: Callable[..., None] | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the store, the HTTP session and the notifiers; close them all on exit."""
     register_config_secrets(config)
+    metrics = Metrics(now=now)
+    health = Health(interval_s=config.monitor.interval_s, now=monotonic)
+
+    def on_send(batch: Sequence[Delivery], result: SendResult) -> None:
+        metrics.send_result(batch, result)
+        if on_result is not None:
+            on_result(batch, result)
+
     store = await open_store(config.monitor.state)
+    health.store_opened()
     try:
         async with aiohttp.ClientSession(
             headers={"User-Agent": f"pinmon/{__version__}"}, raise_for_status=False
         ) as session:
             notifiers, by_route = build_notifiers(config, session=session)
-            client = await make_client(config, session, store, now=now)
-            poller = Poller(config, client=client, store=store, notifiers=by_route, now=now)
+            client = await make_client(
+                config, session, store, now=now, on_response=metrics.api_response
+            )
+            poller = Poller(
+                config,
+                client=client,
+                store=store,
+                notifiers=by_route,
+                now=now,
+                on_event=metrics.event,
+            )
             deliverer = Deliverer(
                 store,
                 notifiers,
                 send_timeout_s=config.monitor.send_timeout_s,
                 account_names=poller.account_names,
                 now=now,
-                on_result=on_result,
+                on_result=on_send,
                 emit=poller.emit,
                 routes=config.routes,
             )
-            yield Runtime(config, store, poller, deliverer, notifiers)
+            rt = Runtime(
+                config, store, poller, deliverer, notifiers, client, metrics, health, now
+            )
+            listen = config.monitor.listen
+            if listen is None:
+                yield rt
+            else:
+                async with serve_health(
+                    health,
+                    metrics,
+                    host=listen[0],
+                    port=listen[1],
+                    on_scrape=lambda: refresh_outbox(rt),
+                ) as server:
+                    log.info("health.listening", host=server.host, port=server.port)
+                    yield rt
     finally:
+        health.store_closed()
         await store.close()
+
+
+async def refresh_outbox(rt: Runtime) -> None:
+    """Read the outbox gauges from the store (at scrape time and after each cycle)."""
+    outbox = await outbox_summary(rt.store, now=rt.now(), statuses=("pending",))
+    rt.metrics.outbox(outbox.pending, outbox.oldest_pending_age_s)
+
+
+async def observe_cycle(rt: Runtime, report: CycleReport, duration_s: float) -> None:
+    """Feed one finished cycle to the metrics and the health state."""
+    rt.metrics.cycle_completed(duration_s, report.ok)
+    error = report.error or next((a.error for a in report.accounts if a.error), None)
+    rt.health.cycle_finished(ok=report.ok, error=error)
+    limit = rt.client.rate_limit
+    rt.metrics.rate_limit_remaining(None if limit is None else limit.remaining)
+    for kind, counts in rt.poller.entity_totals().items():
+        rt.metrics.entities(kind.value, counts)
+    await refresh_outbox(rt)
 
 
 async def run_once(config: Config, **kw: object) -> int:
     """One full cycle, then deliver what it produced (and anything due); returns an exit code."""
     async with open_runtime(config, **kw) as rt:  # type: ignore[arg-type]
+        started = time.monotonic()
         report = await rt.poller.run_cycle()
+        await observe_cycle(rt, report, time.monotonic() - started)
         drained = await rt.deliverer.drain()
         await _prune(rt, now=time.time())
     return _exit_code(report, drained)
@@ -242,7 +306,9 @@ async def run_forever(
             with poll_scope:
                 started = monotonic()
                 while True:
+                    cycle_started = monotonic()
                     report = await rt.poller.run_cycle()
+                    await observe_cycle(rt, report, monotonic() - cycle_started)
                     if report.events:
                         rt.deliverer.wake()
                     await _prune(rt, now=time.time())

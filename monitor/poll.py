@@ -24,6 +24,7 @@ from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.pinterest import PinterestClient
 from monitor.router import match_routes
+from monitor.status import summary_counts, summary_counts_after
 from monitor.store import AccountState, StateStore
 
 log = structlog.get_logger("monitor.poll")
@@ -75,8 +76,12 @@ class Poller:
         store: StateStore,
         notifiers: Mapping[str, Sequence[Notifier]],
         now: Callable[[], float] = time.time,
+        on_event: Callable[[str], None] | None = None,
     ) -> None:
         self._config = config
+        self._on_event = on_event
+        # Per (account, kind): live entities by summary_status after the last commit.
+        self.entity_counts: dict[tuple[str, Kind], dict[str, int]] = {}
         self._client = client
         self._store = store
         self._notifiers = notifiers
@@ -264,9 +269,22 @@ class Poller:
                 account_id, ok=True, events=events, entities=entities, state=state
             ), None
 
+    def entity_totals(self) -> dict[Kind, dict[str, int]]:
+        """Live entities by kind and summary_status, summed over accounts."""
+        totals: dict[Kind, dict[str, int]] = {}
+        for (_, kind), counts in self.entity_counts.items():
+            into = totals.setdefault(kind, {})
+            for status, n in counts.items():
+                into[status] = into.get(status, 0) + n
+        return totals
+
     async def _poll_kind(self, account_id: str, kind: Kind) -> tuple[int, int]:
         watched = self._config.monitor.watch[kind]
         snapshot = await self._store.load_snapshot(account_id, kind)
+        # Counted before the differ consumes the dict; this cycle's events move it below.
+        before = (
+            summary_counts(snapshot.entities.values(), snapshot.fields) if snapshot.fields else {}
+        )
         ctx = DiffContext(
             account_id=account_id,
             kind=kind,
@@ -314,6 +332,11 @@ class Poller:
             at=self._now(),
         )
         self._fingerprints[key] = diff.fingerprints
+        self.entity_counts[key] = (
+            summary_counts((r.stored for r in result.rows), watched)
+            if ctx.baseline
+            else summary_counts_after(before, result.events)
+        )
         await self._reminders.track(events, now=self._now())
         if ctx.baseline:
             log.info("poll.baseline", kind=kind.value, entities=result.seen)
@@ -323,4 +346,6 @@ class Poller:
             log.info(
                 "event.detected", event_id=event.id, type=event.type, entity_id=event.entity_id
             )
+            if self._on_event is not None:
+                self._on_event(event.type)
         return new, result.seen

@@ -19,6 +19,7 @@ import msgspec
 from monitor.differ import decode_state
 from monitor.events import Event
 from monitor.models import Kind, Stored
+from monitor.mutes import PREFIX, active, parse_mutes
 from monitor.store import AccountState, Delivery, StateStore
 
 if TYPE_CHECKING:
@@ -215,8 +216,12 @@ async def status_report(
                 "last_error": oldest.last_error,
             },
         },
-        # Muting arrives later; the field is here now so the JSON shape does not change then.
-        "mutes": [],
+        "mutes": [
+            {"scope": m.scope, "id": m.entity_id, "until": m.until, "reason": m.reason}
+            for m in sorted(
+                active(parse_mutes(await store.get_prefix(PREFIX)), now), key=lambda m: m.until
+            )
+        ],
     }
 
 
@@ -275,7 +280,12 @@ def format_status(report: Mapping[str, Any]) -> str:
     # Two wider than `label`, so these values line up with the indented account lines.
     lines.append(f"{'outbox':<14}{outbox}")
     mutes = report["mutes"]
-    lines.append(f"{'mutes':<14}{', '.join(str(m) for m in mutes) if mutes else 'none'}")
+    shown = [
+        f"{m['scope']} {m['id']} until {_when(m['until'])}"
+        + (f" ({m['reason']})" if m["reason"] else "")
+        for m in mutes
+    ]
+    lines.append(f"{'mutes':<14}{'; '.join(shown) if shown else 'none'}")
     return "\n".join(lines)
 
 

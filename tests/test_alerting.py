@@ -45,6 +45,7 @@ async def test_muted_ad_is_recorded_not_sent_and_mute_expires(tmp_path: Path) ->
         muted = cli(r.path, "mute", "--ad", ADS[0], "--for", "2h", "--reason", "known issue")
         assert muted.returncode == 0, muted.stderr
         assert "known issue" in cli(r.path, "mutes").stdout
+        assert "known issue" in cli(r.path, "status").stdout
         r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
         r.sim.world.reject_ad(ADS[1], reasons=["HASHTAGS"])
         assert await run_once(r.config) == EXIT_OK
