@@ -17,16 +17,16 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.delivery import Deliverer, DrainReport
 from monitor.health import Health, serve_health
-from monitor.metrics import Metrics
 from monitor.logs import register_secret, register_url_secrets
+from monitor.metrics import Metrics
 from monitor.notify import Notifier, SendResult
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
 from monitor.pinterest.budget import RateBudget
 from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
 from monitor.poll import CycleReport, Poller
 from monitor.schedule import next_cycle_start
-from monitor.store import Delivery, StateStore
 from monitor.status import outbox_summary
+from monitor.store import Delivery, StateStore
 from monitor.store.sqlite import open_store
 
 log = structlog.get_logger("monitor.daemon")
@@ -208,9 +208,7 @@ async def open_runtime(
                 emit=poller.emit,
                 routes=config.routes,
             )
-            rt = Runtime(
-                config, store, poller, deliverer, notifiers, client, metrics, health, now
-            )
+            rt = Runtime(config, store, poller, deliverer, notifiers, client, metrics, health, now)
             listen = config.monitor.listen
             if listen is None:
                 yield rt

@@ -19,10 +19,10 @@ from monitor.fingerprints import Fingerprints
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import PREFIX, Mute, active, muted_by, parse_mutes
 from monitor.names import ParentNames
-from monitor.reminders import Reminders
 from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.pinterest import PinterestClient
+from monitor.reminders import Reminders
 from monitor.router import match_routes
 from monitor.status import summary_counts, summary_counts_after
 from monitor.store import AccountState, StateStore

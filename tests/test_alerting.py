@@ -50,7 +50,8 @@ async def test_muted_ad_is_recorded_not_sent_and_mute_expires(tmp_path: Path) ->
         r.sim.world.reject_ad(ADS[1], reasons=["HASHTAGS"])
         assert await run_once(r.config) == EXIT_OK
         (message,) = r.messages()
-        assert "Holiday Ad 1" in message["title"] and "Holiday Ad 0" not in message["message"]
+        assert "Holiday Ad 1" in message["title"]
+        assert "Holiday Ad 0" not in message["message"]
         store = await open_store(tmp_path / "state.db")
         try:
             assert {e.entity_id for e in await store.events()} == {ADS[0], ADS[1]}
@@ -75,7 +76,8 @@ async def test_campaign_mute_and_unmute(tmp_path: Path) -> None:
         await run_once(r.config)
         assert r.messages() == []
         out = cli(r.path, "unmute", "--campaign", CAMPAIGN)
-        assert out.returncode == 0 and "unmuted" in out.stdout
+        assert out.returncode == 0
+        assert "unmuted" in out.stdout
         r.sim.world.activate(ADS[2])
         await run_once(r.config)
         assert len(r.messages()) == 1
@@ -130,7 +132,8 @@ async def test_report_on_start_sends_one_digest_of_what_is_already_wrong(tmp_pat
         assert await run_once(r.config) == EXIT_OK
         (digest,) = r.messages()
         assert "2 ads are rejected" in digest["title"]
-        assert "Holiday Ad 0" in digest["message"] and "Holiday Ad 3" in digest["message"]
+        assert "Holiday Ad 0" in digest["message"]
+        assert "Holiday Ad 3" in digest["message"]
         assert "Too many hashtags" in digest["message"]
         assert await run_once(r.config) == EXIT_OK
         assert len(r.messages()) == 1
@@ -142,14 +145,16 @@ async def test_notify_test_reports_each_target(tmp_path: Path) -> None:
     async with rig(tmp_path) as r:
         ok = await acli(r.path, "notify-test")
         assert ok.returncode == 0, ok.stderr
-        assert "everything: " in ok.stdout and ": ok" in ok.stdout
+        assert "everything: " in ok.stdout
+        assert ": ok" in ok.stdout
         (sample,) = r.messages()
         assert "rejected" in sample["title"].lower()
         assert "Landing page" in sample["message"]
         r.sink.respond("/alerts", status=500)
         bad = await acli(r.path, "notify-test", "--route", "everything")
         assert bad.returncode == 1
-        assert "FAILED" in bad.stdout and "500" in bad.stdout
+        assert "FAILED" in bad.stdout
+        assert "500" in bad.stdout
         missing = await acli(r.path, "notify-test", "--route", "nope")
         assert missing.returncode == 2
 

@@ -70,20 +70,20 @@ async def test_client_never_exceeds_the_simulators_limit() -> None:
     clock = ManualClock()
     t = FakeTime(clock)
     scenario = small_scenario()
-    async with Simulator(scenario=scenario, now=clock, rate_limit=10, rate_window_s=60.0) as sim:
-        async with aiohttp.ClientSession() as session:
-            client = PinterestClient(
-                session,
-                base_url=sim.base_url,
-                tokens=StaticToken(TOKEN),
-                page_size=2,
-                budget=RateBudget(10, 60.0, now=t.now, sleep=t.sleep),
-                sleep=t.sleep,
-            )
-            row = row_type(Kind.AD, DEFAULT_WATCHED[Kind.AD])
-            for _ in range(8):  # 8 listings x 3 pages = 24 requests against 10 a minute
-                pages = [p async for p in client.list_entities(Kind.AD, ACCOUNT, row=row)]
-                assert sum(len(p) for p in pages) == 5
+    sim = Simulator(scenario=scenario, now=clock, rate_limit=10, rate_window_s=60.0)
+    async with sim, aiohttp.ClientSession() as session:
+        client = PinterestClient(
+            session,
+            base_url=sim.base_url,
+            tokens=StaticToken(TOKEN),
+            page_size=2,
+            budget=RateBudget(10, 60.0, now=t.now, sleep=t.sleep),
+            sleep=t.sleep,
+        )
+        row = row_type(Kind.AD, DEFAULT_WATCHED[Kind.AD])
+        for _ in range(8):  # 8 listings x 3 pages = 24 requests against 10 a minute
+            pages = [p async for p in client.list_entities(Kind.AD, ACCOUNT, row=row)]
+            assert sum(len(p) for p in pages) == 5
     statuses = [r.status for r in sim.requests]
     assert len(statuses) == 24
     assert 429 not in statuses

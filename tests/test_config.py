@@ -75,28 +75,56 @@ def test_durations(text: object, expected: float) -> None:
 
 
 BAD = [
-    ("missing variable", GOOD.replace("${PINTEREST_ACCESS_TOKEN}", "${NOPE_TOKEN}"),
-     "pinterest.access_token: environment variable NOPE_TOKEN is not set"),
+    (
+        "missing variable",
+        GOOD.replace("${PINTEREST_ACCESS_TOKEN}", "${NOPE_TOKEN}"),
+        "pinterest.access_token: environment variable NOPE_TOKEN is not set",
+    ),
     ("bad interval", GOOD.replace('"5m"', '"soon"'), "monitor.interval: 'soon' is not a duration"),
     ("zero interval", GOOD.replace('"5m"', "0"), "monitor.interval: must be greater than zero"),
-    ("bad account id", GOOD.replace('"549755885175"', '"act_1"'),
-     "pinterest.ad_accounts: item 0: 'act_1' is not an ad account id"),
-    ("unknown key", GOOD.replace("[monitor]", "[monitor]\nintervall = 3"),
-     "monitor.intervall: unknown key"),
-    ("no token", GOOD.replace('access_token = "${PINTEREST_ACCESS_TOKEN}"', ""),
-     "pinterest.access_token: required"),
+    (
+        "bad account id",
+        GOOD.replace('"549755885175"', '"act_1"'),
+        "pinterest.ad_accounts: item 0: 'act_1' is not an ad account id",
+    ),
+    (
+        "unknown key",
+        GOOD.replace("[monitor]", "[monitor]\nintervall = 3"),
+        "monitor.intervall: unknown key",
+    ),
+    (
+        "no token",
+        GOOD.replace('access_token = "${PINTEREST_ACCESS_TOKEN}"', ""),
+        "pinterest.access_token: required",
+    ),
     ("no routes", GOOD.split("[[routes]]")[0], "routes: at least one [[routes]] entry"),
-    ("route without target", GOOD.replace('apprise = ["json://127.0.0.1:9/hook"]', ""),
-     "routes[0].apprise: a route needs at least one target"),
-    ("bad apprise url", GOOD.replace("json://127.0.0.1:9/hook", "nope://secretpart/x"),
-     "routes[0].apprise[0]:"),
-    ("bad status", GOOD.replace("[monitor]", '[monitor]\n').replace(
-        'ad_accounts = ["549755885175"]', 'entity_statuses = ["LIVE"]'),
-     "pinterest.entity_statuses: item 0: 'LIVE' is not one of"),
-    ("bad entities", GOOD.replace("[monitor]", '[monitor]\nentities = ["pins"]'),
-     "monitor.entities: 'pins' is not one of ads, ad_groups, campaigns"),
-    ("wrong type", GOOD.replace("[monitor]", "[monitor]\nconcurrency = \"many\""),
-     "monitor.concurrency: expected a whole number, got str"),
+    (
+        "route without target",
+        GOOD.replace('apprise = ["json://127.0.0.1:9/hook"]', ""),
+        "routes[0].apprise: a route needs at least one target",
+    ),
+    (
+        "bad apprise url",
+        GOOD.replace("json://127.0.0.1:9/hook", "nope://secretpart/x"),
+        "routes[0].apprise[0]:",
+    ),
+    (
+        "bad status",
+        GOOD.replace("[monitor]", "[monitor]\n").replace(
+            'ad_accounts = ["549755885175"]', 'entity_statuses = ["LIVE"]'
+        ),
+        "pinterest.entity_statuses: item 0: 'LIVE' is not one of",
+    ),
+    (
+        "bad entities",
+        GOOD.replace("[monitor]", '[monitor]\nentities = ["pins"]'),
+        "monitor.entities: 'pins' is not one of ads, ad_groups, campaigns",
+    ),
+    (
+        "wrong type",
+        GOOD.replace("[monitor]", '[monitor]\nconcurrency = "many"'),
+        "monitor.concurrency: expected a whole number, got str",
+    ),
     ("invalid toml", "[pinterest\n", "invalid TOML"),
 ]
 

@@ -99,9 +99,19 @@ CASES = [
         [ad(**{**REJECTED, "rejected_reasons": ["LANDING_PAGE_BROKEN", "HASHTAGS"]})],
         [],
     ),
-    ("null, absent and [] are one value", [ad(rejected_reasons=[])], [ad(rejected_reasons=None)], []),
+    (
+        "null, absent and [] are one value",
+        [ad(rejected_reasons=[])],
+        [ad(rejected_reasons=None)],
+        [],
+    ),
     ("absent bool is false", [ad(is_pin_deleted=False)], [ad(is_pin_deleted=None)], []),
-    ("stale updated_time is ignored", [ad(updated_time=200)], [ad(updated_time=100, **REJECTED)], []),
+    (
+        "stale updated_time is ignored",
+        [ad(updated_time=200)],
+        [ad(updated_time=100, **REJECTED)],
+        [],
+    ),
     (
         "review status only",
         [ad(review_status="OTHER")],
@@ -231,9 +241,7 @@ def test_adding_a_watched_field_rebaselines_silently() -> None:
     """Watching a new field does not report every ad as changed on the next cycle."""
     stored = baseline(ad(row=AD_NAME))
     watched = (*DEFAULT_WATCHED[Kind.AD], "name", "destination_url")
-    result = run(
-        stored, [ad(row=AD_NAME)], watched=watched, stored_fields=DEFAULT_WATCHED[Kind.AD]
-    )
+    result = run(stored, [ad(row=AD_NAME)], watched=watched, stored_fields=DEFAULT_WATCHED[Kind.AD])
     assert result.events == []
     assert len(result.rows) == 1
 

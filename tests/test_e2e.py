@@ -1,4 +1,4 @@
-"""The real daemon against the simulator over loopback HTTP, a real SQLite file, real apprise sends."""
+"""The real daemon against the simulator over loopback HTTP, real SQLite, real apprise sends."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ async def test_no_duplicate_alerts_across_restarts(tmp_path: Path) -> None:
 
 
 async def test_stale_replica_never_overwrites_or_alerts(tmp_path: Path) -> None:
-    """A lagging replica serving an older updated_time produces no event and keeps the newer state."""
+    """A lagging replica serving an older updated_time: no event, the newer state is kept."""
     async with rig(tmp_path) as r:
         await run_once(r.config)
         r.sim.world.pause(ADS[3])
@@ -100,7 +100,7 @@ async def test_stale_replica_never_overwrites_or_alerts(tmp_path: Path) -> None:
 
 
 async def test_failed_page_mid_listing_reports_nothing(tmp_path: Path) -> None:
-    """A listing that breaks after its first page fails the cycle, reports no removals, keeps state."""
+    """A listing that breaks after its first page fails the cycle and reports nothing."""
     async with rig(tmp_path) as r:
         await run_once(r.config)
         r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
@@ -135,7 +135,8 @@ async def test_failed_send_stays_queued_and_goes_out_later(tmp_path: Path) -> No
         try:
             (pending,) = await store.deliveries(statuses=["pending"])
             assert pending.attempts == 1
-            assert pending.last_error and "500" in pending.last_error
+            assert pending.last_error
+            assert "500" in pending.last_error
             await store.requeue(event_id=pending.event.id)
         finally:
             await store.close()

@@ -1,4 +1,4 @@
-"""The `pinmon` CLI as processes: the simulator served standalone, the daemon looping until SIGTERM."""
+"""The `pinmon` CLI as processes: a standalone simulator, the daemon looping until SIGTERM."""
 
 from __future__ import annotations
 
@@ -31,10 +31,15 @@ name = "Acme Home & Living"
     [[accounts.campaigns.ad_groups]]
     id = "2680059592705"
     name = "Gift Shoppers"
-{"".join(f'''      [[accounts.campaigns.ad_groups.ads]]
+{
+    "".join(
+        f'''      [[accounts.campaigns.ad_groups.ads]]
       id = "{ad}"
       name = "Holiday Ad {i}"
-''' for i, ad in enumerate(ADS))}
+'''
+        for i, ad in enumerate(ADS)
+    )
+}
 [[timeline]]
 at_cycle = 2
 action = "reject"
@@ -169,7 +174,10 @@ apprise = ["slack://TokenAAAAAA/TokenBBBBBB/TokenCCCCCCCC/#ads-alerts"]
     )
     out = subprocess.run(
         [sys.executable, "-m", "monitor", "check", "-c", str(config)],
-        capture_output=True, text=True, env=_env(), timeout=60,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert f"account:   {ACCOUNT} Acme Home & Living" in out.stdout
@@ -178,7 +186,9 @@ apprise = ["slack://TokenAAAAAA/TokenBBBBBB/TokenCCCCCCCC/#ads-alerts"]
         assert secret not in out.stdout + out.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "monitor", "check", "-c", str(config)],
-        capture_output=True, text=True, env={**_env(), "PINMON_TEST_TOKEN": "wrong-token-123"},
+        capture_output=True,
+        text=True,
+        env={**_env(), "PINMON_TEST_TOKEN": "wrong-token-123"},
         timeout=60,
     )
     assert bad.returncode == 1

@@ -73,7 +73,8 @@ async def test_refresh_token_rotation_is_persisted_and_reused(tmp_path: Path) ->
             rotated = await store.get_value("oauth.refresh_token")
         finally:
             await store.close()
-        assert rotated and rotated != REFRESH
+        assert rotated
+        assert rotated != REFRESH
         # The configured refresh token is spent; only the persisted one works now.
         assert await run_once(config) == EXIT_OK
         assert oauth_requests(sim) == 1  # the persisted access token was still valid

@@ -110,13 +110,21 @@ RICH = [
     ("unchanged field matches current value", [r("w", when={"status": ("ACTIVE",)})], ["w"]),
     ("list value matches a member", [r("w", when={"rejected_reasons": ("HASHTAGS",)})], ["w"]),
     ("booleans as true/false", [r("w", when={"is_pin_deleted": ("false",)})], ["w"]),
-    ("every when entry must hold", [r("w", when={"status": ("ACTIVE",), "summary_status": ("PAUSED",)})], []),
+    (
+        "every when entry must hold",
+        [r("w", when={"status": ("ACTIVE",), "summary_status": ("PAUSED",)})],
+        [],
+    ),
     (
         "continue = false stops the search",
         [r("a"), r("b", continue_=False), r("c")],
         ["a", "b"],
     ),
-    ("a non-matching stop does not stop", [r("x", events=("campaign.*",), continue_=False), r("y")], ["y"]),
+    (
+        "a non-matching stop does not stop",
+        [r("x", events=("campaign.*",), continue_=False), r("y")],
+        ["y"],
+    ),
     ("fallback only when nothing matched", [r("a"), r("fb", fallback=True)], ["a"]),
     ("fallback takes the rest", [r("a", events=("campaign.*",)), r("fb", fallback=True)], ["fb"]),
     ("fallback keeps its own criteria", [r("fb", fallback=True, accounts=(BETA,))], []),

@@ -20,14 +20,25 @@ APPRISE_PASSWORD = "pw-Hk4Rr9sQeW2c"
 APPRISE_TOKEN = "tk-Bn6Vx1Zs8Lp3"
 WEBHOOK_SECRET = "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA=="
 WEBHOOK_PATH_TOKEN = "hook-Qa7Ws2Ed4Rf"
-SECRETS = [CLIENT_SECRET, REFRESH, APPRISE_PASSWORD, APPRISE_TOKEN, WEBHOOK_SECRET,
-           WEBHOOK_SECRET.removeprefix("whsec_"), WEBHOOK_PATH_TOKEN]
+SECRETS = [
+    CLIENT_SECRET,
+    REFRESH,
+    APPRISE_PASSWORD,
+    APPRISE_TOKEN,
+    WEBHOOK_SECRET,
+    WEBHOOK_SECRET.removeprefix("whsec_"),
+    WEBHOOK_PATH_TOKEN,
+]
 
 
 def scenario() -> dict[str, object]:
     s = small_scenario()
-    s["auth"] = {"access_tokens": [], "refresh_tokens": [REFRESH], "client_id": "cid-1",
-                 "client_secret": CLIENT_SECRET}
+    s["auth"] = {
+        "access_tokens": [],
+        "refresh_tokens": [REFRESH],
+        "client_id": "cid-1",
+        "client_secret": CLIENT_SECRET,
+    }
     return s
 
 
@@ -65,8 +76,10 @@ async def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
         sink.respond(f"/{WEBHOOK_PATH_TOKEN}/in", status=503)
         config = tmp_path / "pinmon.toml"
         config.write_text(config_text(sim, sink, client_secret=CLIENT_SECRET))
-        outputs = [await run(config, "run", "--once", "--log-level", "debug", "--log-format", fmt)
-                   for fmt in ("json", "console")]
+        outputs = [
+            await run(config, "run", "--once", "--log-level", "debug", "--log-format", fmt)
+            for fmt in ("json", "console")
+        ]
         sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
         outputs.append(await run(config, "run", "--once", "--log-level", "debug"))
         assert len(sink.on("/alerts")) >= 1, "the failing targets were really tried"

@@ -30,8 +30,14 @@ def test_every_documented_variable_is_filled() -> None:
     """A template naming every variable renders without leaving any $name behind."""
     text = " ".join(f"${name}" for name in VARIABLES)
     assert check_template(text) is None
-    title, _ = apply(text, None, [EVENT], account_names={"549755885175": "Acme"},
-                     default_title="d", default_body="d")
+    title, _ = apply(
+        text,
+        None,
+        [EVENT],
+        account_names={"549755885175": "Acme"},
+        default_title="d",
+        default_body="d",
+    )
     assert "$" not in title
     assert "Acme" in title
     assert "Holiday Sale 2024" in title
@@ -53,10 +59,19 @@ def test_bad_templates_are_rejected(text: str, problem: str) -> None:
 def test_digest_applies_body_per_event_and_count_in_title() -> None:
     """A digest's title sees $count; its body repeats the body template per event."""
     other = Event(**{**{f: getattr(EVENT, f) for f in EVENT.__struct_fields__}, "name": "Two"})
-    title, body = apply("$count ads: $what", "- $name ($reasons)", [EVENT, other],
-                        account_names={}, default_title="d", default_body="d")
+    title, body = apply(
+        "$count ads: $what",
+        "- $name ($reasons)",
+        [EVENT, other],
+        account_names={},
+        default_title="d",
+        default_body="d",
+    )
     assert title == "2 ads: 🚫 Ad rejected"
-    assert body == "- Holiday Sale — Carousel (Landing page is broken)\n\n- Two (Landing page is broken)"
+    assert (
+        body
+        == "- Holiday Sale — Carousel (Landing page is broken)\n\n- Two (Landing page is broken)"
+    )
 
 
 def test_config_reports_a_bad_template_with_its_key(tmp_path: Path) -> None:
@@ -68,4 +83,6 @@ def test_config_reports_a_bad_template_with_its_key(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert any("routes[0].template: title: unknown variable $oops" in p for p in info.value.problems)
+    assert any(
+        "routes[0].template: title: unknown variable $oops" in p for p in info.value.problems
+    )

@@ -130,7 +130,9 @@ _BY_CHANGE: Final = {
     "still_rejected": Outcome("🔁", "{Noun} still rejected", "{n} {nouns} still rejected"),
 }
 #: An approval that ends a rejection reads as the resolution people waited for.
-_RESOLVED: Final = Outcome("✅", "Resolved: {noun} approved again", "Resolved: {n} {nouns} approved again")
+_RESOLVED: Final = Outcome(
+    "✅", "Resolved: {noun} approved again", "Resolved: {n} {nouns} approved again"
+)
 _BY_STATUS: Final = {
     "PAUSED": _o("⏸️", "paused"),
     "ARCHIVED": _o("🗄️", "archived"),

@@ -52,7 +52,16 @@ def main() -> None:
             f"generate = {{ ads = {args.ads}, campaigns = 40, ad_groups_per_campaign = 5 }}\n"
         )
         sim = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "simulate", "--port", "0", "--scenario", str(scenario)],
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "simulate",
+                "--port",
+                "0",
+                "--scenario",
+                str(scenario),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -70,8 +79,17 @@ def main() -> None:
                 '[[routes]]\nname = "sink"\nevents = ["*"]\napprise = ["json://127.0.0.1:9/"]\n'
             )
             env = {**os.environ, "PYTHONHASHSEED": "0"}
-            once = [sys.executable, "-m", "monitor", "run", "--once", "-c", str(config),
-                    "--log-level", "warning"]
+            once = [
+                sys.executable,
+                "-m",
+                "monitor",
+                "run",
+                "--once",
+                "-c",
+                str(config),
+                "--log-level",
+                "warning",
+            ]
             _, import_rss, _ = run_child([sys.executable, "-c", "import monitor.daemon"], env)
             rc1, rss1, wall1 = run_child(once, env)
             rc2, rss2, wall2 = run_child(once, env)
@@ -80,7 +98,9 @@ def main() -> None:
             target = random.Random(3).sample(ad_ids, max(1, len(ad_ids) // 100))
             body = json.dumps({"action": "reject", "ads": target, "reasons": ["HASHTAGS"]})
             req = urllib.request.Request(
-                f"{origin}/_sim/steps", data=body.encode(), method="POST",
+                f"{origin}/_sim/steps",
+                data=body.encode(),
+                method="POST",
                 headers={"Content-Type": "application/json"},
             )
             with urllib.request.urlopen(req) as answer:
@@ -93,8 +113,10 @@ def main() -> None:
     print(f"baseline: python + import monitor.daemon : {import_rss:7.1f} MB")
     print(f"run --once, first (baseline) cycle       : {rss1:7.1f} MB  {wall1:6.1f} s  exit {rc1}")
     print(f"run --once, nothing changed              : {rss2:7.1f} MB  {wall2:6.1f} s  exit {rc2}")
-    print(f"run --once, {len(target):>5} ads rejected          : {rss3:7.1f} MB  {wall3:6.1f} s  "
-          f"exit {rc3} (goal <= 150 MB)")
+    print(
+        f"run --once, {len(target):>5} ads rejected          : {rss3:7.1f} MB  {wall3:6.1f} s  "
+        f"exit {rc3} (goal <= 150 MB)"
+    )
 
 
 if __name__ == "__main__":
