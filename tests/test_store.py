@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
 import signal
 import sqlite3
 import stat
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import pytest
@@ -24,16 +28,64 @@ pytestmark = pytest.mark.anyio
 
 Opener = Callable[[Path], Awaitable[StateStore]]
 
+#: A PostgreSQL server to run the contract against too, e.g.
+#: postgresql://postgres@127.0.0.1:5432/test; each test gets a schema of its own there.
+PG_URL = os.environ.get("PINMON_TEST_POSTGRES")
+PG_SKIP = "PINMON_TEST_POSTGRES not set: PostgreSQL contract tests skipped"
+
+
+def schema_url(url: str, schema: str) -> str:
+    """``url`` with its connections' search_path set to ``schema`` (via libpq options)."""
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query), ("options", f"-csearch_path={schema}")]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def schema_for(path: Path) -> str:
+    """The PostgreSQL schema standing in for a store file: one per path, so reopening
+    the same path finds the same data and every test (own tmp_path) starts empty."""
+    return "t_" + hashlib.sha256(str(path).encode()).hexdigest()[:20]
+
+
+@contextmanager
+def pg_schema(schema: str) -> Iterator[str]:
+    """Create ``schema`` on the test server, yield a URL that uses it, drop it after."""
+    import psycopg
+
+    assert PG_URL is not None
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield schema_url(PG_URL, schema)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def open_postgres_at(path: Path) -> StateStore:
+    """The PostgreSQL store in the schema standing in for ``path`` (see `schema_for`)."""
+    from monitor.store.postgres import open_postgres
+
+    assert PG_URL is not None
+    return await open_postgres(schema_url(PG_URL, schema_for(path)))
+
+
 #: Every backend the contract runs against, by fixture id.
-OPENERS: dict[str, Opener] = {"sqlite": open_store}
+OPENERS: dict[str, Opener] = {"sqlite": open_store, "postgres": open_postgres_at}
 
 T0 = 1_000.0
 
 
 @pytest.fixture(params=sorted(OPENERS))
-def opener(request: pytest.FixtureRequest) -> Opener:
-    """How to open the backend under test at a path."""
-    return OPENERS[request.param]
+def opener(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Opener]:
+    """How to open the backend under test at a path (PostgreSQL: in a throwaway schema)."""
+    if request.param != "postgres":
+        yield OPENERS[request.param]
+        return
+    if PG_URL is None:
+        pytest.skip(PG_SKIP)
+    with pg_schema(schema_for(db_path)):
+        yield OPENERS[request.param]
 
 
 @pytest.fixture
