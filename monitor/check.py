@@ -10,7 +10,7 @@ from monitor.daemon import build_notifiers, make_client, register_config_secrets
 from monitor.errors import PinterestError
 from monitor.logs import redact
 from monitor.pinterest import PinterestClient
-from monitor.store.sqlite import open_store
+from monitor.store.factory import open_state
 
 
 async def check(config: Config) -> int:
@@ -34,7 +34,7 @@ async def check(config: Config) -> int:
         print(f"route:     {route.name}: {', '.join(route.events)}{accounts} -> {targets}")
     # The store is opened even to check: a refresh here rotates the refresh token, and the
     # daemon must find the rotated one, or its next start holds a dead token.
-    store = await open_store(config.monitor.state)
+    store = await open_state(config.monitor.state)
     try:
         async with aiohttp.ClientSession(
             headers={"User-Agent": f"pinmon/{__version__}"}

@@ -73,7 +73,7 @@ class MonitorConfig:
 
     interval_s: float = 300.0
     jitter_s: float = 0.0
-    state: Path = Path("pinmon-state.db")
+    state: Path | str = Path("pinmon-state.db")  # a SQLite file, or a postgresql:// URL
     entities: tuple[Kind, ...] = (Kind.AD,)
     watch: Mapping[Kind, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_WATCHED))
     concurrency: int = 4
@@ -300,9 +300,16 @@ def _url(value: Any) -> str:
     return text
 
 
-def _state_path(base: Path) -> Callable[[Any], Path]:
-    def convert(value: Any) -> Path:
-        path = Path(_nonempty_str(value)).expanduser()
+def _default_state(base: Path) -> Path | str:
+    return base / "pinmon-state.db"
+
+
+def _state_path(base: Path) -> Callable[[Any], Path | str]:
+    def convert(value: Any) -> Path | str:
+        text = _nonempty_str(value)
+        if text.startswith(("postgresql://", "postgres://")):
+            return text  # a URL stays a URL; Path() would fold its '//'
+        path = Path(text).expanduser()
         # Relative to the config file, so a service finds the same file whatever its cwd.
         return path if path.is_absolute() else base / path
 
@@ -376,7 +383,7 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
     return MonitorConfig(
         interval_s=r.get("interval", d.interval_s, parse_duration),
         jitter_s=r.get("jitter", d.jitter_s, parse_duration),
-        state=r.get("state", base / d.state, _state_path(base)),
+        state=r.get("state", _default_state(base), _state_path(base)),
         entities=r.get("entities", d.entities, _entities),
         watch=_parse_watch(r),
         concurrency=r.get("concurrency", d.concurrency, _pos_int(64)),

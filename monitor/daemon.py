@@ -27,7 +27,7 @@ from monitor.poll import CycleReport, Poller
 from monitor.schedule import next_cycle_start
 from monitor.status import outbox_summary
 from monitor.store import Delivery, StateStore
-from monitor.store.sqlite import open_store
+from monitor.store.factory import open_state
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -55,6 +55,8 @@ class Runtime:
 def register_config_secrets(config: Config) -> None:
     """Teach the log redactor every secret the config holds, before anything can log it."""
     p = config.pinterest
+    if isinstance(config.monitor.state, str):
+        register_url_secrets(config.monitor.state)  # a database URL may hold a password
     for secret in (p.access_token, p.client_secret, p.refresh_token):
         if secret is not None:
             register_secret(secret.reveal())
@@ -180,7 +182,7 @@ async def open_runtime(
         if on_result is not None:
             on_result(batch, result)
 
-    store = await open_store(config.monitor.state)
+    store = await open_state(config.monitor.state)
     health.store_opened()
     try:
         async with aiohttp.ClientSession(

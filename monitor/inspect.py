@@ -10,7 +10,7 @@ from monitor.config import Config
 from monitor.delivery import DISABLED_PREFIX
 from monitor.events import to_json
 from monitor.mutes import PREFIX, Mute, Scope, active, mute_key, parse_mutes
-from monitor.store.sqlite import open_store
+from monitor.store.factory import open_state
 
 
 def _when(ts: float | None) -> str:
@@ -24,7 +24,7 @@ async def show_deliveries(config: Config, *, everything: bool, as_json: bool) ->
     import json
 
     statuses = ["pending", "failed", "dead"] + (["delivered"] if everything else [])
-    store = await open_store(config.monitor.state)
+    store = await open_state(config.monitor.state)
     try:
         rows = await store.deliveries(statuses=statuses)
     finally:
@@ -65,7 +65,7 @@ async def show_deliveries(config: Config, *, everything: bool, as_json: bool) ->
 
 async def redeliver(config: Config, *, event_id: str | None, failed: bool) -> int:
     """Queue deliveries again; 1 when nothing matched."""
-    store = await open_store(config.monitor.state)
+    store = await open_state(config.monitor.state)
     try:
         count = await store.requeue(event_id=event_id, failed=failed)
         # A target disabled by a 410 gets another chance: the user says it is fixed.
@@ -82,7 +82,7 @@ async def show_events(
     config: Config, *, since_s: float | None, types: Sequence[str], as_json: bool
 ) -> int:
     """Print the event history, newest first."""
-    store = await open_store(config.monitor.state)
+    store = await open_state(config.monitor.state)
     try:
         since = time.time() - since_s if since_s is not None else None
         rows = await store.events(since=since, types=types)
@@ -108,7 +108,7 @@ async def mute(
     """Silence an ad, campaign or account for ``for_s`` seconds."""
     now = time.time()
     entry = Mute(scope, entity_id, until=now + for_s, created_at=now, reason=reason)
-    store = await open_store(config.monitor.state)
+    store = await open_state(config.monitor.state)
     try:
         await store.set_values({entry.key: entry.to_json()})
     finally:
@@ -121,7 +121,7 @@ async def mute(
 
 async def unmute(config: Config, *, scope: Scope, entity_id: str) -> int:
     """Lift a mute; 1 when there was none."""
-    store = await open_store(config.monitor.state)
+    store = await open_state(config.monitor.state)
     try:
         gone = await store.delete_keys([mute_key(scope, entity_id)])
     finally:
@@ -132,7 +132,7 @@ async def unmute(config: Config, *, scope: Scope, entity_id: str) -> int:
 
 async def show_mutes(config: Config) -> int:
     """Print the mutes in force."""
-    store = await open_store(config.monitor.state)
+    store = await open_state(config.monitor.state)
     try:
         mutes = active(parse_mutes(await store.get_prefix(PREFIX)), time.time())
     finally:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -291,14 +292,14 @@ def format_status(report: Mapping[str, Any]) -> str:
 
 async def show_status(config: Config, *, as_json: bool, now: float | None = None) -> int:
     """`pinmon status`: print the report as text or JSON; 1 when there is no state yet."""
-    from monitor.store.sqlite import open_store
+    from monitor.store.factory import open_state
 
     path = config.monitor.state
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         # Opening would create an empty database; say plainly that nothing ran yet.
         print(f"pinmon: no state at {path}: the daemon has not completed a cycle", file=sys.stderr)
         return 1
-    store = await open_store(path)
+    store = await open_state(path)
     try:
         report = await status_report(
             store, now=time.time() if now is None else now, watched=config.monitor.entities
