@@ -95,7 +95,7 @@ class Poller:
         self._names = ParentNames(client, entity_statuses=config.pinterest.entity_statuses)
         # Per (account, kind, watched fields): raw-item hashes of the committed snapshot,
         # so unchanged ads skip decoding next cycle. Memory only: a restart re-decodes once.
-        self._fingerprints: dict[tuple[str, Kind], Fingerprints] = {}
+        self._fingerprints: dict[tuple[str, Kind], tuple[float, Fingerprints]] = {}
 
     async def accounts(self) -> list[str]:
         """The configured accounts, or every account the token can see."""
@@ -298,7 +298,10 @@ class Poller:
         key = (account_id, kind)
         # Dropped before listing: if this cycle fails, the next one must not trust
         # hashes that may describe a snapshot other than the one in the store.
-        fingerprints = self._fingerprints.pop(key, None)
+        kept = self._fingerprints.pop(key, None)
+        # Only valid for the very snapshot they were built from: another replica (or a
+        # second process on the same file) may have committed since.
+        fingerprints = kept[1] if kept is not None and kept[0] == snapshot.taken_at else None
         diff = AccountDiff(ctx, snapshot.entities, fingerprints=fingerprints)
         row = self._rows[kind]
         try:
@@ -322,6 +325,7 @@ class Poller:
         events = await self._with_meta(account_id, kind, result.events)
         events = await self._names.fill(events) if events else []
         deliveries = self._deliveries(events)
+        committed_at = self._now()
         new = await self._store.commit_cycle(
             account_id,
             kind,
@@ -329,9 +333,9 @@ class Poller:
             rows=result.rows,
             events=events,
             deliveries=deliveries,
-            at=self._now(),
+            at=committed_at,
         )
-        self._fingerprints[key] = diff.fingerprints
+        self._fingerprints[key] = (committed_at, diff.fingerprints)
         self.entity_counts[key] = (
             summary_counts((r.stored for r in result.rows), watched)
             if ctx.baseline

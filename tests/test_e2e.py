@@ -161,3 +161,24 @@ async def test_campaigns_and_ad_groups_are_watched_when_enabled(tmp_path: Path) 
         assert set(events) == {"campaign.status_changed", "ad_group.status_changed"}
         assert events["ad_group.status_changed"].campaign_name == "Holiday Sale 2024"
         assert events["campaign.status_changed"].changes["status"].new == "PAUSED"
+
+
+async def test_fingerprints_never_outlive_another_writers_commit(tmp_path: Path) -> None:
+    """Two pollers share a state file: a change the other committed is never skipped as seen."""
+    from monitor.daemon import open_runtime
+
+    async with rig(tmp_path) as r:
+        config = r.config
+        async with open_runtime(config) as a, open_runtime(config) as b:
+            await a.poller.run_cycle()  # baseline; `a` now holds hashes of these bytes
+            r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"], bump=False)
+            assert (await b.poller.run_cycle()).events == 1
+            # Back to the very bytes `a` hashed: only the stored state says it changed.
+            r.sim.world.approve_ad(ADS[0], bump=False)
+            assert (await a.poller.run_cycle()).events == 1
+        store = await open_store(tmp_path / "state.db")
+        try:
+            types = [e.type for e in reversed(await store.events())]
+        finally:
+            await store.close()
+        assert types == ["ad.rejected", "ad.approved"]

@@ -61,7 +61,7 @@ async def load_snapshot(conn: Conn, account_id: str, kind: Kind) -> Snapshot:
         # encoded with it must match.
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cur = await conn.execute(
-            "SELECT fields FROM snapshots WHERE account_id = %s AND kind = %s",
+            "SELECT fields, taken_at FROM snapshots WHERE account_id = %s AND kind = %s",
             (account_id, str(kind)),
         )
         fields_row = await cur.fetchone()
@@ -79,8 +79,9 @@ async def load_snapshot(conn: Conn, account_id: str, kind: Kind) -> Snapshot:
                 entity_id: Stored(updated_time, rev, blob, b"", removed)
                 async for entity_id, updated_time, rev, blob, removed in rows
             }
-    fields = None if fields_row is None else tuple(fields_row[0])
-    return Snapshot(entities, fields)
+    if fields_row is None:
+        return Snapshot(entities, None)
+    return Snapshot(entities, tuple(fields_row[0]), taken_at=fields_row[1])
 
 
 async def entity_meta(

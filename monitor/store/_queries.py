@@ -65,7 +65,7 @@ def load_snapshot(conn: sqlite3.Connection, account_id: str, kind: Kind) -> Snap
     # One read transaction: the field set and the blobs encoded with it must match.
     with transaction(conn, write=False):
         fields_row = conn.execute(
-            "SELECT fields FROM snapshots WHERE account_id = ? AND kind = ?",
+            "SELECT fields, taken_at FROM snapshots WHERE account_id = ? AND kind = ?",
             (account_id, str(kind)),
         ).fetchone()
         cursor = conn.execute(
@@ -81,8 +81,9 @@ def load_snapshot(conn: sqlite3.Connection, account_id: str, kind: Kind) -> Snap
             entity_id: Stored(updated_time, rev, blob, b"", removed != 0)
             for entity_id, updated_time, rev, blob, removed in cursor
         }
-    fields = None if fields_row is None else tuple(json.loads(fields_row[0]))
-    return Snapshot(entities, fields)
+    if fields_row is None:
+        return Snapshot(entities, None)
+    return Snapshot(entities, tuple(json.loads(fields_row[0])), taken_at=fields_row[1])
 
 
 def entity_meta(
