@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import signal
 import time
@@ -21,9 +22,10 @@ from monitor.logs import register_secret, register_url_secrets
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, SendResult
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
-from monitor.pinterest.budget import RateBudget
+from monitor.pinterest.budget import Budget, RateBudget
 from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
 from monitor.poll import CycleReport, Poller
+from monitor.replicas import Replica, ReplicaCoordinator, SharedBudget
 from monitor.schedule import next_cycle_start
 from monitor.status import outbox_summary
 from monitor.store import Delivery, StateStore
@@ -152,16 +154,30 @@ async def make_client(
 ) -> PinterestClient:
     """The Pinterest client the config describes."""
     p = config.pinterest
+    # One budget for the token's user, shared by every account it polls, and by every
+    # replica polling with the same token when they share a PostgreSQL database.
+    budget: Budget = RateBudget(p.requests_per_minute, 60.0)
+    if isinstance(store, ReplicaCoordinator):
+        budget = SharedBudget(
+            store, _budget_key(config), limit=p.requests_per_minute, local=budget, now=now
+        )
     return PinterestClient(
         session,
         base_url=p.base_url,
         tokens=await token_source(config, session, store, now=now),
         page_size=p.page_size,
         retry=RetryPolicy(attempts=p.retries, total_timeout_s=p.timeout_s),
-        # One budget for the token's user, shared by every account it polls.
-        budget=RateBudget(p.requests_per_minute, 60.0),
+        budget=budget,
         on_response=on_response,
     )
+
+
+def _budget_key(config: Config) -> str:
+    """Names the token's budget without revealing the token: a hash of what identifies it."""
+    p = config.pinterest
+    source = p.refresh_token or p.access_token
+    secret = source.reveal() if source is not None else p.base_url
+    return "budget:" + hashlib.sha256(secret.encode()).hexdigest()[:24]
 
 
 @asynccontextmanager
@@ -183,6 +199,7 @@ async def open_runtime(
             on_result(batch, result)
 
     store = await open_state(config.monitor.state)
+    replica: Replica | None = None
     health.store_opened()
     try:
         async with aiohttp.ClientSession(
@@ -192,6 +209,11 @@ async def open_runtime(
             client = await make_client(
                 config, session, store, now=now, on_response=metrics.api_response
             )
+            replica = (
+                Replica(store, interval_s=config.monitor.interval_s, now=now)
+                if isinstance(store, ReplicaCoordinator)
+                else None
+            )
             poller = Poller(
                 config,
                 client=client,
@@ -199,6 +221,7 @@ async def open_runtime(
                 notifiers=by_route,
                 now=now,
                 on_event=metrics.event,
+                replica=replica,
             )
             deliverer = Deliverer(
                 store,
@@ -209,6 +232,11 @@ async def open_runtime(
                 on_result=on_send,
                 emit=poller.emit,
                 routes=config.routes,
+                fetch_due=(
+                    replica.claimer(lease_s=2 * config.monitor.send_timeout_s + 10)
+                    if replica is not None
+                    else None
+                ),
             )
             rt = Runtime(config, store, poller, deliverer, notifiers, client, metrics, health, now)
             listen = config.monitor.listen
@@ -225,6 +253,8 @@ async def open_runtime(
                     log.info("health.listening", host=server.host, port=server.port)
                     yield rt
     finally:
+        if replica is not None:
+            await replica.release()
         health.store_closed()
         await store.close()
 
@@ -300,6 +330,13 @@ async def run_forever(
             delivered.set()
 
         tg.start_soon(deliver)
+        if rt.poller.replica is not None:
+
+            async def took_over(accounts: list[str]) -> None:
+                await rt.poller.poll_accounts(accounts)
+                rt.deliverer.wake()
+
+            tg.start_soon(rt.poller.replica.keep_alive, took_over)
         poll_scope = anyio.CancelScope()
 
         async def poll() -> None:

@@ -59,6 +59,8 @@ class Deliverer:
         on_result: Called after every send (metrics).
         emit: Commits ``monitor.*`` events (a target disabled) to history and outbox.
         routes: The configured routes: templates, group_wait and max_items per route.
+        fetch_due: How due rows of one target are fetched; replicas claim them instead,
+            so no two send the same row.
     """
 
     def __init__(
@@ -73,8 +75,10 @@ class Deliverer:
         on_result: Callable[[Sequence[Delivery], SendResult], None] | None = None,
         emit: Callable[[Sequence[Event]], Awaitable[None]] | None = None,
         routes: Sequence[Route] = (),
+        fetch_due: Callable[[float, str, int], Awaitable[list[Delivery]]] | None = None,
     ) -> None:
         self._store = store
+        self._fetch_due = fetch_due or self._due
         self._routes = {route.name: route for route in routes}
         self._notifiers = notifiers
         self._timeout_s = send_timeout_s
@@ -85,6 +89,9 @@ class Deliverer:
         self._emit = emit
         self._wake: dict[str, anyio.Event] = {key: anyio.Event() for key in notifiers}
         self._stopping = False
+
+    async def _due(self, now: float, target: str, limit: int) -> list[Delivery]:
+        return await self._store.due_deliveries(now, limit=limit, target=target)
 
     def wake(self) -> None:
         """New deliveries were committed: every worker looks now, not at its next tick."""
@@ -143,7 +150,7 @@ class Deliverer:
         notifier = self._notifiers[key]
         disabled = await self._store.get_value(DISABLED_PREFIX + key)
         while True:
-            due = await self._store.due_deliveries(self._now(), limit=_BATCH, target=key)
+            due = await self._fetch_due(self._now(), key, _BATCH)
             if not due:
                 return None
             if disabled:

@@ -23,6 +23,7 @@ from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.pinterest import PinterestClient
 from monitor.reminders import Reminders
+from monitor.replicas import Replica
 from monitor.router import match_routes
 from monitor.status import summary_counts, summary_counts_after
 from monitor.store import AccountState, StateStore
@@ -77,8 +78,10 @@ class Poller:
         notifiers: Mapping[str, Sequence[Notifier]],
         now: Callable[[], float] = time.time,
         on_event: Callable[[str], None] | None = None,
+        replica: Replica | None = None,
     ) -> None:
         self._config = config
+        self.replica = replica
         self._on_event = on_event
         # Per (account, kind): live entities by summary_status after the last commit.
         self.entity_counts: dict[tuple[str, Kind], dict[str, int]] = {}
@@ -137,6 +140,9 @@ class Poller:
                         ]
                     )
                 return report
+            if self.replica is not None:
+                # Several replicas share the accounts: poll only those leased to this one.
+                account_ids = await self.replica.accounts_to_poll(account_ids)
             limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
             before = {a.account_id: a for a in await self._store.accounts()}
             self._mutes = active(parse_mutes(await self._store.get_prefix(PREFIX)), self._now())
@@ -163,6 +169,20 @@ class Poller:
                 duration_s=round(time.monotonic() - started, 3),
             )
         return report
+
+    async def poll_accounts(self, account_ids: Sequence[str]) -> None:
+        """Poll some accounts now, outside the cycle (accounts taken over from a replica)."""
+        before = {a.account_id: a for a in await self._store.accounts()}
+        limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
+
+        async def one(account_id: str) -> None:
+            async with limiter:
+                result, error = await self._poll_account(account_id)
+                await self._account_health(before.get(account_id), result, error)
+
+        async with anyio.create_task_group() as tg:
+            for account_id in account_ids:
+                tg.start_soon(one, account_id)
 
     async def _account_health(
         self, prev: AccountState | None, result: AccountResult, error: Exception | None

@@ -11,11 +11,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import anyio
 import structlog
 
 log = structlog.get_logger("monitor.pinterest.budget")
+
+
+class Budget(Protocol):
+    """What the transport needs from a budget: local (:class:`RateBudget`) or shared."""
+
+    async def acquire(self) -> None:
+        """Wait until one request may be sent, and spend it."""
+        ...
+
+    def observe(self, remaining: int | None, reset_s: float | None) -> None:
+        """Correct from a response's rate-limit headers."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for a while: the quota is exhausted."""
+        ...
 
 
 class RateBudget:

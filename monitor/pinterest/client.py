@@ -20,7 +20,7 @@ import structlog
 from monitor.errors import ListingError
 from monitor.models import AdAccount, AdAccountPage, Kind, Row, page_type
 from monitor.pinterest.auth import TokenSource
-from monitor.pinterest.budget import RateBudget
+from monitor.pinterest.budget import Budget
 from monitor.pinterest.params import (
     DEFAULT_ENTITY_STATUSES,
     check_ad_account_id,
@@ -64,7 +64,7 @@ class PinterestClient:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         on_response: OnResponse | None = None,
         rng: random.Random | None = None,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
     ) -> None:
         """Create a client over *session*, which the caller owns and closes.
 

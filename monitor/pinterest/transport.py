@@ -20,7 +20,7 @@ import structlog
 from monitor import __version__
 from monitor.errors import AuthError, PinterestError
 from monitor.pinterest.auth import TokenSource
-from monitor.pinterest.budget import RateBudget
+from monitor.pinterest.budget import Budget
 from monitor.pinterest.responses import (
     Transient,
     Unauthorized,
@@ -63,7 +63,7 @@ class Transport:
         sleep: Sleep,
         on_response: OnResponse | None = None,
         rng: random.Random | None = None,
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._session = session
         self._budget = budget

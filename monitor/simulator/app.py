@@ -47,6 +47,7 @@ class RequestRecord:
         status: The status sent; 0 when a ``reset`` fault sent none.
         fault: The kind of fault that fired on it, if any.
         cycle: The cycle it belonged to.
+        at: When it arrived, on the simulator's clock.
     """
 
     method: str
@@ -55,6 +56,7 @@ class RequestRecord:
     status: int
     fault: str | None
     cycle: int
+    at: float = 0.0
 
     def param(self, name: str) -> str | None:
         """The first value of query parameter ``name``."""

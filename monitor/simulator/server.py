@@ -263,6 +263,7 @@ class Simulator:
                 status=status,
                 fault=fault.kind.value if fault is not None else None,
                 cycle=self.cycle,
+                at=self.now(),
             )
         )
 
