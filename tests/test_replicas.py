@@ -80,7 +80,7 @@ def first_pages(sim: Simulator) -> dict[str, list[float]]:
 async def wait_until(check: Any, timeout_s: float) -> None:
     """Poll a condition on this loop (the simulator and the sink keep serving meanwhile)."""
     with anyio.fail_after(timeout_s):
-        while not check():
+        while not check():  # noqa: ASYNC110 - the state lives in two processes and a sink
             await anyio.sleep(0.1)
 
 

@@ -73,6 +73,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) WITHOUT ROWID""",
         "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     ),
+    (  # 2: one delivery worker per target asks for that target's due rows only.
+        "CREATE INDEX deliveries_due_target"
+        " ON deliveries (target, status, next_attempt_at, id)",
+    ),
 )
 
 #: The schema version this code reads and writes.
