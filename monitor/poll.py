@@ -213,6 +213,8 @@ class Poller:
         )
         for event in events[:new] if new else ():
             log.warning("monitor.event", type=event.type, subject=event.entity_id)
+            if self._on_event is not None:
+                self._on_event(event.type)
 
     def _deliveries(self, events: Sequence[Event]) -> list[tuple[str, str, str]]:
         out: list[tuple[str, str, str]] = []

@@ -1,0 +1,180 @@
+"""The ``[[routes]]`` array: matching criteria, targets (apprise, webhooks, plugins), wording."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from monitor.config.fields import (
+    _ACCOUNT_ID,
+    _account_id,
+    _bool,
+    _nonempty_str,
+    _pos_int,
+    _Reader,
+    _str_list,
+    _table,
+    _url,
+    parse_duration,
+)
+from monitor.config.types import PluginTarget, Route, Secret, Template, WebhookTarget
+
+_ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
+    if not isinstance(value, list):
+        problems.append("routes: expected an array of tables ([[routes]])")
+        return ()
+    routes = []
+    names: set[str] = set()
+    for i, item in enumerate(value):
+        prefix = f"routes[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{prefix}: expected a table")
+            continue
+        r = _Reader(item, prefix, problems)
+        name = r.get("name", f"route-{i + 1}", _nonempty_str)
+        if "name" in item and not _ROUTE_NAME.match(name):
+            r.problem("name", "use letters, digits, '-', '_' or '.'")
+        if name in names:
+            r.problem("name", f"duplicate route name {name!r}")
+        names.add(name)
+        route = Route(
+            name=name,
+            events=r.get("events", ("*",), _str_list()),
+            apprise=r.get("apprise", (), lambda v: tuple(Secret(u) for u in _str_list()(v))),
+            accounts=r.get("accounts", (), _str_list(_account_id)),
+            webhooks=r.get("webhooks", (), _webhooks),
+            campaigns=r.get("campaigns", (), _str_list(_digits)),
+            fields=r.get("fields", (), _str_list()),
+            when=r.get("when", {}, _when),
+            continue_=r.get("continue", True, _bool),
+            fallback=r.get("fallback", False, _bool),
+            template=r.get("template", None, _template),
+            repeat_after_s=r.get("repeat_after", None, parse_duration),
+            group_wait_s=r.get("group_wait", 30.0, _duration_or_zero),
+            max_items=r.get("max_items", 20, _pos_int(500)),
+            plugins=_plugin_targets(r),
+        )
+        if not (route.apprise or route.webhooks or route.plugins):
+            r.problem("apprise", "a route needs at least one target (apprise, webhooks, ...)")
+        r.unknown()
+        routes.append(route)
+    return tuple(routes)
+
+
+def _webhooks(value: Any) -> tuple[WebhookTarget, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of tables, got {type(value).__name__}")
+    targets = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise TypeError(f"item {i} must be a table {{ url = ..., secret = ... }}")
+        unknown = set(item) - {"url", "secret"}
+        if unknown:
+            raise ValueError(f"item {i}: unknown key {sorted(unknown)[0]!r}")
+        try:
+            url = _url(item.get("url"))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"item {i}: url: {exc}") from None
+        raw = item.get("secret")
+        listed: list[Any] = raw if isinstance(raw, list) else [raw]
+        secrets = [s for s in listed if isinstance(s, str) and s]
+        if not secrets or len(secrets) != len(listed):
+            raise ValueError(f"item {i}: secret: a whsec_... string (or a list during a rotation)")
+        for s in secrets:
+            if not s.startswith("whsec_"):
+                raise ValueError(f"item {i}: secret: must start with whsec_ (Standard Webhooks)")
+        targets.append(WebhookTarget(Secret(url), tuple(Secret(s) for s in secrets)))
+    return tuple(targets)
+
+
+def _plugin_targets(r: _Reader) -> tuple[PluginTarget, ...]:
+    """Route keys naming an installed ``pinmon.notifiers`` entry point become targets."""
+    from monitor.notify.plugins import plugin_names
+
+    names = plugin_names()
+    targets = []
+    for key, value in r.table.items():
+        if key in r.used or key in _ROUTE_KEYS or key not in names:
+            continue
+        r.used.add(key)
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                r.problem(key, f"item {i} must be a table of options")
+                continue
+            targets.append(PluginTarget(key, dict(item)))
+    return tuple(targets)
+
+
+_ROUTE_KEYS: Final = frozenset(
+    {
+        "name",
+        "events",
+        "apprise",
+        "accounts",
+        "webhooks",
+        "campaigns",
+        "fields",
+        "when",
+        "continue",
+        "fallback",
+        "template",
+        "repeat_after",
+        "group_wait",
+        "max_items",
+    }
+)
+
+
+def _digits(item: str) -> str | None:
+    return None if _ACCOUNT_ID.match(item) else f"{item!r} is not an id (digits only)"
+
+
+def _when(value: Any) -> dict[str, tuple[str, ...]]:
+    """``when = { summary_status = "REJECTED" }`` or a list of accepted values."""
+    table = _table(value)
+    out: dict[str, tuple[str, ...]] = {}
+    for key, accepted in table.items():
+        values = accepted if isinstance(accepted, list) else [accepted]
+        if not values or not all(isinstance(v, str | bool | int) for v in values):
+            raise ValueError(f"{key}: expected a value or a list of values")
+        out[key] = tuple(str(v) for v in values)
+    return out
+
+
+def _template(value: Any) -> Template:
+    table = _table(value)
+    unknown = set(table) - {"title", "body"}
+    if unknown:
+        raise ValueError(f"unknown key {sorted(unknown)[0]!r} (title, body)")
+    for key in ("title", "body"):
+        if key in table and not isinstance(table[key], str):
+            raise TypeError(f"{key}: expected a string")
+    from monitor.render.templates import check_template
+
+    for key in ("title", "body"):
+        if key in table and (problem := check_template(table[key])) is not None:
+            raise ValueError(f"{key}: {problem}")
+    return Template(title=table.get("title"), body=table.get("body"))
+
+
+def _duration_or_zero(value: Any) -> float:
+    if value == 0 or value == "0s" or value == "0":
+        return 0.0
+    return parse_duration(value)
+
+
+def _check_apprise_urls(routes: tuple[Route, ...], problems: list[str]) -> None:
+    """Reject URLs apprise cannot load, without ever echoing the URL (it holds credentials)."""
+    if not any(r.apprise for r in routes):
+        return
+    from monitor.notify.apprise import apprise_url_problem
+
+    for i, route in enumerate(routes):
+        for j, url in enumerate(route.apprise):
+            reason = apprise_url_problem(url.reveal())
+            if reason is not None:
+                problems.append(f"routes[{i}].apprise[{j}]: {reason}")

@@ -1,0 +1,140 @@
+"""The parsed configuration: frozen typed objects, secrets wrapped so they never print."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from monitor.models import DEFAULT_WATCHED, Kind
+
+DEFAULT_BASE_URL: Final = "https://api.pinterest.com/v5"
+ENTITY_STATUSES: Final = ("ACTIVE", "PAUSED", "ARCHIVED", "DRAFT", "DELETED_DRAFT")
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or an error message."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class PinterestConfig:
+    """The ``[pinterest]`` table."""
+
+    base_url: str = DEFAULT_BASE_URL
+    access_token: Secret | None = None
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    refresh_token: Secret | None = None
+    ad_accounts: tuple[str, ...] = ()
+    entity_statuses: tuple[str, ...] = ("ACTIVE", "PAUSED", "ARCHIVED")
+    page_size: int = 250
+    timeout_s: float = 60.0
+    retries: int = 4
+    requests_per_minute: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    """The ``[monitor]`` table."""
+
+    interval_s: float = 300.0
+    jitter_s: float = 0.0
+    state: Path | str = Path("pinmon-state.db")  # a SQLite file, or a postgresql:// URL
+    entities: tuple[Kind, ...] = (Kind.AD,)
+    watch: Mapping[Kind, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_WATCHED))
+    concurrency: int = 4
+    shutdown_grace_s: float = 10.0
+    send_timeout_s: float = 30.0
+    retention_s: float = 30 * 86400.0
+    failing_after: int = 3
+    listen: tuple[str, int] | None = None
+    report_on_start: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """One ``webhooks = [{ url = ..., secret = ... }]`` entry of a route.
+
+    Attributes:
+        url: Where events are POSTed (a Secret: such URLs often carry a token).
+        secrets: ``whsec_...`` signing secrets; several during a rotation, each signs.
+    """
+
+    url: Secret
+    secrets: tuple[Secret, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginTarget:
+    """A target of a third-party notifier kind, registered as a ``pinmon.notifiers``
+    entry point and configured from a route key of its name: ``myqueue = [{...}]``."""
+
+    kind: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A route's own message template (``string.Template``: ``$name``, ``${reasons}``...)."""
+
+    title: str | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One ``[[routes]]`` entry: which events go to which targets, and how they read.
+
+    Matching: every criterion set must hold (type globs, accounts, campaigns, changed
+    fields, new values). Routes are tried in order; every matching route receives the
+    event, unless a matching route says ``continue = false``, which stops the search
+    (Alertmanager's semantics, inverted default). ``fallback`` routes receive only what
+    no other route took.
+    """
+
+    name: str
+    events: tuple[str, ...] = ("*",)
+    apprise: tuple[Secret, ...] = ()
+    accounts: tuple[str, ...] = ()
+    webhooks: tuple[WebhookTarget, ...] = ()
+    plugins: tuple[PluginTarget, ...] = ()
+    campaigns: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    when: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    continue_: bool = True
+    fallback: bool = False
+    template: Template | None = None
+    repeat_after_s: float | None = None
+    group_wait_s: float = 30.0
+    max_items: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole parsed configuration."""
+
+    path: Path
+    pinterest: PinterestConfig
+    monitor: MonitorConfig
+    routes: tuple[Route, ...]
