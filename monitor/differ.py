@@ -6,124 +6,22 @@ complete, which is the only case in which an entity missing from it counts as re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 from xxhash import xxh3_64_intdigest
 
+from monitor.classify import classify, standing
 from monitor.events import Change, Event, FieldChange, event_id
 from monitor.fingerprints import Fingerprints
-from monitor.models import BOOL_FIELDS, LIST_FIELDS, Kind, Row, SnapshotRow, Stored
+from monitor.models import Kind, Row, SnapshotRow, Stored
+from monitor.normal import decode_state, meta_of, normaliser
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_list = msgspec.msgpack.Decoder(list[Any]).decode
-
-_REJECTED: Final = "REJECTED"
-_APPROVED: Final = "APPROVED"
-_REASON_FIELDS: Final = ("rejected_reasons", "rejection_labels")
-
-
-def _norm_list(value: Any) -> Any:
-    # Reason lists compare as sets; sorted so that equal sets encode to equal bytes. The
-    # empty form is [] (what the API usually sends), so most rows take the fast path.
-    return sorted(set(value)) if value else []
-
-
-def _norm_bool(value: Any) -> Any:
-    # Absent or null means "not deleted": only an explicit true is a state.
-    return value is True
-
-
-def _norm_scalar(value: Any) -> Any:
-    if value is None or value == "" or value == [] or value == {}:
-        return None
-    return value
-
-
-def normaliser(field_name: str) -> Callable[[Any], Any]:
-    """How one watched field's raw value is normalised before comparison."""
-    if field_name in LIST_FIELDS:
-        return _norm_list
-    if field_name in BOOL_FIELDS:
-        return _norm_bool
-    return _norm_scalar
-
-
-def encode_state(values: list[Any]) -> bytes:
-    """The stored form of normalised watched values, in the order of the watched fields."""
-    return _encode(values)
-
-
-def decode_state(fields: tuple[str, ...], blob: bytes) -> dict[str, Any]:
-    """Stored bytes back to ``{field: value}`` for the fields they were written with."""
-    return dict(zip(fields, _decode_list(blob), strict=False)) if blob else {}
-
-
-def _meta(row: Any) -> bytes:
-    return _encode(
-        [
-            getattr(row, "campaign_id", None),
-            getattr(row, "ad_group_id", None),
-            getattr(row, "pin_id", None),
-            getattr(row, "name", None),
-        ]
-    )
-
-
-def classify(kind: Kind, changes: Mapping[str, FieldChange], state: Mapping[str, Any]) -> Change:
-    """Name a change after its most significant transition.
-
-    Args:
-        kind: The entity's kind (campaigns and ad groups have no review fields).
-        changes: The watched fields that changed.
-        state: The entity's new normalised watched values.
-    """
-
-    def became(name: str, value: object) -> bool:
-        c = changes.get(name)
-        return c is not None and c.new == value
-
-    if kind is Kind.AD:
-        reasons_moved = any(name in changes for name in _REASON_FIELDS)
-        if (
-            became("review_status", _REJECTED)
-            or became("summary_status", _REJECTED)
-            or (reasons_moved and state.get("review_status") == _REJECTED)
-        ):
-            return Change.REJECTED
-        summary = changes.get("summary_status")
-        if became("review_status", _APPROVED) or (
-            summary is not None
-            and summary.new == _APPROVED
-            and summary.old in (_REJECTED, "PENDING")
-        ):
-            return Change.APPROVED
-        if became("is_pin_deleted", True):
-            return Change.PIN_DELETED
-    if "status" in changes:
-        return Change.STATUS_CHANGED
-    if kind is Kind.AD and "review_status" in changes:
-        return Change.REVIEW_STATUS_CHANGED
-    if "summary_status" in changes:
-        return Change.SUMMARY_STATUS_CHANGED
-    return Change.UPDATED
-
-
-def _standing(state: Mapping[str, Any], updated: int | None, before: float | None) -> Change | None:
-    """What the start-up report says about an ad already in this state, if anything."""
-    if _REJECTED in (state.get("review_status"), state.get("summary_status")):
-        return Change.ALREADY_REJECTED
-    if (
-        state.get("review_status") == "PENDING"
-        and before is not None
-        and updated is not None
-        and updated < before
-    ):
-        return Change.PENDING_REVIEW
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +171,7 @@ class AccountDiff:
                     self._adopt(entity_id)
                     if t is not None and t != old.updated_time:
                         result.rows.append(
-                            SnapshotRow(entity_id, Stored(t, old.rev, old.blob, _meta(row)))
+                            SnapshotRow(entity_id, Stored(t, old.rev, old.blob, meta_of(row)))
                         )
                 continue
             if self._slow(row, old):
@@ -304,7 +202,7 @@ class AccountDiff:
         if blob == old.blob and self._same_fields:
             if row.updated_time is not None and row.updated_time != old.updated_time:
                 self._result.rows.append(
-                    SnapshotRow(row.id, Stored(row.updated_time, old.rev, blob, _meta(row)))
+                    SnapshotRow(row.id, Stored(row.updated_time, old.rev, blob, meta_of(row)))
                 )
             return True
         self._changed(row, old, values, blob)
@@ -314,14 +212,14 @@ class AccountDiff:
         ctx = self._ctx
         rev = old.rev + 1 if old is not None else (0 if ctx.baseline else 1)
         self._result.rows.append(
-            SnapshotRow(row.id, Stored(row.updated_time, rev, blob, _meta(row)))
+            SnapshotRow(row.id, Stored(row.updated_time, rev, blob, meta_of(row)))
         )
         if not ctx.baseline:
             state = dict(zip(ctx.watched, values, strict=True))
             self._emit(row.id, Change.CREATED, rev, blob, {}, state, row)
         elif ctx.report_existing and ctx.kind is Kind.AD:
             state = dict(zip(ctx.watched, values, strict=True))
-            report = _standing(state, row.updated_time, ctx.pending_before)
+            report = standing(state, row.updated_time, ctx.pending_before)
             if report is not None:
                 self._emit(row.id, report, rev, blob, {}, state, row)
 
@@ -337,12 +235,12 @@ class AccountDiff:
         if not changes:
             # Only the set of watched fields moved (a config change): re-baseline silently.
             self._result.rows.append(
-                SnapshotRow(row.id, Stored(row.updated_time, old.rev, blob, _meta(row)))
+                SnapshotRow(row.id, Stored(row.updated_time, old.rev, blob, meta_of(row)))
             )
             return
         rev = old.rev + 1
         self._result.rows.append(
-            SnapshotRow(row.id, Stored(row.updated_time, rev, blob, _meta(row)))
+            SnapshotRow(row.id, Stored(row.updated_time, rev, blob, meta_of(row)))
         )
         if not ctx.baseline:
             change = classify(ctx.kind, changes, state)

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from monitor.differ import decode_state
 from monitor.events import Event
 from monitor.models import Kind, Stored
 from monitor.mutes import PREFIX, active, parse_mutes
+from monitor.normal import decode_state
 from monitor.store import AccountState, Delivery, StateStore
 
 if TYPE_CHECKING:

@@ -219,8 +219,8 @@ async def test_counts_after_a_cycle_follow_its_events(tmp_path: Path) -> None:
 
 def test_summary_counts_without_summary_status_field() -> None:
     """Snapshots encoded without summary_status count as UNKNOWN rather than failing."""
-    from monitor.differ import encode_state
     from monitor.models import Stored
+    from monitor.normal import encode_state
 
     entities = [Stored(1, 0, encode_state(["ACTIVE"])), Stored(1, 0, b"", removed=True)]
     assert summary_counts(entities, ("status",)) == {"UNKNOWN": 1}
