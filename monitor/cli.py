@@ -183,7 +183,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _deliveries(args: argparse.Namespace) -> int:
     import anyio
 
-    from monitor.inspect import show_deliveries
+    from monitor.commands import show_deliveries
 
     return anyio.run(lambda: show_deliveries(_load(args), everything=args.all, as_json=args.json))
 
@@ -191,7 +191,7 @@ def _deliveries(args: argparse.Namespace) -> int:
 def _redeliver(args: argparse.Namespace) -> int:
     import anyio
 
-    from monitor.inspect import redeliver
+    from monitor.commands import redeliver
 
     if not args.event_id and not args.failed:
         print("pinmon: redeliver needs an EVENT_ID or --failed", file=sys.stderr)
@@ -203,7 +203,7 @@ def _events(args: argparse.Namespace) -> int:
     import anyio
 
     from monitor.config import parse_duration
-    from monitor.inspect import show_events
+    from monitor.commands import show_events
 
     try:
         since_s = parse_duration(args.since) if args.since else None
@@ -219,7 +219,7 @@ def _mute(args: argparse.Namespace) -> int:
     import anyio
 
     from monitor.config import parse_duration
-    from monitor.inspect import mute
+    from monitor.commands import mute
 
     scope = _scope(args)
     if scope is None:
@@ -238,7 +238,7 @@ def _mute(args: argparse.Namespace) -> int:
 def _unmute(args: argparse.Namespace) -> int:
     import anyio
 
-    from monitor.inspect import unmute
+    from monitor.commands import unmute
 
     scope = _scope(args)
     if scope is None:
@@ -250,7 +250,7 @@ def _unmute(args: argparse.Namespace) -> int:
 def _mutes(args: argparse.Namespace) -> int:
     import anyio
 
-    from monitor.inspect import show_mutes
+    from monitor.commands import show_mutes
 
     config = _load(args)
     return anyio.run(lambda: show_mutes(config))

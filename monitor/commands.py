@@ -1,4 +1,4 @@
-"""Read-only and repair commands over the state store: deliveries, redeliver, events."""
+"""Store-backed commands: deliveries, redeliver, events, mutes (`pinmon deliveries`, ...)."""
 
 from __future__ import annotations
 
