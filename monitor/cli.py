@@ -202,8 +202,8 @@ def _redeliver(args: argparse.Namespace) -> int:
 def _events(args: argparse.Namespace) -> int:
     import anyio
 
-    from monitor.config import parse_duration
     from monitor.commands import show_events
+    from monitor.config import parse_duration
 
     try:
         since_s = parse_duration(args.since) if args.since else None
@@ -218,8 +218,8 @@ def _events(args: argparse.Namespace) -> int:
 def _mute(args: argparse.Namespace) -> int:
     import anyio
 
-    from monitor.config import parse_duration
     from monitor.commands import mute
+    from monitor.config import parse_duration
 
     scope = _scope(args)
     if scope is None:

@@ -6,7 +6,7 @@ complete, which is the only case in which an entity missing from it counts as re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
@@ -15,8 +15,8 @@ import msgspec
 from xxhash import xxh3_64_intdigest
 
 from monitor.classify import classify, standing
+from monitor.errors import ListingError
 from monitor.events import Change, Event, FieldChange, event_id
-from monitor.fingerprints import Fingerprints
 from monitor.models import Kind, Row, SnapshotRow, Stored
 from monitor.normal import decode_state, meta_of, normaliser
 
@@ -62,33 +62,42 @@ class DiffResult:
     stale: int = 0
 
 
+class OrderError(ListingError):
+    """A listing asked for in ascending id order came back otherwise.
+
+    Streaming (page-range) diffing relies on that order to know which stored entities a
+    page covers; the caller falls back to diffing against the whole snapshot.
+    """
+
+
+def id_key(entity_id: str) -> tuple[int, str]:
+    """Digit-string ids ordered as numbers, as Pinterest orders them (and the store)."""
+    return (len(entity_id), entity_id)
+
+
 class AccountDiff:
     """Incremental diff of one account's listing against its stored snapshot.
 
-    ``stored`` is consumed: entries are popped as they are seen, so that what remains at
-    :meth:`finish` is exactly what the listing no longer contains.
+    Two ways to feed it:
+
+    - :meth:`feed` (and :func:`diff_listing`) with ``stored`` the whole snapshot, in any
+      order: the simple form, used when a listing's order cannot be relied on.
+    - :meth:`feed_page` for a listing in ascending id order, each page with the stored
+      entities of its id range (start with ``stored={}``): a cycle holds one page's worth
+      of stored state, whatever the size of the account.
+
+    Stored entries are consumed as they are seen, so that what remains at :meth:`finish`
+    is exactly what the listing no longer contains.
     """
 
-    def __init__(
-        self,
-        ctx: DiffContext,
-        stored: dict[str, Stored],
-        *,
-        fingerprints: Fingerprints | None = None,
-    ) -> None:
+    def __init__(self, ctx: DiffContext, stored: dict[str, Stored]) -> None:
         self._ctx = ctx
         self._stored = stored
-        # Hashes of the raw items the stored snapshot was built from. Only valid for that
-        # snapshot: the caller adopts `self.fingerprints` only after committing this diff.
-        self._prev_fp = fingerprints if fingerprints is not None else Fingerprints()
-        self.fingerprints = Fingerprints()
-        self._flags = bytearray(len(self._prev_fp))
-        self._position = self._shift = self._matched = 0
-        self._fast_ids: set[str] | None = None
         self._decode_row: Callable[[bytes], Row] | None = None
-        self._fp_pending: dict[str, int] = {}
-        self._new_at: dict[str, int] = {}
-        self._seen: set[str] = set()
+        self._hash = 0  # raw hash of the item being diffed (0: unknown)
+        self._seen: set[str] = set()  # only without streaming: the order does not dedupe
+        self._count = 0
+        self._last_id: str | None = None
         self._norms = [(name, normaliser(name)) for name in ctx.watched]
         self._same_fields = ctx.watched == ctx.stored_fields
         getter = attrgetter(*ctx.watched)
@@ -98,99 +107,143 @@ class AccountDiff:
         )
         self._result = DiffResult()
 
-    def feed_raw(self, items: Iterable[msgspec.Raw], row: type[Row]) -> None:
-        """Diff one page of raw JSON items, decoding only those whose bytes changed.
+    def feed_page(
+        self,
+        items: Sequence[msgspec.Raw],
+        row: type[Row],
+        stored: Sequence[tuple[str, Stored]],
+    ) -> None:
+        """Diff one page of raw items against the stored entities of its id range.
 
-        An item byte-for-byte identical to the one the stored snapshot was built from
-        cannot have changed, so it is neither decoded nor compared: one xxh3 hash checked
-        against the same position of the last listing. Everything else takes :meth:`feed`.
+        Args:
+            items: The page, in ascending id order.
+            row: The Struct a changed item decodes into.
+            stored: The stored entities whose ids fall after the previous page's last
+                id and up to this page's last one, in ascending order.
+
+        An item whose raw bytes hash to what was stored with the entity at the same
+        position cannot have changed: it is neither decoded nor compared (one xxh3 per ad
+        instead of a decode). Everything else is decoded and diffed.
 
         Raises:
-            msgspec.ValidationError, msgspec.DecodeError: an item is garbage; the listing
-                must then be treated as failed.
+            OrderError: the page is not in ascending id order after the previous one.
+            msgspec.ValidationError, msgspec.DecodeError: an item is garbage.
         """
         if self._decode_row is None:
             self._decode_row = msgspec.json.Decoder(row).decode
         decode = self._decode_row
-        prev, new, flags, stored = self._prev_fp, self.fingerprints, self._flags, self._stored
-        digests, ids, n = prev.digests, prev.ids, len(prev)
-        usable = self._same_fields and n > 0
+        pending = self._stored
+        for entity_id, old in stored:
+            pending[entity_id] = old
+        fast = self._same_fields
+        k, n = 0, len(stored)
         for raw in items:
-            digest = xxh3_64_intdigest(raw)
-            if usable:
-                j = self._position + self._shift
-                if not (0 <= j < n and digests[j] == digest):
-                    found = prev.position(digest)
-                    if found is not None:
-                        # Ads were added or removed before this one: follow the shift.
-                        self._shift = found - self._position
-                    j = found if found is not None else -1
-                self._position += 1
-                if j >= 0:
-                    # Fingerprints are adopted only from committed snapshots, so a hit
-                    # names an entity that is stored, live and in exactly this state.
-                    if not flags[j]:
-                        flags[j] = 1
-                        entity_id = ids[j]
-                        del stored[entity_id]
-                        self._matched += 1
-                        new.append(digest, entity_id)
+            digest = xxh3_64_intdigest(raw) >> 1  # 63 bits: fits a signed SQL integer
+            if fast and k < n:
+                entity_id, old = stored[k]
+                if old.raw_hash == digest and not old.removed:
+                    k += 1
+                    if pending.pop(entity_id, None) is not None:
+                        self._count += 1
+                        self._last_id = entity_id
                     continue
             parsed = decode(raw)
-            self._fp_pending[parsed.id] = digest
-            self._new_at[parsed.id] = len(new)
-            new.append(0, parsed.id)
-            self.feed((parsed,))
-        self._result.seen = len(self._seen) + self._matched
+            entity_id = parsed.id
+            key = id_key(entity_id)
+            if self._last_id is not None:
+                last = id_key(self._last_id)
+                if key == last:
+                    continue  # the same ad twice in a row (a page boundary shifted)
+                if key < last:
+                    raise OrderError(f"listing not in ascending id order at {entity_id}")
+            self._last_id = entity_id
+            # Stored entities before this id that were not listed stay pending: removed.
+            while k < n and id_key(stored[k][0]) <= key:
+                k += 1
+            self._hash = digest
+            self._one(parsed)
+        self._hash = 0
+        self._result.seen = self._count
 
-    def _fast_seen(self) -> set[str]:
-        # Ids matched by hash: only needed to tell a duplicate from a new entity.
-        if self._fast_ids is None:
-            ids, flags = self._prev_fp.ids, self._flags
-            self._fast_ids = {ids[j] for j in range(len(ids)) if flags[j]}
-        return self._fast_ids
+    def feed_any(self, items: Sequence[msgspec.Raw], row: type[Row]) -> None:
+        """Diff raw items in any order against the whole stored snapshot (given at
+        construction): an item whose hash matches its stored entity's is not compared."""
+        if self._decode_row is None:
+            self._decode_row = msgspec.json.Decoder(row).decode
+        decode = self._decode_row
+        for raw in items:
+            self._hash = xxh3_64_intdigest(raw) >> 1
+            parsed = decode(raw)
+            old = self._stored.get(parsed.id)
+            if (
+                old is not None
+                and old.raw_hash == self._hash
+                and not old.removed
+                and self._same_fields
+                and parsed.id not in self._seen
+            ):
+                self._seen.add(parsed.id)
+                del self._stored[parsed.id]
+                self._count += 1
+                continue
+            self.feed((parsed,))
+        self._hash = 0
+        self._result.seen = len(self._seen)
+
+    def add_stored(self, stored: Iterable[tuple[str, Stored]]) -> None:
+        """More stored entities no page covered (the tail after the last page): removed
+        at :meth:`finish` unless seen."""
+        for entity_id, old in stored:
+            self._stored[entity_id] = old
+
+    @property
+    def last_id(self) -> str | None:
+        """The highest id diffed so far (streaming)."""
+        return self._last_id
 
     def feed(self, rows: Iterable[Row]) -> None:
-        """Diff one page of rows; duplicates of an id already seen are ignored."""
-        stored, seen, result = self._stored, self._seen, self._result
-        values_of, fast = self._values_of, self._same_fields
+        """Diff rows against the whole stored snapshot; repeated ids are ignored."""
+        seen = self._seen
         for row in rows:
-            entity_id = row.id
-            if entity_id in seen:
+            if row.id in seen:
                 continue
-            seen.add(entity_id)
-            old = stored.pop(entity_id, None)
-            if old is None and self._matched and entity_id in self._fast_seen():
-                continue  # a second copy of an ad already matched by its hash
-            # Fast path, taken by ~99 % of ads: the raw values already are in normal form
-            # (the API's usual [] and false are the canonical empties) and encode to the
-            # stored bytes. One C-level getter and one encode, no per-field Python calls.
-            if fast and old is not None and not old.removed and _encode(values_of(row)) == old.blob:
-                t = row.updated_time
-                if t is None or old.updated_time is None or t >= old.updated_time:
-                    self._adopt(entity_id)
-                    if t is not None and t != old.updated_time:
-                        result.rows.append(
-                            SnapshotRow(entity_id, Stored(t, old.rev, old.blob, meta_of(row)))
-                        )
-                continue
-            if self._slow(row, old):
-                self._adopt(entity_id)
-        result.seen = len(seen)
+            seen.add(row.id)
+            self._one(row)
+        self._result.seen = len(seen)
 
-    def _adopt(self, entity_id: str) -> None:
-        # This item's bytes now describe the stored state: next cycle may skip them.
-        digest = self._fp_pending.pop(entity_id, None)
-        if digest is not None:
-            self.fingerprints.digests[self._new_at.pop(entity_id)] = digest
+    def _one(self, row: Row) -> None:
+        entity_id = row.id
+        old = self._stored.pop(entity_id, None)
+        self._count += 1
+        # Fast path, taken by most changed-bytes ads: the raw values already are in
+        # normal form (the API's usual [] and false are the canonical empties) and encode
+        # to the stored bytes. One C-level getter and one encode, no per-field calls.
+        if (
+            self._same_fields
+            and old is not None
+            and not old.removed
+            and _encode(self._values_of(row)) == old.blob
+        ):
+            t = row.updated_time
+            newer = t is None or old.updated_time is None or t >= old.updated_time
+            if newer and ((t is not None and t != old.updated_time) or self._hash != old.raw_hash):
+                # Unwatched fields moved: keep the new hash so next cycle skips it.
+                self._result.rows.append(
+                    SnapshotRow(
+                        entity_id,
+                        Stored(t, old.rev, old.blob, meta_of(row), raw_hash=self._hash),
+                    )
+                )
+            return
+        self._slow(row, old)
 
-    def _slow(self, row: Row, old: Stored | None) -> bool:
-        """Normalise and compare one row; False when it was stale and left unrecorded."""
+    def _slow(self, row: Row, old: Stored | None) -> None:
+        """Normalise and compare one row."""
         values = [norm(getattr(row, name)) for name, norm in self._norms]
         blob = _encode(values)
         if old is None or old.removed:
             self._created(row, old, values, blob)
-            return True
+            return
         if (
             row.updated_time is not None
             and old.updated_time is not None
@@ -198,22 +251,22 @@ class AccountDiff:
         ):
             # A stale replica: never let an older version overwrite a newer one.
             self._result.stale += 1
-            return False
+            return
         if blob == old.blob and self._same_fields:
-            if row.updated_time is not None and row.updated_time != old.updated_time:
-                self._result.rows.append(
-                    SnapshotRow(row.id, Stored(row.updated_time, old.rev, blob, meta_of(row)))
-                )
-            return True
+            if (
+                row.updated_time is not None and row.updated_time != old.updated_time
+            ) or self._hash != old.raw_hash:
+                self._result.rows.append(SnapshotRow(row.id, self._stored_as(row, old.rev, blob)))
+            return
         self._changed(row, old, values, blob)
-        return True
+
+    def _stored_as(self, row: Row, rev: int, blob: bytes) -> Stored:
+        return Stored(row.updated_time, rev, blob, meta_of(row), raw_hash=self._hash)
 
     def _created(self, row: Row, old: Stored | None, values: list[Any], blob: bytes) -> None:
         ctx = self._ctx
         rev = old.rev + 1 if old is not None else (0 if ctx.baseline else 1)
-        self._result.rows.append(
-            SnapshotRow(row.id, Stored(row.updated_time, rev, blob, meta_of(row)))
-        )
+        self._result.rows.append(SnapshotRow(row.id, self._stored_as(row, rev, blob)))
         if not ctx.baseline:
             state = dict(zip(ctx.watched, values, strict=True))
             self._emit(row.id, Change.CREATED, rev, blob, {}, state, row)
@@ -234,14 +287,10 @@ class AccountDiff:
         }
         if not changes:
             # Only the set of watched fields moved (a config change): re-baseline silently.
-            self._result.rows.append(
-                SnapshotRow(row.id, Stored(row.updated_time, old.rev, blob, meta_of(row)))
-            )
+            self._result.rows.append(SnapshotRow(row.id, self._stored_as(row, old.rev, blob)))
             return
         rev = old.rev + 1
-        self._result.rows.append(
-            SnapshotRow(row.id, Stored(row.updated_time, rev, blob, meta_of(row)))
-        )
+        self._result.rows.append(SnapshotRow(row.id, self._stored_as(row, rev, blob)))
         if not ctx.baseline:
             change = classify(ctx.kind, changes, state)
             self._emit(row.id, change, rev, blob, changes, state, row)

@@ -131,6 +131,8 @@ class Stored(msgspec.Struct, frozen=True, gc=False):
         blob: The normalised watched fields, msgpack-encoded (see ``differ.encode_state``).
         removed: A tombstone: the entity left a complete listing. Kept so that an entity
             that comes back gets a fresh revision, hence a fresh event id.
+        raw_hash: 63 bits of xxh3 of the item's raw JSON when it was last stored (0 when
+            unknown): an item with the same hash is the same bytes, so it is not decoded.
         meta: msgpack ``[campaign_id, ad_group_id, pin_id, name]``: what a ``removed`` event
             reports about an entity that is no longer listed.
     """
@@ -142,6 +144,7 @@ class Stored(msgspec.Struct, frozen=True, gc=False):
     blob: bytes
     meta: bytes = b""
     removed: bool = False
+    raw_hash: int = 0
 
 
 class SnapshotRow(msgspec.Struct, frozen=True, gc=False):

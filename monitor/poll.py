@@ -12,10 +12,9 @@ import msgspec
 import structlog
 
 from monitor.config import Config
-from monitor.differ import AccountDiff, DiffContext
+from monitor.differ import AccountDiff, DiffContext, OrderError, id_key
 from monitor.errors import AuthError, ListingError, MonitorError, PinterestError
 from monitor.events import Event
-from monitor.fingerprints import Fingerprints
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import PREFIX, Mute, active, muted_by, parse_mutes
 from monitor.names import ParentNames
@@ -30,8 +29,17 @@ from monitor.store import AccountState, StateStore
 
 log = structlog.get_logger("monitor.poll")
 
-#: Rows a baseline accumulates before writing them ahead of its commit.
+#: Rows a baseline accumulates before writing them ahead of its commit, and stored rows
+#: read per query when streaming the tail of a snapshot.
 _BASELINE_CHUNK = 10_000
+
+
+class _Id(msgspec.Struct):
+    id: str
+
+
+#: A page's last id says which stored range the page covers; only that is decoded.
+_decode_id = msgspec.json.Decoder(_Id).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +104,6 @@ class Poller:
         self._mutes: list[Mute] = []
         self._reminders = Reminders(store, config.routes, notifiers, record=self._record_reminders)
         self._names = ParentNames(client, entity_statuses=config.pinterest.entity_statuses)
-        # Per (account, kind, watched fields): raw-item hashes of the committed snapshot,
-        # so unchanged ads skip decoding next cycle. Memory only: a restart re-decodes once.
-        self._fingerprints: dict[tuple[str, Kind], tuple[float, Fingerprints]] = {}
 
     async def accounts(self) -> list[str]:
         """The configured accounts, or every account the token can see."""
@@ -231,6 +236,81 @@ class Poller:
             )
         return out
 
+    async def _diff_in_order(
+        self, ctx: DiffContext, lengths: tuple[int, int] | None
+    ) -> AccountDiff:
+        """Stream the listing in ascending id order against the stored entities of each
+        page's id range: memory holds a page, not the account."""
+        account_id, kind = ctx.account_id, ctx.kind
+        diff = AccountDiff(ctx, {})
+        row = self._rows[kind]
+        after: str | None = None
+        async for page in self._client.list_entities_raw(
+            kind,
+            account_id,
+            entity_statuses=self._config.pinterest.entity_statuses,
+            order="ASCENDING",
+        ):
+            if not page:
+                continue
+            upto = _decode_id(page[-1]).id
+            if after is not None and id_key(upto) <= id_key(after):
+                raise OrderError(f"page ending at {upto} does not follow {after}")
+            stored = await self._store.load_range(
+                account_id, kind, after=after, upto=upto, lengths=lengths
+            )
+            diff.feed_page(page, row, stored)
+            after = upto
+            if (
+                ctx.baseline
+                and not ctx.report_existing
+                and len(diff.pending_rows) >= _BASELINE_CHUNK
+            ):
+                # A first cycle over a big account writes as it goes, so its memory
+                # does not hold every row; it reports nothing, so nothing is at stake.
+                await self._store.write_rows(account_id, kind, diff.take_rows())
+        # Stored entities past the last page were not listed: removed (a complete
+        # listing is what decides; finish() is only reached when it completed).
+        while True:
+            tail = await self._store.load_range(
+                account_id, kind, after=after, upto=None, limit=_BASELINE_CHUNK, lengths=lengths
+            )
+            if not tail:
+                return diff
+            diff.add_stored(tail)
+            after = tail[-1][0]
+
+    async def _diff_whole(self, ctx: DiffContext) -> AccountDiff:
+        """The listing against the whole stored snapshot, in whatever order it comes."""
+        snapshot = await self._store.load_snapshot(ctx.account_id, ctx.kind)
+        diff = AccountDiff(ctx, snapshot.entities)
+        row = self._rows[ctx.kind]
+        async for page in self._client.list_entities_raw(
+            ctx.kind, ctx.account_id, entity_statuses=self._config.pinterest.entity_statuses
+        ):
+            diff.feed_any(page, row)
+        return diff
+
+    async def _count_stored(
+        self,
+        account_id: str,
+        kind: Kind,
+        fields: tuple[str, ...],
+        lengths: tuple[int, int] | None,
+    ) -> dict[str, int]:
+        """Entities by summary_status, read in chunks (for the metrics)."""
+        counts: dict[str, int] = {}
+        after: str | None = None
+        while True:
+            chunk = await self._store.load_range(
+                account_id, kind, after=after, upto=None, limit=_BASELINE_CHUNK, lengths=lengths
+            )
+            if not chunk:
+                return counts
+            for status, n in summary_counts((s for _, s in chunk), fields).items():
+                counts[status] = counts.get(status, 0) + n
+            after = chunk[-1][0]
+
     async def _with_meta(self, account_id: str, kind: Kind, events: list[Event]) -> list[Event]:
         """Fill removed events' ids and name from the stored meta (kept out of memory)."""
         gone = [e.entity_id for e in events if e.change == "removed" and e.name is None]
@@ -302,43 +382,37 @@ class Poller:
 
     async def _poll_kind(self, account_id: str, kind: Kind) -> tuple[int, int]:
         watched = self._config.monitor.watch[kind]
-        snapshot = await self._store.load_snapshot(account_id, kind)
-        # Counted before the differ consumes the dict; this cycle's events move it below.
-        before = (
-            summary_counts(snapshot.entities.values(), snapshot.fields) if snapshot.fields else {}
-        )
+        info = await self._store.snapshot_info(account_id, kind)
+        fields = info.fields
+        key = (account_id, kind)
+        if fields and key not in self.entity_counts:
+            # Once per process: later cycles move the counts by their events.
+            self.entity_counts[key] = await self._count_stored(
+                account_id, kind, fields, info.lengths
+            )
+        before = self.entity_counts.get(key, {}) if fields else {}
         ctx = DiffContext(
             account_id=account_id,
             kind=kind,
             watched=watched,
-            stored_fields=snapshot.fields or watched,
+            stored_fields=fields or watched,
             detected_at=self._now(),
-            baseline=snapshot.fields is None,
+            baseline=fields is None,
             report_existing=self._config.monitor.report_on_start,
             pending_before=self._now() - 86_400.0,
         )
-        key = (account_id, kind)
-        # Dropped before listing: if this cycle fails, the next one must not trust
-        # hashes that may describe a snapshot other than the one in the store.
-        kept = self._fingerprints.pop(key, None)
-        # Only valid for the very snapshot they were built from: another replica (or a
-        # second process on the same file) may have committed since.
-        fingerprints = kept[1] if kept is not None and kept[0] == snapshot.taken_at else None
-        diff = AccountDiff(ctx, snapshot.entities, fingerprints=fingerprints)
-        row = self._rows[kind]
         try:
-            async for page in self._client.list_entities_raw(
-                kind, account_id, entity_statuses=self._config.pinterest.entity_statuses
-            ):
-                diff.feed_raw(page, row)
-                if (
-                    ctx.baseline
-                    and not ctx.report_existing
-                    and len(diff.pending_rows) >= _BASELINE_CHUNK
-                ):
-                    # A first cycle over a big account writes as it goes, so its memory
-                    # does not hold every row; it reports nothing, so nothing is at stake.
-                    await self._store.write_rows(account_id, kind, diff.take_rows())
+            try:
+                if info.count <= self._config.monitor.stream_above:
+                    # A small account costs one query read whole, and its memory is small.
+                    diff = await self._diff_whole(ctx)
+                else:
+                    diff = await self._diff_in_order(ctx, info.lengths)
+            except OrderError as exc:
+                # Pinterest documents ordering by id; if a listing ignores it, diff this
+                # account against its whole snapshot instead (more memory, same result).
+                log.warning("poll.unordered_listing", kind=kind.value, error=str(exc))
+                diff = await self._diff_whole(ctx)
         except msgspec.MsgspecError as exc:
             raise ListingError(
                 f"{kind.plural} listing: an item is not a valid {kind.value}: {exc}"
@@ -357,7 +431,6 @@ class Poller:
             deliveries=deliveries,
             at=committed_at,
         )
-        self._fingerprints[key] = (committed_at, diff.fingerprints)
         self.entity_counts[key] = (
             summary_counts((r.stored for r in result.rows), watched)
             if ctx.baseline

@@ -66,6 +66,8 @@ class Rig:
         """The apprise json:// notifications the sink received, in order."""
         return [r.json for r in self.sink.requests if r.path == "/alerts"]
 
+    stream: bool = False
+
     def write(self, *, extra_monitor: str = "", page_size: int = 2, interval: str = "1h") -> None:
         self.path.write_text(
             f"""
@@ -80,6 +82,7 @@ retries = 2
 interval = "{interval}"
 state = "state.db"
 shutdown_grace = "5s"
+stream_above = {0 if self.stream else 2000}
 {extra_monitor}
 
 [[routes]]
@@ -91,12 +94,18 @@ apprise = ["{self.sink.url("/alerts", scheme="json")}"]
 
 
 @asynccontextmanager
-async def rig(tmp_path: Path, scenario: dict[str, Any] | None = None) -> AsyncIterator[Rig]:
-    """Start the simulator and the sink; write a config (page_size 2: three pages)."""
+async def rig(
+    tmp_path: Path, scenario: dict[str, Any] | None = None, *, stream: bool = False
+) -> AsyncIterator[Rig]:
+    """Start the simulator and the sink; write a config (page_size 2: three pages).
+
+    ``stream``: diff page by page in id order (``stream_above = 0``) rather than against
+    the whole snapshot, the way accounts above 2,000 entities are.
+    """
     async with (
         Simulator(scenario=scenario or small_scenario()) as sim,
         HttpSink() as sink,
     ):
-        r = Rig(sim, sink, tmp_path / "pinmon.toml", tmp_path)
+        r = Rig(sim, sink, tmp_path / "pinmon.toml", tmp_path, stream)
         r.write()
         yield r

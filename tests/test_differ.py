@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from monitor.differ import AccountDiff, DiffContext, DiffResult, diff_listing
@@ -258,3 +259,75 @@ def test_pages_are_fed_incrementally() -> None:
 
 
 AD_FIELDS = DEFAULT_WATCHED[Kind.AD]
+
+
+# --- page by page, in id order, against the stored range of each page -------------------
+
+RAW_AD = row_type(Kind.AD, DEFAULT_WATCHED[Kind.AD])
+
+
+def raw(entity_id: str, **fields: Any) -> msgspec.Raw:
+    """An ad as the API sends it (raw JSON bytes)."""
+    item = {"id": entity_id, "updated_time": 100, "ad_account_id": "549755885175",
+            "name": f"Ad {entity_id}", **APPROVED, **fields}
+    return msgspec.Raw(msgspec.json.encode(item))
+
+
+def stored_range(*items: msgspec.Raw) -> list[tuple[str, Stored]]:
+    """What a first (baseline) cycle stores for these items, in id order."""
+    ctx = DiffContext("549755885175", Kind.AD, AD_FIELDS, AD_FIELDS, 1.0, baseline=True)
+    diff = AccountDiff(ctx, {})
+    diff.feed_page(list(items), RAW_AD, [])
+    rows = diff.finish(complete=True).rows
+    return sorted(((r.entity_id, r.stored) for r in rows), key=lambda kv: (len(kv[0]), kv[0]))
+
+
+def paged(stored: list[tuple[str, Stored]], pages: list[list[msgspec.Raw]]) -> DiffResult:
+    """Feed pages with their stored ranges as the poller does, then the tail."""
+    ctx = DiffContext("549755885175", Kind.AD, AD_FIELDS, AD_FIELDS, 1.0)
+    diff = AccountDiff(ctx, {})
+    after: str | None = None
+    for page in pages:
+        upto = msgspec.json.decode(page[-1])["id"]
+        key = (len(upto), upto)
+        in_range = [kv for kv in stored
+                    if (after is None or (len(kv[0]), kv[0]) > (len(after), after))
+                    and (len(kv[0]), kv[0]) <= key]
+        diff.feed_page(page, RAW_AD, in_range)
+        after = upto
+    diff.add_stored(kv for kv in stored if after is None or (len(kv[0]), kv[0]) > (len(after), after))
+    return diff.finish(complete=True)
+
+
+def test_unchanged_bytes_are_never_decoded() -> None:
+    """An item hashing like its stored entity is skipped unread: garbage there goes unnoticed."""
+    stored = stored_range(raw("1"), raw("2"))
+    garbage = msgspec.Raw(b'{"id": "2", "status": ["not", "a", "string"]}')
+    stored[1] = ("2", msgspec.structs.replace(
+        stored[1][1], raw_hash=__import__("xxhash").xxh3_64_intdigest(garbage) >> 1))
+    assert paged(stored, [[raw("1"), garbage]]).events == []
+
+
+def test_pages_find_changes_creations_and_removals_in_between() -> None:
+    """Across pages: a rejection, an ad added between two others, one gone, one gone at the end."""
+    stored = stored_range(raw("8"), raw("9"), raw("10"), raw("12"), raw("13"), raw("14"))
+    result = paged(stored, [[raw("8"), raw("9", **REJECTED)], [raw("11"), raw("12"), raw("13")]])
+    assert sorted((e.entity_id, e.type) for e in result.events) == [
+        ("10", "ad.removed"), ("11", "ad.created"), ("14", "ad.removed"), ("9", "ad.rejected")
+    ]
+
+
+def test_out_of_order_listing_is_an_order_error() -> None:
+    """Ids going backwards mean the listing ignored the order: OrderError, for the fallback."""
+    from monitor.differ import OrderError
+
+    stored = stored_range(raw("1"), raw("2"), raw("3"))
+    with pytest.raises(OrderError):
+        paged(stored, [[raw("1"), raw("3", **PAUSED), raw("2", **PAUSED)]])
+
+
+def test_an_ad_repeated_across_a_page_boundary_counts_once() -> None:
+    """The same ad at the end of one page and the start of the next is diffed once."""
+    stored = stored_range(raw("1"), raw("2"), raw("3"))
+    result = paged(stored, [[raw("1"), raw("2", **PAUSED)], [raw("2", **PAUSED), raw("3")]])
+    assert [e.type for e in result.events] == ["ad.status_changed"]

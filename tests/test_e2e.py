@@ -13,9 +13,15 @@ from tests.harness import ACCOUNT, ADS, CAMPAIGN, GROUP, rig
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
-async def test_first_cycle_is_a_silent_baseline(tmp_path: Path) -> None:
+@pytest.fixture(params=["whole", "stream"])
+def stream(request: pytest.FixtureRequest) -> bool:
+    """Every case both ways: against the whole snapshot, and page by page in id order."""
+    return bool(request.param == "stream")
+
+
+async def test_first_cycle_is_a_silent_baseline(tmp_path: Path, stream: bool) -> None:
     """The first cycle records every ad and sends nothing."""
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
         assert await run_once(r.config) == EXIT_OK
         assert r.messages() == []
@@ -27,9 +33,9 @@ async def test_first_cycle_is_a_silent_baseline(tmp_path: Path) -> None:
             await store.close()
 
 
-async def test_rejection_without_updated_time_bump_is_alerted(tmp_path: Path) -> None:
+async def test_rejection_without_updated_time_bump_is_alerted(tmp_path: Path, stream: bool) -> None:
     """A rejection that leaves updated_time alone still reaches the target, with reasons."""
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         await run_once(r.config)
         r.sim.world.reject_ad(
             ADS[1], reasons=["LANDING_PAGE_BROKEN"], labels=["Landing page is broken"], bump=False
@@ -46,9 +52,9 @@ async def test_rejection_without_updated_time_bump_is_alerted(tmp_path: Path) ->
         assert "Gift Shoppers" in message["message"]
 
 
-async def test_approval_pause_created_removed(tmp_path: Path) -> None:
+async def test_approval_pause_created_removed(tmp_path: Path, stream: bool) -> None:
     """Approval, pause, a new ad and a removed ad are each detected and sent in one digest."""
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         r.sim.world.set_pending(ADS[0])
         await run_once(r.config)
         r.sim.world.approve_ad(ADS[0])
@@ -74,9 +80,9 @@ async def test_approval_pause_created_removed(tmp_path: Path) -> None:
         }
 
 
-async def test_no_duplicate_alerts_across_restarts(tmp_path: Path) -> None:
+async def test_no_duplicate_alerts_across_restarts(tmp_path: Path, stream: bool) -> None:
     """Each run is a new process's worth of state: a change is reported once, never again."""
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         await run_once(r.config)
         r.sim.world.reject_ad(ADS[2], reasons=["HASHTAGS"])
         await run_once(r.config)
@@ -85,9 +91,9 @@ async def test_no_duplicate_alerts_across_restarts(tmp_path: Path) -> None:
         assert len(r.messages()) == 1
 
 
-async def test_stale_replica_never_overwrites_or_alerts(tmp_path: Path) -> None:
+async def test_stale_replica_never_overwrites_or_alerts(tmp_path: Path, stream: bool) -> None:
     """A lagging replica serving an older updated_time: no event, the newer state is kept."""
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         await run_once(r.config)
         r.sim.world.pause(ADS[3])
         await run_once(r.config)
@@ -99,9 +105,9 @@ async def test_stale_replica_never_overwrites_or_alerts(tmp_path: Path) -> None:
         assert len(r.messages()) == 1
 
 
-async def test_failed_page_mid_listing_reports_nothing(tmp_path: Path) -> None:
+async def test_failed_page_mid_listing_reports_nothing(tmp_path: Path, stream: bool) -> None:
     """A listing that breaks after its first page fails the cycle and reports nothing."""
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         await run_once(r.config)
         r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
         r.sim.add_fault(kind="status_500", path="/v5/ad_accounts/*/ads", skip=1)
@@ -113,9 +119,9 @@ async def test_failed_page_mid_listing_reports_nothing(tmp_path: Path) -> None:
         assert "rejected" in message["title"].lower()
 
 
-async def test_repeated_bookmark_fails_the_listing(tmp_path: Path) -> None:
+async def test_repeated_bookmark_fails_the_listing(tmp_path: Path, stream: bool) -> None:
     """A page whose bookmark loops back fails the cycle instead of inventing removals."""
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         await run_once(r.config)
         r.sim.add_fault(kind="repeat_bookmark", path="/v5/ad_accounts/*/ads")
         assert await run_once(r.config) == EXIT_POLL_FAILED
@@ -124,9 +130,9 @@ async def test_repeated_bookmark_fails_the_listing(tmp_path: Path) -> None:
         assert r.messages() == []
 
 
-async def test_failed_send_stays_queued_and_goes_out_later(tmp_path: Path) -> None:
+async def test_failed_send_stays_queued_and_goes_out_later(tmp_path: Path, stream: bool) -> None:
     """A target answering 500 fails the run (exit 3); the next run delivers the same event."""
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         await run_once(r.config)
         r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
         r.sink.fail_next("/alerts", status=500)
@@ -145,9 +151,9 @@ async def test_failed_send_stays_queued_and_goes_out_later(tmp_path: Path) -> No
         assert "rejected" in r.messages()[-1]["title"].lower()
 
 
-async def test_campaigns_and_ad_groups_are_watched_when_enabled(tmp_path: Path) -> None:
+async def test_campaigns_and_ad_groups_are_watched_when_enabled(tmp_path: Path, stream: bool) -> None:
     """With every entity kind enabled, pausing a campaign and an ad group emits their events."""
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         r.write(extra_monitor='entities = ["campaigns", "ad_groups", "ads"]')
         await run_once(r.config)
         r.sim.world.pause(CAMPAIGN)
@@ -163,11 +169,11 @@ async def test_campaigns_and_ad_groups_are_watched_when_enabled(tmp_path: Path) 
         assert events["campaign.status_changed"].changes["status"].new == "PAUSED"
 
 
-async def test_fingerprints_never_outlive_another_writers_commit(tmp_path: Path) -> None:
+async def test_fingerprints_never_outlive_another_writers_commit(tmp_path: Path, stream: bool) -> None:
     """Two pollers share a state file: a change the other committed is never skipped as seen."""
     from monitor.daemon import open_runtime
 
-    async with rig(tmp_path) as r:
+    async with rig(tmp_path, stream=stream) as r:
         config = r.config
         async with open_runtime(config) as a, open_runtime(config) as b:
             await a.poller.run_cycle()  # baseline; `a` now holds hashes of these bytes
@@ -182,3 +188,19 @@ async def test_fingerprints_never_outlive_another_writers_commit(tmp_path: Path)
         finally:
             await store.close()
         assert types == ["ad.rejected", "ad.approved"]
+
+
+async def test_listing_out_of_order_falls_back_to_the_whole_snapshot(tmp_path: Path) -> None:
+    """A listing that ignores `order` is still diffed correctly (against the whole snapshot)."""
+    async with rig(tmp_path, stream=True) as r:
+        await run_once(r.config)
+        r.sim.add_fault(kind="unordered", path="/v5/ad_accounts/*/ads")
+        r.sim.world.reject_ad(ADS[3], reasons=["HASHTAGS"])
+        r.sim.world.remove(ADS[1])
+        assert await run_once(r.config) == EXIT_OK
+        store = await open_store(tmp_path / "state.db")
+        try:
+            types = {e.entity_id: e.type for e in await store.events()}
+        finally:
+            await store.close()
+        assert types == {ADS[3]: "ad.rejected", ADS[1]: "ad.removed"}

@@ -44,7 +44,7 @@ async def test_previous_version_is_migrated_and_keeps_its_data(tmp_path: Path) -
         )
         conn.execute("INSERT INTO snapshots VALUES ('acc', 'ad', '[\"status\"]', 9.0)")
         conn.execute("INSERT INTO kv VALUES ('oauth.refresh_token', 'rotated')")
-    assert "deliveries_due_target" not in _indexes(path)
+    assert "entities_by_number" not in _indexes(path)
     store = await open_store(path)
     try:
         snapshot = await store.load_snapshot("acc", Kind.AD)
@@ -57,6 +57,6 @@ async def test_previous_version_is_migrated_and_keeps_its_data(tmp_path: Path) -
         )
     finally:
         await store.close()
-    assert "deliveries_due_target" in _indexes(path)
+    assert {"deliveries_due_target", "entities_by_number"} <= _indexes(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -21,7 +21,7 @@ import pytest
 from monitor.errors import StoreError
 from monitor.events import EVENT_TYPES, Event
 from monitor.models import Kind, SnapshotRow, Stored
-from monitor.store import Snapshot, StateStore
+from monitor.store import Snapshot, SnapshotInfo, StateStore
 from monitor.store.sqlite import STATUSES, open_store
 
 pytestmark = pytest.mark.anyio
@@ -503,3 +503,27 @@ async def test_commit_survives_sigkill(tmp_path: Path) -> None:
         assert [d.event.id for d in await store.due_deliveries(1.0)] == ["evt_kill"]
     finally:
         await store.close()
+
+
+async def test_snapshot_info_and_ranges_in_numeric_id_order(store: StateStore) -> None:
+    """Ranges follow ids as numbers (9 < 10 < 100), honour bounds, limits and lengths."""
+    assert await store.snapshot_info("acc", Kind.AD) == SnapshotInfo(None)
+    ids = ["7", "9", "10", "11", "99", "100", "1000"]
+    rows = {i: Stored(1, 1, b"\x91\xa6ACTIVE", b"", False, int(i) * 7) for i in ids}
+    await commit(store, rows=rows, at=5.0)
+    info = await store.snapshot_info("acc", Kind.AD)
+    assert (info.fields, info.taken_at, info.count, info.lengths) == (("status",), 5.0, 7, (1, 4))
+
+    async def ids_in(after: str | None, upto: str | None, **kw: object) -> list[str]:
+        got = await store.load_range("acc", Kind.AD, after=after, upto=upto, **kw)  # type: ignore[arg-type]
+        return [entity_id for entity_id, _ in got]
+
+    assert await ids_in(None, None) == ids
+    assert await ids_in(None, "10") == ["7", "9", "10"]
+    assert await ids_in("9", "99") == ["10", "11", "99"]
+    assert await ids_in("99", None) == ["100", "1000"]
+    assert await ids_in("8", None, limit=3) == ["9", "10", "11"]
+    assert await ids_in(None, None, lengths=info.lengths) == ids
+    (_, stored), *_ = await store.load_range("acc", Kind.AD, after="99", upto="100")
+    assert stored.raw_hash == 700
+    assert await store.load_range("other", Kind.AD, after=None, upto=None) == []

@@ -101,6 +101,12 @@ def _listen(value: Any) -> tuple[str, int]:
     return parse_listen(value)
 
 
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return value
+
+
 def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
     d = MonitorConfig()
     return MonitorConfig(
@@ -116,6 +122,7 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
         failing_after=r.get("failing_after", d.failing_after, _pos_int(1000)),
         listen=r.get("listen", None, _listen),
         report_on_start=r.get("report_on_start", d.report_on_start, _bool),
+        stream_above=r.get("stream_above", d.stream_above, _non_negative_int),
     )
 
 

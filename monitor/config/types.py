@@ -70,6 +70,7 @@ class MonitorConfig:
     failing_after: int = 3
     listen: tuple[str, int] | None = None
     report_on_start: bool = False
+    stream_above: int = 2000
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,14 +162,23 @@ class PinterestClient:
         *,
         entity_statuses: Sequence[str] = DEFAULT_ENTITY_STATUSES,
         page_size: int | None = None,
+        order: str | None = None,
     ) -> AsyncIterator[list[msgspec.Raw]]:
         """Like :meth:`list_entities`, but each item stays undecoded JSON.
 
         The page envelope is still validated (a truncated or garbage body is retried and
         then fails the listing); the items are decoded by the differ, and only those whose
-        bytes changed since the last cycle (see ``AccountDiff.feed_raw``).
+        bytes changed since the last cycle (see ``AccountDiff.feed_page``).
+
+        Args:
+            order: ``ASCENDING`` or ``DESCENDING`` by id (the spec's ``order``), or None
+                for Pinterest's default.
         """
         request = self._listing(kind, account_id, entity_statuses, page_size)
+        if order is not None:
+            if order not in ORDERS:
+                raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
+            request = replace(request, params=(*request.params, ("order", order)))
         return self._pages(request, _decode_raw_page)
 
     def _listing(
@@ -221,6 +230,10 @@ class PinterestClient:
         raise ListingError(
             f"GET {request.path}: still not at the last page after {self._max_pages} pages"
         )
+
+
+#: The spec's ``order`` values (query_order).
+ORDERS: Final = ("ASCENDING", "DESCENDING")
 
 
 class _RawPage(msgspec.Struct):

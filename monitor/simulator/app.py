@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+import msgspec
 from aiohttp import web
 
 from monitor.simulator import vocab
@@ -176,7 +177,16 @@ def _listing_response(request: web.Request, account_id: str | None, kind: str) -
         return error(400, 400, f"{vocab.PARAM_ERROR_PREFIX[kind]}: {exc}")
     if page.last and intact:
         sim.cycles.completed(key)
+    if fault is not None and fault.kind is FaultKind.UNORDERED:
+        return _json(_reversed_items(page.body))
     return _json(page.body)
+
+
+def _reversed_items(body: bytes) -> bytes:
+    """The page with its items reversed: a listing that ignores the ``order`` asked for."""
+    data = msgspec.json.decode(body)
+    data["items"] = list(reversed(data["items"]))
+    return msgspec.json.encode(data)
 
 
 async def list_ad_accounts(request: web.Request) -> web.StreamResponse:

@@ -43,6 +43,7 @@ class FaultKind(enum.StrEnum):
     REPEAT_BOOKMARK = "repeat_bookmark"  #: a listing page whose bookmark points back at itself
     EMPTY_PAGE = "empty_page"  #: a listing page with no items and a bookmark that loops
     STALE = "stale"  #: serve the previous version of changed entities (a lagging replica)
+    UNORDERED = "unordered"  #: a listing page's items in reverse order (ignoring ``order``)
 
 
 #: Kinds that replace the response before any handler runs.
@@ -56,7 +57,9 @@ REPLACING: Final = frozenset(
     }
 )
 #: Kinds that only make sense on a listing: they never fire on other requests.
-LISTING_ONLY: Final = frozenset({FaultKind.REPEAT_BOOKMARK, FaultKind.EMPTY_PAGE})
+LISTING_ONLY: Final = frozenset(
+    {FaultKind.REPEAT_BOOKMARK, FaultKind.EMPTY_PAGE, FaultKind.UNORDERED}
+)
 
 
 @dataclass(slots=True)

@@ -32,6 +32,23 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """What a cycle needs to know of a snapshot before reading it.
+
+    Attributes:
+        fields: The watched fields it was encoded with; None before the first baseline.
+        taken_at: The ``at`` of the commit that wrote it (a version).
+        count: Entities stored, tombstones included.
+        lengths: The shortest and longest id stored (ids order as numbers), if any.
+    """
+
+    fields: tuple[str, ...] | None
+    taken_at: float | None = None
+    count: int = 0
+    lengths: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """One (event, target) pair in the outbox."""
 
@@ -63,6 +80,31 @@ class StateStore(Protocol):
 
     async def load_snapshot(self, account_id: str, kind: Kind) -> Snapshot:
         """The stored snapshot of one account and kind, without ``meta`` (see entity_meta)."""
+        ...
+
+    async def snapshot_info(self, account_id: str, kind: Kind) -> SnapshotInfo:
+        """The snapshot's fields, version, size and id lengths, without its entities."""
+        ...
+
+    async def load_range(
+        self,
+        account_id: str,
+        kind: Kind,
+        *,
+        after: str | None,
+        upto: str | None,
+        limit: int | None = None,
+        lengths: tuple[int, int] | None = None,
+    ) -> list[tuple[str, Stored]]:
+        """Stored entities (tombstones included, without meta) with ids in ``(after, upto]``
+        compared as numbers (None: unbounded), in that order, at most ``limit``.
+
+        ``lengths`` (from :meth:`snapshot_info`) bounds the id lengths searched: each
+        length is one index seek.
+
+        How a cycle reads the snapshot page by page, alongside a listing in ascending id
+        order, so that its memory does not grow with the account.
+        """
         ...
 
     async def entity_meta(

@@ -14,8 +14,9 @@ from psycopg import AsyncConnection
 
 from monitor.events import Event
 from monitor.models import Kind, SnapshotRow, Stored
-from monitor.store import AccountState, Snapshot
+from monitor.store import AccountState, Snapshot, SnapshotInfo
 from monitor.store._pg_outbox import insert_events
+from monitor.store._ranges import length_spans
 
 Conn = AsyncConnection[Any]
 
@@ -24,15 +25,16 @@ Conn = AsyncConnection[Any]
 _CHUNK: Final = 5_000
 
 _UPSERT_ENTITIES: Final = """
-    INSERT INTO entities AS t (account_id, kind, entity_id, updated_time, rev, blob, meta, removed)
+    INSERT INTO entities AS t
+        (account_id, kind, entity_id, updated_time, rev, blob, meta, removed, raw_hash)
     SELECT %(account_id)s, %(kind)s, *
     FROM unnest(%(ids)s::text[], %(times)s::bigint[], %(revs)s::bigint[], %(blobs)s::bytea[],
-                %(metas)s::bytea[], %(removed)s::boolean[])
+                %(metas)s::bytea[], %(removed)s::boolean[], %(hashes)s::bigint[])
     ON CONFLICT (account_id, kind, entity_id) DO UPDATE SET
         updated_time = excluded.updated_time, rev = excluded.rev, blob = excluded.blob,
         -- Snapshots are loaded without meta (see load_snapshot): an empty one keeps the stored.
         meta = CASE WHEN length(excluded.meta) = 0 THEN t.meta ELSE excluded.meta END,
-        removed = excluded.removed"""
+        removed = excluded.removed, raw_hash = excluded.raw_hash"""
 _UPSERT_SNAPSHOT: Final = """
     INSERT INTO snapshots (account_id, kind, fields, taken_at) VALUES (%s, %s, %s::text[], %s)
     ON CONFLICT (account_id, kind) DO UPDATE SET
@@ -71,17 +73,88 @@ async def load_snapshot(conn: Conn, account_id: str, kind: Kind) -> Snapshot:
         async with conn.cursor(name="snapshot", binary=True) as rows:
             rows.itersize = 10_000
             await rows.execute(
-                "SELECT entity_id, updated_time, rev, blob, removed FROM entities"
+                "SELECT entity_id, updated_time, rev, blob, removed, raw_hash FROM entities"
                 " WHERE account_id = %s AND kind = %s",
                 (account_id, str(kind)),
             )
             entities = {
-                entity_id: Stored(updated_time, rev, blob, b"", removed)
-                async for entity_id, updated_time, rev, blob, removed in rows
+                entity_id: Stored(updated_time, rev, blob, b"", removed, raw_hash)
+                async for entity_id, updated_time, rev, blob, removed, raw_hash in rows
             }
     if fields_row is None:
         return Snapshot(entities, None)
     return Snapshot(entities, tuple(fields_row[0]), taken_at=fields_row[1])
+
+
+async def snapshot_info(conn: Conn, account_id: str, kind: Kind) -> SnapshotInfo:
+    """See :meth:`monitor.store.StateStore.snapshot_info`."""
+    cur = await conn.execute(
+        "SELECT s.fields, s.taken_at, e.n, e.shortest, e.longest"
+        " FROM (SELECT count(*) AS n, min(length(entity_id)) AS shortest,"
+        "       max(length(entity_id)) AS longest"
+        "       FROM entities WHERE account_id = %(a)s AND kind = %(k)s) AS e"
+        " LEFT JOIN snapshots AS s ON s.account_id = %(a)s AND s.kind = %(k)s",
+        {"a": account_id, "k": str(kind)},
+    )
+    row = await cur.fetchone()
+    assert row is not None  # the aggregate always yields one row
+    fields, taken_at, count, shortest, longest = row
+    return SnapshotInfo(
+        fields=None if fields is None else tuple(fields),
+        taken_at=taken_at,
+        count=count,
+        lengths=None if not count else (shortest, longest),
+    )
+
+
+_RANGE_SELECT: Final = (
+    "SELECT entity_id, updated_time, rev, blob, removed, raw_hash FROM entities"
+    " WHERE account_id = %(a)s AND kind = %(k)s AND length(entity_id) = %(n)s"
+)
+_RANGE_ORDER: Final = " ORDER BY length(entity_id), entity_id LIMIT %(limit)s"
+_RANGE_BY_BOUNDS: Final = {
+    (False, False): _RANGE_SELECT + _RANGE_ORDER,
+    (True, False): _RANGE_SELECT + " AND entity_id > %(low)s" + _RANGE_ORDER,
+    (False, True): _RANGE_SELECT + " AND entity_id <= %(high)s" + _RANGE_ORDER,
+    (True, True): _RANGE_SELECT
+    + " AND entity_id > %(low)s AND entity_id <= %(high)s"
+    + _RANGE_ORDER,
+}
+
+
+async def load_range(
+    conn: Conn,
+    account_id: str,
+    kind: Kind,
+    after: str | None,
+    upto: str | None,
+    limit: int | None,
+    lengths: tuple[int, int] | None,
+) -> list[tuple[str, Stored]]:
+    """See :meth:`monitor.store.StateStore.load_range`."""
+    out: list[tuple[str, Stored]] = []
+    for length, low, high in length_spans(after, upto, lengths):
+        # Bounds spelled out, not "IS NULL OR ...": a generic plan could not use them to
+        # seek the index, and would read every id of that length.
+        query = _RANGE_BY_BOUNDS[(low is not None, high is not None)]
+        cur = await conn.execute(
+            query,
+            {
+                "a": account_id,
+                "k": str(kind),
+                "n": length,
+                "low": low,
+                "high": high,
+                "limit": None if limit is None else limit - len(out),
+            },
+        )
+        out += [
+            (entity_id, Stored(updated_time, rev, blob, b"", removed, raw_hash))
+            for entity_id, updated_time, rev, blob, removed, raw_hash in await cur.fetchall()
+        ]
+        if limit is not None and len(out) >= limit:
+            break
+    return out
 
 
 async def entity_meta(
@@ -115,7 +188,12 @@ async def _upsert_rows(
         stored = row.stored
         if earlier is not None and not stored.meta and earlier.meta:
             stored = Stored(
-                stored.updated_time, stored.rev, stored.blob, earlier.meta, stored.removed
+                stored.updated_time,
+                stored.rev,
+                stored.blob,
+                earlier.meta,
+                stored.removed,
+                stored.raw_hash,
             )
         latest[row.entity_id] = stored
     items = list(latest.items())
@@ -132,6 +210,7 @@ async def _upsert_rows(
                 "blobs": [s.blob for _, s in chunk],
                 "metas": [s.meta for _, s in chunk],
                 "removed": [s.removed for _, s in chunk],
+                "hashes": [s.raw_hash for _, s in chunk],
             },
         )
 

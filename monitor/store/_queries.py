@@ -14,21 +14,23 @@ from typing import Final
 from monitor.errors import StoreError
 from monitor.events import Event, from_json, to_json
 from monitor.models import Kind, SnapshotRow, Stored
-from monitor.store import AccountState, Delivery, Snapshot
+from monitor.store import AccountState, Delivery, Snapshot, SnapshotInfo
 from monitor.store._glob import glob_pattern
+from monitor.store._ranges import length_spans
 from monitor.store._schema import transaction
 
 #: Every delivery status; ``failed`` is a permanent refusal, ``dead`` means retries ran out.
 STATUSES: Final = ("pending", "delivered", "failed", "dead")
 
 _UPSERT_ENTITY: Final = """
-    INSERT INTO entities (account_id, kind, entity_id, updated_time, rev, blob, meta, removed)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO entities
+        (account_id, kind, entity_id, updated_time, rev, blob, meta, removed, raw_hash)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (account_id, kind, entity_id) DO UPDATE SET
         updated_time = excluded.updated_time, rev = excluded.rev, blob = excluded.blob,
         -- Snapshots are loaded without meta (see load_snapshot): an empty one keeps the stored.
         meta = CASE WHEN length(excluded.meta) = 0 THEN entities.meta ELSE excluded.meta END,
-        removed = excluded.removed"""
+        removed = excluded.removed, raw_hash = excluded.raw_hash"""
 _UPSERT_SNAPSHOT: Final = """
     INSERT INTO snapshots (account_id, kind, fields, taken_at) VALUES (?, ?, ?, ?)
     ON CONFLICT (account_id, kind) DO UPDATE SET
@@ -69,7 +71,7 @@ def load_snapshot(conn: sqlite3.Connection, account_id: str, kind: Kind) -> Snap
             (account_id, str(kind)),
         ).fetchone()
         cursor = conn.execute(
-            "SELECT entity_id, updated_time, rev, blob, removed FROM entities"
+            "SELECT entity_id, updated_time, rev, blob, removed, raw_hash FROM entities"
             " WHERE account_id = ? AND kind = ?",
             (account_id, str(kind)),
         )
@@ -78,12 +80,67 @@ def load_snapshot(conn: sqlite3.Connection, account_id: str, kind: Kind) -> Snap
         # and name, a third of a row) stays on disk: only removed entities need it, and
         # entity_meta() fetches just those.
         entities = {
-            entity_id: Stored(updated_time, rev, blob, b"", removed != 0)
-            for entity_id, updated_time, rev, blob, removed in cursor
+            entity_id: Stored(updated_time, rev, blob, b"", removed != 0, raw_hash)
+            for entity_id, updated_time, rev, blob, removed, raw_hash in cursor
         }
     if fields_row is None:
         return Snapshot(entities, None)
     return Snapshot(entities, tuple(json.loads(fields_row[0])), taken_at=fields_row[1])
+
+
+def snapshot_info(conn: sqlite3.Connection, account_id: str, kind: Kind) -> SnapshotInfo:
+    """See :meth:`monitor.store.StateStore.snapshot_info`."""
+    key = (account_id, str(kind))
+    with transaction(conn, write=False):
+        row = conn.execute(
+            "SELECT fields, taken_at FROM snapshots WHERE account_id = ? AND kind = ?", key
+        ).fetchone()
+        count, shortest, longest = conn.execute(
+            "SELECT count(*), min(length(entity_id)), max(length(entity_id)) FROM entities"
+            " WHERE account_id = ? AND kind = ?",
+            key,
+        ).fetchone()
+    return SnapshotInfo(
+        fields=None if row is None else tuple(json.loads(row[0])),
+        taken_at=None if row is None else row[1],
+        count=count,
+        lengths=None if not count else (shortest, longest),
+    )
+
+
+def load_range(
+    conn: sqlite3.Connection,
+    account_id: str,
+    kind: Kind,
+    after: str | None,
+    upto: str | None,
+    limit: int | None,
+    lengths: tuple[int, int] | None,
+) -> list[tuple[str, Stored]]:
+    """See :meth:`monitor.store.StateStore.load_range`."""
+    out: list[tuple[str, Stored]] = []
+    with transaction(conn, write=False):
+        for length, low, high in length_spans(after, upto, lengths):
+            where = "account_id = ? AND kind = ? AND length(entity_id) = ?"
+            params: list[object] = [account_id, str(kind), length]
+            if low is not None:
+                where += " AND entity_id > ?"
+                params.append(low)
+            if high is not None:
+                where += " AND entity_id <= ?"
+                params.append(high)
+            params.append(-1 if limit is None else limit - len(out))
+            out += [
+                (entity_id, Stored(updated_time, rev, blob, b"", removed != 0, raw_hash))
+                for entity_id, updated_time, rev, blob, removed, raw_hash in conn.execute(
+                    "SELECT entity_id, updated_time, rev, blob, removed, raw_hash FROM entities"
+                    f" WHERE {where} ORDER BY entity_id LIMIT ?",
+                    params,
+                )
+            ]
+            if limit is not None and len(out) >= limit:
+                break
+    return out
 
 
 def entity_meta(
@@ -119,7 +176,7 @@ def _upsert_rows(
         _UPSERT_ENTITY,
         (
             (account_id, kind_value, row.entity_id, s.updated_time, s.rev, s.blob, s.meta,
-             s.removed)
+             s.removed, s.raw_hash)
             for row in rows
             for s in (row.stored,)
         ),

@@ -74,8 +74,13 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     ),
     (  # 2: one delivery worker per target asks for that target's due rows only.
-        "CREATE INDEX deliveries_due_target"
-        " ON deliveries (target, status, next_attempt_at, id)",
+        "CREATE INDEX deliveries_due_target ON deliveries (target, status, next_attempt_at, id)",
+    ),
+    (  # 3: snapshots read in id ranges, in the order Pinterest lists (ids as numbers),
+        # with each item's raw hash, so a cycle's memory does not grow with the account.
+        "ALTER TABLE entities ADD COLUMN raw_hash INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX entities_by_number"
+        " ON entities (account_id, kind, length(entity_id), entity_id)",
     ),
 )
 

@@ -15,8 +15,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from monitor.errors import StoreError
 from monitor.events import Event
-from monitor.models import Kind, SnapshotRow
-from monitor.store import AccountState, Delivery, Snapshot
+from monitor.models import Kind, SnapshotRow, Stored
+from monitor.store import AccountState, Delivery, Snapshot, SnapshotInfo
 from monitor.store import _pg_outbox as outbox
 from monitor.store import _pg_queries as q
 from monitor.store._pg_replicas import DEFAULT_TTL_S, ReplicaWork
@@ -74,6 +74,24 @@ class PostgresStore(ReplicaWork):
     async def load_snapshot(self, account_id: str, kind: Kind) -> Snapshot:
         """The stored snapshot of one account and kind (a fresh dict the caller may consume)."""
         return await self._run("load_snapshot", q.load_snapshot, account_id, kind)
+
+    async def snapshot_info(self, account_id: str, kind: Kind) -> SnapshotInfo:
+        """The snapshot's fields, version, size and id lengths, without its entities."""
+        return await self._run("snapshot_info", q.snapshot_info, account_id, kind)
+
+    async def load_range(
+        self,
+        account_id: str,
+        kind: Kind,
+        *,
+        after: str | None,
+        upto: str | None,
+        limit: int | None = None,
+        lengths: tuple[int, int] | None = None,
+    ) -> list[tuple[str, Stored]]:
+        """Stored entities with ids in (after, upto], in numeric id order."""
+        args = (account_id, kind, after, upto, limit, lengths)
+        return await self._run("load_range", q.load_range, *args)
 
     async def entity_meta(
         self, account_id: str, kind: Kind, entity_ids: Sequence[str]

@@ -13,8 +13,8 @@ import anyio.to_thread
 
 from monitor.errors import StoreError
 from monitor.events import Event
-from monitor.models import Kind, SnapshotRow
-from monitor.store import AccountState, Delivery, Snapshot
+from monitor.models import Kind, SnapshotRow, Stored
+from monitor.store import AccountState, Delivery, Snapshot, SnapshotInfo
 from monitor.store import _queries as q
 from monitor.store._schema import connect
 
@@ -93,6 +93,24 @@ class SqliteStore:
             deliveries,
             at,
         )
+
+    async def snapshot_info(self, account_id: str, kind: Kind) -> SnapshotInfo:
+        """The snapshot's fields, version, size and id lengths, without its entities."""
+        return await self._run("snapshot_info", q.snapshot_info, account_id, kind)
+
+    async def load_range(
+        self,
+        account_id: str,
+        kind: Kind,
+        *,
+        after: str | None,
+        upto: str | None,
+        limit: int | None = None,
+        lengths: tuple[int, int] | None = None,
+    ) -> list[tuple[str, Stored]]:
+        """Stored entities with ids in (after, upto], in numeric id order."""
+        args = (account_id, kind, after, upto, limit, lengths)
+        return await self._run("load_range", q.load_range, *args)
 
     async def entity_meta(
         self, account_id: str, kind: Kind, entity_ids: Sequence[str]

@@ -83,18 +83,37 @@ class RawPage(msgspec.Struct):
     bookmark: str | None = None
 
 
+class Id(msgspec.Struct):
+    id: str
+
+
 def bench_pinmon(
-    pages: list[bytes], stored: dict[str, Stored], fingerprints: dict[int, str] | None
+    pages: list[bytes], ranges: list[list[tuple[str, Stored]]], whole: dict[str, Stored] | None
 ) -> tuple[float, int]:
-    """What the daemon does per page: envelope decode, then feed_raw (decode only changed)."""
+    """What the daemon does per page: envelope decode, the page's last id, then feed_page
+    against the stored range (decoding only items whose bytes changed). The store's range
+    query is I/O and not part of this CPU figure; the ranges are prepared beforehand.
+
+    With ``whole``, the fallback instead: every item decoded and diffed against the whole
+    snapshot (a listing that ignores the requested order, or a first cycle's cost).
+    """
     watched = DEFAULT_WATCHED[Kind.AD]
     row = row_type(Kind.AD, watched)
     decoder = msgspec.json.Decoder(RawPage)
+    decode_id = msgspec.json.Decoder(Id).decode
     ctx = DiffContext(ACCOUNT, Kind.AD, watched, watched, 1.0)
     t0 = time.process_time()
-    diff = AccountDiff(ctx, dict(stored), fingerprints=fingerprints)
-    for body in pages:
-        diff.feed_raw(decoder.decode(body).items, row)
+    if whole is None:
+        diff = AccountDiff(ctx, {})
+        for body, stored in zip(pages, ranges, strict=True):
+            items = decoder.decode(body).items
+            decode_id(items[-1])
+            diff.feed_page(items, row, stored)
+    else:
+        diff = AccountDiff(ctx, dict(whole))
+        decode_row = msgspec.json.Decoder(row).decode
+        for body in pages:
+            diff.feed([decode_row(raw) for raw in decoder.decode(body).items])
     result = diff.finish(complete=True)
     return time.process_time() - t0, len(result.events)
 
@@ -130,16 +149,17 @@ def main() -> None:
     decoder = msgspec.json.Decoder(RawPage)
     base = AccountDiff(ctx, {})
     for body in old_pages:
-        base.feed_raw(decoder.decode(body).items, row_type(Kind.AD, watched))
+        base.feed_page(decoder.decode(body).items, row_type(Kind.AD, watched), [])
     stored = {r.entity_id: r.stored for r in base.finish(complete=True).rows}
-    fingerprints = base.fingerprints
+    ordered = sorted(stored.items(), key=lambda kv: (len(kv[0]), kv[0]))
+    ranges = [ordered[i : i + args.page_size] for i in range(0, len(ordered), args.page_size)]
     stored_dicts = {item["id"]: item for body in old_pages for item in json.loads(body)["items"]}
 
     ours, cold, theirs = [], [], []
     for _ in range(args.repeat):
-        t, n_ours = bench_pinmon(new_pages, stored, fingerprints)
+        t, n_ours = bench_pinmon(new_pages, ranges, None)
         ours.append(t)
-        t, n_cold = bench_pinmon(new_pages, stored, None)
+        t, n_cold = bench_pinmon(new_pages, ranges, stored)
         cold.append(t)
         assert n_cold == n_ours
         t, n_theirs = bench_baseline(new_pages, stored_dicts)
@@ -153,17 +173,17 @@ def main() -> None:
         f"ads={args.ads} pages={len(new_pages)} page_size={args.page_size} "
         f"changed={len(changed)} json={mb:.0f} MB, best of {args.repeat} (CPU time)"
     )
-    print(f"pinmon   steady state (hash skip) : {best_ours:7.3f} s  {per_ad_ours:6.2f} µs/ad")
+    print(f"pinmon   in id order (hash skip)  : {best_ours:7.3f} s  {per_ad_ours:6.2f} µs/ad")
     print(
-        f"pinmon   first cycle after start  : {min(cold):7.3f} s  "
-        f"{min(cold) / args.ads * 1e6:6.2f} µs/ad  (no hashes yet: every ad decoded)"
+        f"pinmon   fallback (all decoded)   : {min(cold):7.3f} s  "
+        f"{min(cold) / args.ads * 1e6:6.2f} µs/ad  (a listing out of order, or no hashes yet)"
     )
     print(f"baseline json.loads + dict ==     : {best_theirs:7.3f} s  {per_ad_theirs:6.2f} µs/ad")
     print(
-        f"ratio steady/baseline             : {best_ours / best_theirs:7.3f}  "
+        f"ratio in-order/baseline           : {best_ours / best_theirs:7.3f}  "
         f"(goal <= 0.200; per ad goal <= 3 µs)"
     )
-    print(f"ratio first-cycle/baseline        : {min(cold) / best_theirs:7.3f}")
+    print(f"ratio fallback/baseline           : {min(cold) / best_theirs:7.3f}")
 
 
 if __name__ == "__main__":

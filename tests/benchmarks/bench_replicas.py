@@ -57,9 +57,16 @@ def cycles_of(log: Path) -> list[tuple[int, float]]:
     return out
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(replicas: int, *, accounts: int, interval_s: float, cycles: int, pg: str,
-        folder: Path) -> tuple[float, list[int]]:
-    """The cluster's steady cycle wall time, and the accounts each replica polled."""
+        folder: Path) -> tuple[float, list[int], float, float]:
+    """The cluster's steady cycle wall time, the accounts each replica polled, the
+    replicas' CPU per cycle (summed), and the simulator's share of one core."""
     schema = f"b_{secrets.token_hex(6)}"
     with psycopg.connect(pg, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -92,7 +99,12 @@ def run(replicas: int, *, accounts: int, interval_s: float, cycles: int, pg: str
                 ))
         # Warm-up (baseline cycle and rebalancing: the first replica holds everything
         # until the others heartbeat), then the measured cycles.
-        time.sleep(interval_s * (3 + cycles))
+        time.sleep(interval_s * 3)
+        cpu0 = [cpu_s(p.pid) for p in procs]
+        sim0, t0 = cpu_s(sim.pid), time.monotonic()
+        time.sleep(interval_s * cycles)
+        replica_cpu = (sum(cpu_s(p.pid) for p in procs) - sum(cpu0)) / cycles
+        sim_share = (cpu_s(sim.pid) - sim0) / (time.monotonic() - t0)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -109,7 +121,7 @@ def run(replicas: int, *, accounts: int, interval_s: float, cycles: int, pg: str
             raise SystemExit(f"{log.name}: no steady cycles logged:\n{log.read_text()[-2000:]}")
         medians.append(statistics.median(d for _, d in steady))
         shares.append(round(statistics.median(a for a, _ in steady)))
-    return max(medians), shares
+    return max(medians), shares, replica_cpu, sim_share
 
 
 def main() -> None:
@@ -129,9 +141,10 @@ def main() -> None:
             results[n] = run(n, accounts=args.accounts, interval_s=args.interval,
                              cycles=args.cycles, pg=pg, folder=Path(tmp))
     base = results[1][0]
-    for n, (wall, shares) in results.items():
+    for n, (wall, shares, cpu, sim_share) in results.items():
         print(f"{n} replica{'s' if n > 1 else ' '}: cycle wall {wall:6.2f} s  "
-              f"speed-up {base / wall:4.2f}x  accounts per replica {shares}")
+              f"speed-up {base / wall:4.2f}x  accounts per replica {shares}  "
+              f"replicas' CPU per cycle {cpu:5.2f} s  simulator busy {sim_share:4.0%} of a core")
 
 
 if __name__ == "__main__":
