@@ -159,16 +159,22 @@ class SharedBudget:
         window_s: float = 60.0,
         local: object | None = None,
         now: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         from monitor.pinterest.budget import RateBudget
 
+        self._sleep = sleep
         self._store = store
         self._key = key
         self._limit = limit
         self._window_s = window_s
         self._now = now
         # Server corrections (remaining, 429 pauses) are applied locally.
-        self._local = local if isinstance(local, RateBudget) else RateBudget(limit, window_s)
+        self._local = (
+            local
+            if isinstance(local, RateBudget)
+            else RateBudget(limit, window_s, now=now, sleep=sleep)
+        )
         self.limit = limit
 
     async def acquire(self) -> None:
@@ -180,7 +186,7 @@ class SharedBudget:
             )
             if wait <= 0:
                 return
-            await anyio.sleep(wait)
+            await self._sleep(wait)
 
     def observe(self, remaining: int | None, reset_s: float | None) -> None:
         """Apply the server's view to the local bucket."""

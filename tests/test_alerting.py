@@ -174,3 +174,31 @@ async def test_digest_is_cut_to_the_channel_limit(tmp_path: Path) -> None:
         (digest,) = r.messages()
         assert "40 ads rejected" in digest["title"]
         assert "…and 20 more" in digest["message"]
+
+
+def test_digest_fits_a_small_channel_limit() -> None:
+    """A target with Discord's 2,000-character limit gets a digest that fits, "…and N more"."""
+    from monitor.delivery import Deliverer
+    from monitor.events import Event, FieldChange
+    from monitor.notify import Message, SendResult
+    from monitor.store import Delivery
+
+    class Discordish:
+        key, label, batch, body_limit = "d", "discord://****", True, 2000
+
+        async def send(self, message: Message) -> SendResult:  # pragma: no cover - unused
+            return SendResult(True, self.label)
+
+    events = [
+        Event(id=f"evt_{i}", type="ad.rejected", entity="ad", entity_id=str(1000 + i),
+              ad_account_id="549755885175", name=f"Spring campaign creative number {i}",
+              detected_at=0.0, changes={"review_status": FieldChange("APPROVED", "REJECTED")},
+              state={"review_status": "REJECTED", "rejection_labels": ["Misleading claims"]})
+        for i in range(60)
+    ]
+    deliveries = [Delivery(i, e, "r", "d", 0, "pending", 0.0, None, 0.0) for i, e in enumerate(events)]
+    deliverer = Deliverer(None, {"d": Discordish()})  # type: ignore[arg-type]
+    message = deliverer.message_for(deliveries, Discordish())
+    assert len(message.body) <= 2000
+    assert "more" in message.body
+    assert "60 ads rejected" in message.title

@@ -88,3 +88,48 @@ async def test_client_never_exceeds_the_simulators_limit() -> None:
     assert len(statuses) == 24
     assert 429 not in statuses
     assert sum(t.slept) >= 60.0  # it had to wait for the window, as the quota demands
+
+
+async def test_replicas_sharing_a_token_stay_under_the_limit_together(tmp_path: object) -> None:
+    """Three replicas' clients, one PostgreSQL budget: together they never draw a 429."""
+    import os
+
+    if not os.environ.get("PINMON_TEST_POSTGRES"):
+        pytest.skip("PINMON_TEST_POSTGRES not set: PostgreSQL tests skipped")
+    import secrets as _secrets
+
+    import anyio
+
+    from monitor.replicas import SharedBudget
+    from monitor.store.postgres import open_postgres
+    from tests.test_store import pg_schema
+
+    clock = ManualClock()
+    t = FakeTime(clock)
+    with pg_schema(f"t_{_secrets.token_hex(6)}") as url:
+        stores = [await open_postgres(url) for _ in range(3)]
+        sim = Simulator(scenario=small_scenario(), now=clock, rate_limit=10, rate_window_s=60.0)
+        try:
+            async with sim, aiohttp.ClientSession() as session:
+                row = row_type(Kind.AD, DEFAULT_WATCHED[Kind.AD])
+
+                async def replica(store: object) -> None:
+                    budget = SharedBudget(store, "budget:token", limit=10, now=t.now,  # type: ignore[arg-type]
+                                          sleep=t.sleep)
+                    client = PinterestClient(session, base_url=sim.base_url,
+                                             tokens=StaticToken(TOKEN), page_size=2,
+                                             budget=budget, sleep=t.sleep)
+                    for _ in range(3):  # 3 replicas x 3 listings x 3 pages = 27 requests
+                        pages = [p async for p in client.list_entities(Kind.AD, ACCOUNT, row=row)]
+                        assert sum(len(p) for p in pages) == 5
+
+                async with anyio.create_task_group() as tg:
+                    for store in stores:
+                        tg.start_soon(replica, store)
+        finally:
+            for store in stores:
+                await store.close()
+    statuses = [r.status for r in sim.requests]
+    assert len(statuses) == 27
+    assert 429 not in statuses
+    assert sum(t.slept) >= 60.0  # 27 requests at 10 a minute: the budget made them wait
