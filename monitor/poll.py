@@ -237,7 +237,7 @@ class Poller:
         return out
 
     async def _diff_in_order(
-        self, ctx: DiffContext, lengths: tuple[int, int] | None
+        self, ctx: DiffContext, lengths: tuple[int, int] | None, *, empty: bool = False
     ) -> AccountDiff:
         """Stream the listing in ascending id order against the stored entities of each
         page's id range: memory holds a page, not the account."""
@@ -256,8 +256,12 @@ class Poller:
             upto = _decode_id(page[-1]).id
             if after is not None and id_key(upto) <= id_key(after):
                 raise OrderError(f"page ending at {upto} does not follow {after}")
-            stored = await self._store.load_range(
-                account_id, kind, after=after, upto=upto, lengths=lengths
+            stored = (
+                []
+                if empty
+                else await self._store.load_range(
+                    account_id, kind, after=after, upto=upto, lengths=lengths
+                )
             )
             diff.feed_page(page, row, stored)
             after = upto
@@ -271,7 +275,7 @@ class Poller:
                 await self._store.write_rows(account_id, kind, diff.take_rows())
         # Stored entities past the last page were not listed: removed (a complete
         # listing is what decides; finish() is only reached when it completed).
-        while True:
+        while not empty:
             tail = await self._store.load_range(
                 account_id, kind, after=after, upto=None, limit=_BASELINE_CHUNK, lengths=lengths
             )
@@ -279,6 +283,7 @@ class Poller:
                 return diff
             diff.add_stored(tail)
             after = tail[-1][0]
+        return diff
 
     async def _diff_whole(self, ctx: DiffContext) -> AccountDiff:
         """The listing against the whole stored snapshot, in whatever order it comes."""
@@ -403,11 +408,13 @@ class Poller:
         )
         try:
             try:
-                if info.count <= self._config.monitor.stream_above:
+                if 0 < info.count <= self._config.monitor.stream_above:
                     # A small account costs one query read whole, and its memory is small.
                     diff = await self._diff_whole(ctx)
                 else:
-                    diff = await self._diff_in_order(ctx, info.lengths)
+                    # Big, or never seen (a first cycle does not know how big it will be:
+                    # page by page it writes as it goes).
+                    diff = await self._diff_in_order(ctx, info.lengths, empty=info.count == 0)
             except OrderError as exc:
                 # Pinterest documents ordering by id; if a listing ignores it, diff this
                 # account against its whole snapshot instead (more memory, same result).

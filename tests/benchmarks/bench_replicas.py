@@ -63,10 +63,17 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU jiffies of the whole machine (Linux /proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def run(replicas: int, *, accounts: int, interval_s: float, cycles: int, pg: str,
         folder: Path) -> tuple[float, list[int], float, float]:
     """The cluster's steady cycle wall time, the accounts each replica polled, the
-    replicas' CPU per cycle (summed), and the simulator's share of one core."""
+    replicas' CPU per cycle (summed), and how busy the whole machine was (0..1)."""
     schema = f"b_{secrets.token_hex(6)}"
     with psycopg.connect(pg, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -102,9 +109,12 @@ def run(replicas: int, *, accounts: int, interval_s: float, cycles: int, pg: str
         time.sleep(interval_s * 3)
         cpu0 = [cpu_s(p.pid) for p in procs]
         sim0, t0 = cpu_s(sim.pid), time.monotonic()
+        busy0, total0 = machine_jiffies()
         time.sleep(interval_s * cycles)
+        busy1, total1 = machine_jiffies()
         replica_cpu = (sum(cpu_s(p.pid) for p in procs) - sum(cpu0)) / cycles
-        sim_share = (cpu_s(sim.pid) - sim0) / (time.monotonic() - t0)
+        (cpu_s(sim.pid) - sim0) / (time.monotonic() - t0)
+        machine = (busy1 - busy0) / max(1, total1 - total0)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -121,7 +131,7 @@ def run(replicas: int, *, accounts: int, interval_s: float, cycles: int, pg: str
             raise SystemExit(f"{log.name}: no steady cycles logged:\n{log.read_text()[-2000:]}")
         medians.append(statistics.median(d for _, d in steady))
         shares.append(round(statistics.median(a for a, _ in steady)))
-    return max(medians), shares, replica_cpu, sim_share
+    return max(medians), shares, replica_cpu, machine
 
 
 def main() -> None:
@@ -141,10 +151,10 @@ def main() -> None:
             results[n] = run(n, accounts=args.accounts, interval_s=args.interval,
                              cycles=args.cycles, pg=pg, folder=Path(tmp))
     base = results[1][0]
-    for n, (wall, shares, cpu, sim_share) in results.items():
+    for n, (wall, shares, cpu, machine) in results.items():
         print(f"{n} replica{'s' if n > 1 else ' '}: cycle wall {wall:6.2f} s  "
               f"speed-up {base / wall:4.2f}x  accounts per replica {shares}  "
-              f"replicas' CPU per cycle {cpu:5.2f} s  simulator busy {sim_share:4.0%} of a core")
+              f"replicas' CPU per cycle {cpu:5.2f} s  machine busy {machine:4.0%}")
 
 
 if __name__ == "__main__":
