@@ -179,10 +179,15 @@ class SharedBudget:
 
     async def acquire(self) -> None:
         """Wait for a request slot in the shared bucket (and the local pause, if any)."""
+        from monitor.pinterest.budget import bucket_shape
+
         await self._local.acquire()
+        # The database keeps a bucket of `capacity` refilled at capacity/window: choose
+        # the window so that its rate is the one that never exceeds the limit.
+        capacity, rate = bucket_shape(self._limit, self._window_s)
         while True:
             wait = await self._store.take_budget(
-                self._key, limit=self._limit, window_s=self._window_s, now=self._now()
+                self._key, limit=capacity, window_s=capacity / rate, now=self._now()
             )
             if wait <= 0:
                 return

@@ -29,22 +29,30 @@ class FakeTime:
         self.clock.advance(seconds)
 
 
-async def test_burst_within_limit_does_not_wait() -> None:
-    """A full bucket lets `limit` requests through at once."""
+async def test_burst_of_a_tenth_does_not_wait() -> None:
+    """A full bucket lets a tenth of the limit through at once, then paces the rest."""
     t = FakeTime()
-    budget = RateBudget(10, 60.0, now=t.now, sleep=t.sleep)
+    budget = RateBudget(100, 60.0, now=t.now, sleep=t.sleep)
     for _ in range(10):
         await budget.acquire()
     assert t.slept == []
+    await budget.acquire()
+    assert sum(t.slept) == pytest.approx(60.0 / 90)
 
 
-async def test_over_limit_waits_for_refill() -> None:
-    """The 11th request of a 10-per-minute budget waits six seconds for one token."""
+@pytest.mark.parametrize("limit", [1, 10, 100, 1000])
+async def test_never_more_than_the_limit_in_any_window(limit: int) -> None:
+    """However requests arrive, no window of the budget's length sees more than `limit`."""
     t = FakeTime()
-    budget = RateBudget(10, 60.0, now=t.now, sleep=t.sleep)
-    for _ in range(11):
+    budget = RateBudget(limit, 60.0, now=t.now, sleep=t.sleep)
+    sent: list[float] = []
+    for i in range(3 * limit + 5):
+        if i % 7 == 0:
+            await t.sleep(13.0)  # idle gaps let the bucket refill to its burst
         await budget.acquire()
-    assert sum(t.slept) == pytest.approx(6.0)
+        sent.append(t.now())
+    worst = max(sum(1 for s in sent if start <= s < start + 60.0) for start in sent)
+    assert worst <= max(limit, 2)
 
 
 async def test_server_remaining_corrects_the_bucket() -> None:
@@ -90,6 +98,51 @@ async def test_client_never_exceeds_the_simulators_limit() -> None:
     assert sum(t.slept) >= 60.0  # it had to wait for the window, as the quota demands
 
 
+class VirtualTime:
+    """Discrete-event time for several tasks: it advances only when every task sleeps.
+
+    While any task is working (a request in flight) time stands still, as it nearly does
+    for real; a shared clock that jumped whenever one task slept would move requests of
+    the others into another rate-limit window mid-flight.
+    """
+
+    def __init__(self, clock: ManualClock, tasks: int) -> None:
+        import anyio
+
+        self.clock = clock
+        self.awake = tasks
+        self.sleepers: list[tuple[float, int, anyio.Event]] = []
+        self.slept = 0.0
+        self._n = 0
+
+    def now(self) -> float:
+        return self.clock()
+
+    def done(self) -> None:
+        self.awake -= 1
+        self._advance()
+
+    def _advance(self) -> None:
+        if self.awake == 0 and self.sleepers:
+            self.sleepers.sort()
+            wake_at, _, event = self.sleepers.pop(0)
+            if wake_at > self.clock():
+                self.slept += wake_at - self.clock()
+                self.clock.advance(wake_at - self.clock())
+            self.awake += 1
+            event.set()
+
+    async def sleep(self, seconds: float) -> None:
+        import anyio
+
+        event = anyio.Event()
+        self._n += 1
+        self.sleepers.append((self.clock() + seconds, self._n, event))
+        self.awake -= 1
+        self._advance()
+        await event.wait()
+
+
 async def test_replicas_sharing_a_token_stay_under_the_limit_together(tmp_path: object) -> None:
     """Three replicas' clients, one PostgreSQL budget: together they never draw a 429."""
     import os
@@ -105,7 +158,7 @@ async def test_replicas_sharing_a_token_stay_under_the_limit_together(tmp_path: 
     from tests.test_store import pg_schema
 
     clock = ManualClock()
-    t = FakeTime(clock)
+    t = VirtualTime(clock, tasks=3)
     with pg_schema(f"t_{_secrets.token_hex(6)}") as url:
         stores = [await open_postgres(url) for _ in range(3)]
         sim = Simulator(scenario=small_scenario(), now=clock, rate_limit=10, rate_window_s=60.0)
@@ -122,6 +175,7 @@ async def test_replicas_sharing_a_token_stay_under_the_limit_together(tmp_path: 
                     for _ in range(3):  # 3 replicas x 3 listings x 3 pages = 27 requests
                         pages = [p async for p in client.list_entities(Kind.AD, ACCOUNT, row=row)]
                         assert sum(len(p) for p in pages) == 5
+                    t.done()
 
                 async with anyio.create_task_group() as tg:
                     for store in stores:
@@ -132,4 +186,4 @@ async def test_replicas_sharing_a_token_stay_under_the_limit_together(tmp_path: 
     statuses = [r.status for r in sim.requests]
     assert len(statuses) == 27
     assert 429 not in statuses
-    assert sum(t.slept) >= 60.0  # 27 requests at 10 a minute: the budget made them wait
+    assert t.slept >= 120.0  # 27 requests at 10 a minute: the budget made them wait

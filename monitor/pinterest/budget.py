@@ -19,6 +19,17 @@ import structlog
 log = structlog.get_logger("monitor.pinterest.budget")
 
 
+def bucket_shape(limit: int, window_s: float) -> tuple[int, float]:
+    """Burst size and refill rate that never exceed ``limit`` in any ``window_s``.
+
+    A bucket of capacity C refilling at r sends at most C + r·W in any window W. Pinterest
+    counts requests per window, so C + r·W must not pass the limit: a tenth of it as burst,
+    the rest spread evenly (a full-size bucket would allow twice the quota in a window).
+    """
+    capacity = max(1, limit // 10)
+    return capacity, max(limit - capacity, 1) / window_s
+
+
 class Budget(Protocol):
     """What the transport needs from a budget: local (:class:`RateBudget`) or shared."""
 
@@ -59,8 +70,8 @@ class RateBudget:
         if limit < 1 or window_s <= 0:
             raise ValueError("a budget needs a positive limit and window")
         self.limit = limit
-        self._rate = limit / window_s
-        self._tokens = float(limit)
+        self.capacity, self._rate = bucket_shape(limit, window_s)
+        self._tokens = float(self.capacity)
         self._max_pause_s = max_pause_s
         self._now = now
         self._sleep = sleep
@@ -77,7 +88,7 @@ class RateBudget:
 
     def _refill(self) -> None:
         now = self._now()
-        self._tokens = min(float(self.limit), self._tokens + (now - self._stamp) * self._rate)
+        self._tokens = min(float(self.capacity), self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
 
     async def acquire(self) -> None:
