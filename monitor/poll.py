@@ -102,6 +102,7 @@ class Poller:
         }
         self.account_names: dict[str, str] = {}
         self._mutes: list[Mute] = []
+        self._successes: list[tuple[str, str | None]] = []
         self._reminders = Reminders(store, config.routes, notifiers, record=self._record_reminders)
         self._names = ParentNames(client, entity_statuses=config.pinterest.entity_statuses)
 
@@ -161,6 +162,7 @@ class Poller:
             async with anyio.create_task_group() as tg:
                 for account_id in account_ids:
                     tg.start_soon(one, account_id)
+            await self._flush_successes()
             reminded = await self._reminders.send_due(
                 now=self._now(), muted=lambda e: muted_by(e, self._mutes) is not None
             )
@@ -188,6 +190,11 @@ class Poller:
         async with anyio.create_task_group() as tg:
             for account_id in account_ids:
                 tg.start_soon(one, account_id)
+        await self._flush_successes()
+
+    async def _flush_successes(self) -> None:
+        polls, self._successes = self._successes, []
+        await self._store.record_successes(polls, at=self._now())
 
     async def _account_health(
         self, prev: AccountState | None, result: AccountResult, error: Exception | None
@@ -363,9 +370,11 @@ class Poller:
                     error=error,
                 )
                 return AccountResult(account_id, ok=False, error=error, state=state), exc
-            state = await self._store.record_poll(
-                account_id, name=self.account_names.get(account_id), ok=True, at=self._now()
-            )
+            # Successes are written together at the end of the cycle (one transaction, not
+            # one per account); failures are written at once, their counts matter now.
+            now, name = self._now(), self.account_names.get(account_id)
+            self._successes.append((account_id, name))
+            state = AccountState(account_id, name, now, now, None, 0)
             log.info(
                 "poll.completed",
                 entities=entities,
@@ -428,16 +437,19 @@ class Poller:
         events = await self._with_meta(account_id, kind, result.events)
         events = await self._names.fill(events) if events else []
         deliveries = self._deliveries(events)
-        committed_at = self._now()
-        new = await self._store.commit_cycle(
-            account_id,
-            kind,
-            fields=watched,
-            rows=result.rows,
-            events=events,
-            deliveries=deliveries,
-            at=committed_at,
-        )
+        new = 0
+        if result.rows or events or fields != watched:
+            # Nothing changed, nothing to write: most cycles of most accounts skip the
+            # transaction (it matters with hundreds of accounts on one database).
+            new = await self._store.commit_cycle(
+                account_id,
+                kind,
+                fields=watched,
+                rows=result.rows,
+                events=events,
+                deliveries=deliveries,
+                at=self._now(),
+            )
         self.entity_counts[key] = (
             summary_counts((r.stored for r in result.rows), watched)
             if ctx.baseline

@@ -527,3 +527,14 @@ async def test_snapshot_info_and_ranges_in_numeric_id_order(store: StateStore) -
     (_, stored), *_ = await store.load_range("acc", Kind.AD, after="99", upto="100")
     assert stored.raw_hash == 700
     assert await store.load_range("other", Kind.AD, after=None, upto=None) == []
+
+
+async def test_record_successes_in_one_go(store: StateStore) -> None:
+    """A cycle's successes are recorded together: times set, failure counts reset."""
+    await store.record_poll("a1", name="A", ok=False, at=1.0, error="boom")
+    await store.record_successes([("a1", None), ("a2", "Two")], at=5.0)
+    by_id = {a.account_id: a for a in await store.accounts()}
+    assert (by_id["a1"].name, by_id["a1"].last_success_at, by_id["a1"].consecutive_failures,
+            by_id["a1"].last_error) == ("A", 5.0, 0, None)
+    assert (by_id["a2"].name, by_id["a2"].last_attempt_at) == ("Two", 5.0)
+    await store.record_successes([], at=6.0)

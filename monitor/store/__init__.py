@@ -160,6 +160,13 @@ class StateStore(Protocol):
         """Record an account's cycle outcome; returns the updated bookkeeping."""
         ...
 
+    async def record_successes(
+        self, polls: Sequence[tuple[str, str | None]], *, at: float
+    ) -> None:
+        """Record several accounts' successful cycles (``(account_id, name)``) at once:
+        one transaction a cycle rather than one per account."""
+        ...
+
     async def accounts(self) -> list[AccountState]:
         """Every account the store has bookkeeping for."""
         ...

@@ -252,6 +252,17 @@ async def record_poll(
     return AccountState(*row)
 
 
+async def record_successes(
+    conn: Conn, polls: Sequence[tuple[str, str | None]], at: float
+) -> None:
+    """See :meth:`monitor.store.StateStore.record_successes`."""
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(
+            _RECORD_POLL,
+            [{"account_id": a, "name": n, "ok": True, "at": at, "error": None} for a, n in polls],
+        )
+
+
 async def accounts(conn: Conn) -> list[AccountState]:
     """See :meth:`monitor.store.StateStore.accounts`."""
     cur = await conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY account_id")

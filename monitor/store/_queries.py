@@ -252,6 +252,17 @@ def record_poll(
     return AccountState(*row)
 
 
+def record_successes(
+    conn: sqlite3.Connection, polls: Sequence[tuple[str, str | None]], at: float
+) -> None:
+    """See :meth:`monitor.store.StateStore.record_successes`."""
+    with transaction(conn):
+        conn.executemany(
+            _RECORD_POLL,
+            ({"account_id": a, "name": n, "ok": True, "at": at, "error": None} for a, n in polls),
+        )
+
+
 def accounts(conn: sqlite3.Connection) -> list[AccountState]:
     """See :meth:`monitor.store.StateStore.accounts`."""
     cursor = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY account_id")

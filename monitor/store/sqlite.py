@@ -142,6 +142,13 @@ class SqliteStore:
         """
         return await self._run("record_poll", q.record_poll, account_id, name, ok, at, error)
 
+    async def record_successes(
+        self, polls: Sequence[tuple[str, str | None]], *, at: float
+    ) -> None:
+        """Record several accounts' successful cycles in one transaction."""
+        if polls:
+            await self._run("record_successes", q.record_successes, polls, at)
+
     async def accounts(self) -> list[AccountState]:
         """Every account the store has bookkeeping for, by account id."""
         return await self._run("accounts", q.accounts)
