@@ -48,13 +48,15 @@ def register_url_secrets(url: str) -> None:
     for piece in (parts.username, parts.password):
         if piece:
             register_secret(unquote(piece))
-    netloc_host = parts.hostname or ""
+    # hostname is lower-cased by urlsplit; the credential it may hold is not.
+    host_port = parts.netloc.rpartition("@")[2]
+    netloc_host = host_port.rpartition(":")[0] or host_port
     for segment in parts.path.split("/"):
         if segment and segment != netloc_host:
             register_secret(unquote(segment))
     # Schemes like slack://TokenA/... put the first credential where a host would be.
     if "." not in netloc_host and not netloc_host.replace("-", "").isalpha():
-        register_secret(netloc_host)
+        register_secret(unquote(netloc_host))
     for pair in parts.query.split("&"):
         _, _, value = pair.partition("=")
         if value:
