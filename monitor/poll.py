@@ -12,9 +12,10 @@ import msgspec
 import structlog
 
 from monitor.config import Config
-from monitor.differ import AccountDiff, DiffContext, OrderError, id_key
+from monitor.differ import DiffContext, OrderError
 from monitor.errors import AuthError, ListingError, MonitorError, PinterestError
 from monitor.events import Event
+from monitor.listing import count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import PREFIX, Mute, active, muted_by, parse_mutes
 from monitor.names import ParentNames
@@ -28,18 +29,6 @@ from monitor.status import summary_counts, summary_counts_after
 from monitor.store import AccountState, StateStore
 
 log = structlog.get_logger("monitor.poll")
-
-#: Rows a baseline accumulates before writing them ahead of its commit, and stored rows
-#: read per query when streaming the tail of a snapshot.
-_BASELINE_CHUNK = 10_000
-
-
-class _Id(msgspec.Struct):
-    id: str
-
-
-#: A page's last id says which stored range the page covers; only that is decoded.
-_decode_id = msgspec.json.Decoder(_Id).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,86 +232,6 @@ class Poller:
             )
         return out
 
-    async def _diff_in_order(
-        self, ctx: DiffContext, lengths: tuple[int, int] | None, *, empty: bool = False
-    ) -> AccountDiff:
-        """Stream the listing in ascending id order against the stored entities of each
-        page's id range: memory holds a page, not the account."""
-        account_id, kind = ctx.account_id, ctx.kind
-        diff = AccountDiff(ctx, {})
-        row = self._rows[kind]
-        after: str | None = None
-        async for page in self._client.list_entities_raw(
-            kind,
-            account_id,
-            entity_statuses=self._config.pinterest.entity_statuses,
-            order="ASCENDING",
-        ):
-            if not page:
-                continue
-            upto = _decode_id(page[-1]).id
-            if after is not None and id_key(upto) <= id_key(after):
-                raise OrderError(f"page ending at {upto} does not follow {after}")
-            stored = (
-                []
-                if empty
-                else await self._store.load_range(
-                    account_id, kind, after=after, upto=upto, lengths=lengths
-                )
-            )
-            diff.feed_page(page, row, stored)
-            after = upto
-            if (
-                ctx.baseline
-                and not ctx.report_existing
-                and len(diff.pending_rows) >= _BASELINE_CHUNK
-            ):
-                # A first cycle over a big account writes as it goes, so its memory
-                # does not hold every row; it reports nothing, so nothing is at stake.
-                await self._store.write_rows(account_id, kind, diff.take_rows())
-        # Stored entities past the last page were not listed: removed (a complete
-        # listing is what decides; finish() is only reached when it completed).
-        while not empty:
-            tail = await self._store.load_range(
-                account_id, kind, after=after, upto=None, limit=_BASELINE_CHUNK, lengths=lengths
-            )
-            if not tail:
-                return diff
-            diff.add_stored(tail)
-            after = tail[-1][0]
-        return diff
-
-    async def _diff_whole(self, ctx: DiffContext) -> AccountDiff:
-        """The listing against the whole stored snapshot, in whatever order it comes."""
-        snapshot = await self._store.load_snapshot(ctx.account_id, ctx.kind)
-        diff = AccountDiff(ctx, snapshot.entities)
-        row = self._rows[ctx.kind]
-        async for page in self._client.list_entities_raw(
-            ctx.kind, ctx.account_id, entity_statuses=self._config.pinterest.entity_statuses
-        ):
-            diff.feed_any(page, row)
-        return diff
-
-    async def _count_stored(
-        self,
-        account_id: str,
-        kind: Kind,
-        fields: tuple[str, ...],
-        lengths: tuple[int, int] | None,
-    ) -> dict[str, int]:
-        """Entities by summary_status, read in chunks (for the metrics)."""
-        counts: dict[str, int] = {}
-        after: str | None = None
-        while True:
-            chunk = await self._store.load_range(
-                account_id, kind, after=after, upto=None, limit=_BASELINE_CHUNK, lengths=lengths
-            )
-            if not chunk:
-                return counts
-            for status, n in summary_counts((s for _, s in chunk), fields).items():
-                counts[status] = counts.get(status, 0) + n
-            after = chunk[-1][0]
-
     async def _with_meta(self, account_id: str, kind: Kind, events: list[Event]) -> list[Event]:
         """Fill removed events' ids and name from the stored meta (kept out of memory)."""
         gone = [e.entity_id for e in events if e.change == "removed" and e.name is None]
@@ -396,13 +305,15 @@ class Poller:
 
     async def _poll_kind(self, account_id: str, kind: Kind) -> tuple[int, int]:
         watched = self._config.monitor.watch[kind]
+        statuses = self._config.pinterest.entity_statuses
+        row = self._rows[kind]
         info = await self._store.snapshot_info(account_id, kind)
         fields = info.fields
         key = (account_id, kind)
         if fields and key not in self.entity_counts:
             # Once per process: later cycles move the counts by their events.
-            self.entity_counts[key] = await self._count_stored(
-                account_id, kind, fields, info.lengths
+            self.entity_counts[key] = await count_stored(
+                self._store, account_id, kind, fields, info.lengths
             )
         before = self.entity_counts.get(key, {}) if fields else {}
         ctx = DiffContext(
@@ -419,16 +330,24 @@ class Poller:
             try:
                 if 0 < info.count <= self._config.monitor.stream_above:
                     # A small account costs one query read whole, and its memory is small.
-                    diff = await self._diff_whole(ctx)
+                    diff = await diff_whole(ctx, self._client, self._store, row, statuses)
                 else:
                     # Big, or never seen (a first cycle does not know how big it will be:
                     # page by page it writes as it goes).
-                    diff = await self._diff_in_order(ctx, info.lengths, empty=info.count == 0)
+                    diff = await diff_in_order(
+                        ctx,
+                        self._client,
+                        self._store,
+                        row,
+                        statuses,
+                        lengths=info.lengths,
+                        empty=info.count == 0,
+                    )
             except OrderError as exc:
                 # Pinterest documents ordering by id; if a listing ignores it, diff this
                 # account against its whole snapshot instead (more memory, same result).
                 log.warning("poll.unordered_listing", kind=kind.value, error=str(exc))
-                diff = await self._diff_whole(ctx)
+                diff = await diff_whole(ctx, self._client, self._store, row, statuses)
         except msgspec.MsgspecError as exc:
             raise ListingError(
                 f"{kind.plural} listing: an item is not a valid {kind.value}: {exc}"
