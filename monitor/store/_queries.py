@@ -16,6 +16,7 @@ from monitor.events import Event, from_json, to_json
 from monitor.models import Kind, SnapshotRow, Stored
 from monitor.store import AccountState, Delivery, Snapshot, SnapshotInfo
 from monitor.store._glob import glob_pattern
+from monitor.store._kv import clear_prefix, delete_keys, get_prefix, get_value, set_values
 from monitor.store._ranges import length_spans
 from monitor.store._schema import transaction
 
@@ -376,22 +377,6 @@ def prune_events(conn: sqlite3.Connection, before: float) -> int:
     return cursor.rowcount
 
 
-def get_value(conn: sqlite3.Connection, key: str) -> str | None:
-    """See :meth:`monitor.store.StateStore.get_value`."""
-    row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-    return None if row is None else str(row[0])
-
-
-def set_values(conn: sqlite3.Connection, values: dict[str, str]) -> None:
-    """See :meth:`monitor.store.StateStore.set_values`."""
-    with transaction(conn):
-        conn.executemany(
-            "INSERT INTO kv (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            values.items(),
-        )
-
-
 def close(conn: sqlite3.Connection) -> None:
     """Fold the WAL back into the database file and close."""
     try:
@@ -417,20 +402,4 @@ def _deliveries(cursor: sqlite3.Cursor) -> list[Delivery]:
     return result
 
 
-def clear_prefix(conn: sqlite3.Connection, prefix: str) -> int:
-    """See :meth:`monitor.store.StateStore.clear_prefix`."""
-    with transaction(conn):
-        # GLOB, not LIKE: '_' and '%' in keys are literal; '*?[' cannot occur in our prefixes.
-        return conn.execute("DELETE FROM kv WHERE key GLOB ?", (prefix + "*",)).rowcount
-
-
-def get_prefix(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
-    """See :meth:`monitor.store.StateStore.get_prefix`."""
-    rows = conn.execute("SELECT key, value FROM kv WHERE key GLOB ?", (prefix + "*",))
-    return dict(rows.fetchall())
-
-
-def delete_keys(conn: sqlite3.Connection, keys: Sequence[str]) -> int:
-    """See :meth:`monitor.store.StateStore.delete_keys`."""
-    with transaction(conn):
-        return conn.executemany("DELETE FROM kv WHERE key = ?", ((k,) for k in keys)).rowcount
+__all__ = ["clear_prefix", "delete_keys", "get_prefix", "get_value", "set_values"]
