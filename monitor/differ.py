@@ -18,10 +18,9 @@ from monitor.classify import classify, standing
 from monitor.errors import ListingError
 from monitor.events import Change, Event, FieldChange, event_id
 from monitor.models import Kind, Row, SnapshotRow, Stored
-from monitor.normal import decode_state, meta_of, normaliser
+from monitor.normal import decode_meta, decode_state, meta_of, normaliser
 
 _encode = msgspec.msgpack.Encoder().encode
-_decode_list = msgspec.msgpack.Decoder(list[Any]).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +183,6 @@ class AccountDiff:
             ):
                 self._seen.add(parsed.id)
                 del self._stored[parsed.id]
-                self._count += 1
                 continue
             self.feed((parsed,))
         self._hash = 0
@@ -195,11 +193,6 @@ class AccountDiff:
         at :meth:`finish` unless seen."""
         for entity_id, old in stored:
             self._stored[entity_id] = old
-
-    @property
-    def last_id(self) -> str | None:
-        """The highest id diffed so far (streaming)."""
-        return self._last_id
 
     def feed(self, rows: Iterable[Row]) -> None:
         """Diff rows against the whole stored snapshot; repeated ids are ignored."""
@@ -379,7 +372,7 @@ class AccountDiff:
                     )
                 )
                 if not ctx.baseline:
-                    meta = _decode_list(old.meta) if old.meta else None
+                    meta = decode_meta(old.meta) if old.meta else None
                     self._emit(
                         entity_id,
                         Change.REMOVED,

@@ -63,3 +63,8 @@ def meta_of(row: Any) -> bytes:
             getattr(row, "name", None),
         ]
     )
+
+
+def decode_meta(meta: bytes) -> list[Any]:
+    """``[campaign_id, ad_group_id, pin_id, name]`` back from :func:`meta_of`'s bytes."""
+    return _decode_list(meta)

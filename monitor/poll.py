@@ -19,6 +19,7 @@ from monitor.listing import count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import PREFIX, Mute, active, muted_by, parse_mutes
 from monitor.names import ParentNames
+from monitor.normal import decode_meta
 from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.pinterest import PinterestClient
@@ -242,7 +243,7 @@ class Poller:
         for event in events:
             meta = metas.get(event.entity_id) if event.change == "removed" else None
             if meta:
-                campaign_id, ad_group_id, pin_id, name = msgspec.msgpack.decode(meta)
+                campaign_id, ad_group_id, pin_id, name = decode_meta(meta)
                 event = msgspec.structs.replace(
                     event,
                     campaign_id=event.campaign_id or campaign_id,

@@ -6,7 +6,7 @@ Backends implement :class:`StateStore`; SQLite is the embedded default (``store/
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.events import Event
@@ -21,14 +21,10 @@ class Snapshot:
         entities: Entity id to its stored state (tombstones included, flagged ``removed``).
         fields: The watched fields the blobs were encoded with; ``None`` when this account
             and kind have never completed a cycle (the next one is a silent baseline).
-        taken_at: The ``at`` of the commit that wrote it: a version, so a replica can tell
-            whether another wrote the snapshot since it last did.
     """
 
     entities: dict[str, Stored]
     fields: tuple[str, ...] | None
-    # A version, not content: two snapshots with the same entities are equal.
-    taken_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

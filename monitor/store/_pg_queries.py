@@ -83,7 +83,7 @@ async def load_snapshot(conn: Conn, account_id: str, kind: Kind) -> Snapshot:
             }
     if fields_row is None:
         return Snapshot(entities, None)
-    return Snapshot(entities, tuple(fields_row[0]), taken_at=fields_row[1])
+    return Snapshot(entities, tuple(fields_row[0]))
 
 
 async def snapshot_info(conn: Conn, account_id: str, kind: Kind) -> SnapshotInfo:

@@ -86,7 +86,7 @@ def load_snapshot(conn: sqlite3.Connection, account_id: str, kind: Kind) -> Snap
         }
     if fields_row is None:
         return Snapshot(entities, None)
-    return Snapshot(entities, tuple(json.loads(fields_row[0])), taken_at=fields_row[1])
+    return Snapshot(entities, tuple(json.loads(fields_row[0])))
 
 
 def snapshot_info(conn: sqlite3.Connection, account_id: str, kind: Kind) -> SnapshotInfo:
