@@ -169,6 +169,7 @@ async def make_client(
         retry=RetryPolicy(attempts=p.retries, total_timeout_s=p.timeout_s),
         budget=budget,
         on_response=on_response,
+        max_body_bytes=p.max_body_bytes,
     )
 
 

@@ -6,10 +6,10 @@ complete, which is the only case in which an entity missing from it counts as re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from xxhash import xxh3_64_intdigest
@@ -18,7 +18,7 @@ from monitor.classify import classify, standing
 from monitor.errors import ListingError
 from monitor.events import Change, Event, FieldChange, event_id
 from monitor.models import Kind, Row, SnapshotRow, Stored
-from monitor.normal import decode_meta, decode_state, meta_of, normaliser
+from monitor.normal import cap_text, decode_meta, decode_state, meta_of, normaliser
 
 _encode = msgspec.msgpack.Encoder().encode
 
@@ -38,6 +38,9 @@ class DiffContext:
         report_existing: ...except, when set, ``ad.already_rejected`` for ads rejected now
             and ``ad.pending_review`` for ads pending since before ``pending_before``
             (the opt-in start-up report; they go out as one digest).
+        trusted_until: ``updated_time`` stamps after this (Unix seconds) are not trusted as
+            versions: a stamp from the future would otherwise make every later real change
+            look stale, forever. None trusts every stamp (pure tests).
     """
 
     account_id: str
@@ -48,17 +51,53 @@ class DiffContext:
     baseline: bool = False
     report_existing: bool = False
     pending_before: float | None = None
+    trusted_until: float | None = None
+
+
+#: How far past "now" an ``updated_time`` may lie and still be a version: clock skew
+#: between Pinterest and us is seconds; a stamp beyond this is an API fault.
+FUTURE_TOLERANCE_S: Final = 300.0
+
+#: How much of an item is quoted when it is reported as bad: enough to recognise it.
+EXCERPT_BYTES: Final = 120
+
+
+@dataclass(frozen=True, slots=True)
+class BadItem:
+    """An item that was skipped: no usable id, or it does not decode as its kind.
+
+    Attributes:
+        page: Which page of the listing (1-based) it came in.
+        excerpt: Its first bytes, printable.
+        error: Why it was unusable.
+    """
+
+    page: int
+    excerpt: str
+    error: str
 
 
 @dataclass(slots=True)
 class DiffResult:
-    """What a diff produced: events, rows to upsert, and whether removals were decided."""
+    """What a diff produced: events, rows to upsert, and what was noticed on the way.
+
+    Attributes:
+        complete: Removals were decided (the listing was complete and every item usable).
+        seen: Entities listed.
+        stale: Items older than what is stored (a lagging replica): ignored.
+        untrusted: Ids whose ``updated_time`` lay in the future: stored without a version.
+        unknown: Ids with a watched field null or absent: that field kept its stored value.
+        bad: Items skipped as unusable; while there are any, nothing is inferred from absence.
+    """
 
     events: list[Event] = field(default_factory=list)
     rows: list[SnapshotRow] = field(default_factory=list)
     complete: bool = False
     seen: int = 0
     stale: int = 0
+    untrusted: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    bad: list[BadItem] = field(default_factory=list)
 
 
 class OrderError(ListingError):
@@ -74,19 +113,48 @@ def id_key(entity_id: str) -> tuple[int, str]:
     return (len(entity_id), entity_id)
 
 
+#: Longest id accepted: Pinterest ids are 64-bit integers (at most 20 digits).
+MAX_ID_DIGITS: Final = 20
+
+
+def usable_id(entity_id: object) -> bool:
+    """Whether ``entity_id`` is the digit string Pinterest ids are (kept as strings)."""
+    return (
+        isinstance(entity_id, str)
+        and 0 < len(entity_id) <= MAX_ID_DIGITS
+        and entity_id.isascii()
+        and entity_id.isdigit()
+    )
+
+
+def excerpt(raw: bytes | msgspec.Raw) -> str:
+    """The start of a raw item as one short printable line, for a log."""
+    data = memoryview(raw)
+    text = bytes(data[:EXCERPT_BYTES]).decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return text + ("…" if len(data) > EXCERPT_BYTES else "")
+
+
 class AccountDiff:
     """Incremental diff of one account's listing against its stored snapshot.
 
     Two ways to feed it:
 
-    - :meth:`feed` (and :func:`diff_listing`) with ``stored`` the whole snapshot, in any
-      order: the simple form, used when a listing's order cannot be relied on.
+    - :meth:`feed` / :meth:`feed_any` (and :func:`diff_listing`) with ``stored`` the whole
+      snapshot, in any order: the simple form, used when a listing's order cannot be
+      relied on.
     - :meth:`feed_page` for a listing in ascending id order, each page with the stored
       entities of its id range (start with ``stored={}``): a cycle holds one page's worth
       of stored state, whatever the size of the account.
 
-    Stored entries are consumed as they are seen, so that what remains at :meth:`finish`
-    is exactly what the listing no longer contains.
+    Stored entries are consumed as they are seen, so that what remains at the end is
+    exactly what the listing no longer contains (:meth:`missing`). Absence is evidence,
+    not proof: the caller looks those ids up directly, hands what it found to
+    :meth:`feed_found`, and names in :meth:`finish` the ones confirmed gone.
+
+    Everything Pinterest sends is evidence too: an item without a usable id or that does
+    not decode is skipped (and reported in ``bad``), a stamp from the future is not
+    trusted as a version, and a watched field that comes back null keeps its stored value.
     """
 
     def __init__(self, ctx: DiffContext, stored: dict[str, Stored]) -> None:
@@ -96,6 +164,7 @@ class AccountDiff:
         self._hash = 0  # raw hash of the item being diffed (0: unknown)
         self._seen: set[str] = set()  # only without streaming: the order does not dedupe
         self._count = 0
+        self._page = 0
         self._last_id: str | None = None
         self._norms = [(name, normaliser(name)) for name in ctx.watched]
         self._same_fields = ctx.watched == ctx.stored_fields
@@ -105,6 +174,24 @@ class AccountDiff:
             getter if len(ctx.watched) > 1 else (lambda row: (getter(row),))
         )
         self._result = DiffResult()
+
+    def _decoder(self, row: type[Row]) -> Callable[[bytes], Row]:
+        if self._decode_row is None:
+            self._decode_row = msgspec.json.Decoder(row).decode
+        return self._decode_row
+
+    def _parse(self, raw: msgspec.Raw, decode: Callable[[bytes], Row]) -> Row | None:
+        """One raw item decoded, or None (recorded in ``bad``) when it is unusable."""
+        try:
+            parsed = decode(raw)
+        except msgspec.MsgspecError as exc:
+            self._result.bad.append(BadItem(self._page, excerpt(raw), str(exc)[:200]))
+            return None
+        if not usable_id(parsed.id):
+            error = f"unusable id {parsed.id[:40]!r}"
+            self._result.bad.append(BadItem(self._page, excerpt(raw), error))
+            return None
+        return parsed
 
     def feed_page(
         self,
@@ -122,15 +209,14 @@ class AccountDiff:
 
         An item whose raw bytes hash to what was stored with the entity at the same
         position cannot have changed: it is neither decoded nor compared (one xxh3 per ad
-        instead of a decode). Everything else is decoded and diffed.
+        instead of a decode). Everything else is decoded and diffed; an item that does
+        not decode is skipped and reported.
 
         Raises:
             OrderError: the page is not in ascending id order after the previous one.
-            msgspec.ValidationError, msgspec.DecodeError: an item is garbage.
         """
-        if self._decode_row is None:
-            self._decode_row = msgspec.json.Decoder(row).decode
-        decode = self._decode_row
+        decode = self._decoder(row)
+        self._page += 1
         pending = self._stored
         for entity_id, old in stored:
             pending[entity_id] = old
@@ -146,7 +232,9 @@ class AccountDiff:
                         self._count += 1
                         self._last_id = entity_id
                     continue
-            parsed = decode(raw)
+            parsed = self._parse(raw, decode)
+            if parsed is None:
+                continue
             entity_id = parsed.id
             key = id_key(entity_id)
             if self._last_id is not None:
@@ -167,12 +255,13 @@ class AccountDiff:
     def feed_any(self, items: Sequence[msgspec.Raw], row: type[Row]) -> None:
         """Diff raw items in any order against the whole stored snapshot (given at
         construction): an item whose hash matches its stored entity's is not compared."""
-        if self._decode_row is None:
-            self._decode_row = msgspec.json.Decoder(row).decode
-        decode = self._decode_row
+        decode = self._decoder(row)
+        self._page += 1
         for raw in items:
             self._hash = xxh3_64_intdigest(raw) >> 1
-            parsed = decode(raw)
+            parsed = self._parse(raw, decode)
+            if parsed is None:
+                continue
             old = self._stored.get(parsed.id)
             if (
                 old is not None
@@ -183,16 +272,51 @@ class AccountDiff:
             ):
                 self._seen.add(parsed.id)
                 del self._stored[parsed.id]
+                self._count += 1
                 continue
             self.feed((parsed,))
         self._hash = 0
         self._result.seen = len(self._seen)
 
     def add_stored(self, stored: Iterable[tuple[str, Stored]]) -> None:
-        """More stored entities no page covered (the tail after the last page): removed
-        at :meth:`finish` unless seen."""
+        """More stored entities no page covered (the tail after the last page): missing
+        at the end unless seen."""
         for entity_id, old in stored:
             self._stored[entity_id] = old
+
+    @property
+    def listed(self) -> int:
+        """Entities the listing has contained so far."""
+        return self._count
+
+    def missing(self) -> list[str]:
+        """Stored live entities the listing did not contain (call once it is complete).
+
+        Empty while any item had to be skipped: the skipped one may be any of them.
+        """
+        if self._result.bad:
+            return []
+        return [entity_id for entity_id, old in self._stored.items() if not old.removed]
+
+    def feed_found(self, items: Sequence[msgspec.Raw], row: type[Row]) -> None:
+        """Diff what a direct lookup of :meth:`missing` ids returned: those exist after all.
+
+        Items for ids that were not missing are ignored: a lookup proves presence only of
+        what it was asked about.
+        """
+        decode = self._decoder(row)
+        for raw in items:
+            self._hash = xxh3_64_intdigest(raw) >> 1
+            parsed = self._parse(raw, decode)
+            if parsed is None or parsed.id not in self._stored:
+                continue
+            old = self._stored[parsed.id]
+            if old.raw_hash == self._hash and not old.removed and self._same_fields:
+                del self._stored[parsed.id]
+                self._count += 1
+            else:
+                self._one(parsed)
+        self._hash = 0
 
     def feed(self, rows: Iterable[Row]) -> None:
         """Diff rows against the whole stored snapshot; repeated ids are ignored."""
@@ -204,10 +328,24 @@ class AccountDiff:
             self._one(row)
         self._result.seen = len(seen)
 
+    def _trusted(self, stamp: int | None) -> int | None:
+        """``stamp`` as a version, or None when it cannot be one (the future, or < 0)."""
+        until = self._ctx.trusted_until
+        if stamp is None or until is None:
+            return stamp
+        return stamp if 0 <= stamp <= until else None
+
     def _one(self, row: Row) -> None:
         entity_id = row.id
         old = self._stored.pop(entity_id, None)
         self._count += 1
+        t = self._trusted(row.updated_time)
+        if t != row.updated_time:
+            self._result.untrusted.append(entity_id)
+            row.updated_time = t
+        if old is not None and self._trusted(old.updated_time) != old.updated_time:
+            # Poisoned by an earlier cycle (or an older pinmon): it proves nothing.
+            old = msgspec.structs.replace(old, updated_time=None)
         # Fast path, taken by most changed-bytes ads: the raw values already are in
         # normal form (the API's usual [] and false are the canonical empties) and encode
         # to the stored bytes. One C-level getter and one encode, no per-field calls.
@@ -217,9 +355,8 @@ class AccountDiff:
             and not old.removed
             and _encode(self._values_of(row)) == old.blob
         ):
-            t = row.updated_time
             newer = t is None or old.updated_time is None or t >= old.updated_time
-            if newer and ((t is not None and t != old.updated_time) or self._hash != old.raw_hash):
+            if newer and (t != old.updated_time or self._hash != old.raw_hash):
                 # Unwatched fields moved: keep the new hash so next cycle skips it.
                 self._result.rows.append(
                     SnapshotRow(
@@ -230,9 +367,28 @@ class AccountDiff:
             return
         self._slow(row, old)
 
+    def _values(self, row: Row, old: Stored | None) -> list[Any]:
+        """The row's watched values in normal form; null or absent ones, which say
+        nothing, keep the stored value ("unknown this cycle", never a transition)."""
+        raws = [getattr(row, name) for name, _ in self._norms]
+        if old is None or old.removed or not any(v is None for v in raws):
+            return [norm(v) for (_, norm), v in zip(self._norms, raws, strict=True)]
+        before = decode_state(self._ctx.stored_fields, old.blob)
+        values = []
+        unknown = False
+        for (name, norm), raw in zip(self._norms, raws, strict=True):
+            if raw is None and name in before:
+                unknown = unknown or before[name] != norm(raw)
+                values.append(before[name])
+            else:
+                values.append(norm(raw))
+        if unknown:
+            self._result.unknown.append(row.id)
+        return values
+
     def _slow(self, row: Row, old: Stored | None) -> None:
         """Normalise and compare one row."""
-        values = [norm(getattr(row, name)) for name, norm in self._norms]
+        values = self._values(row, old)
         blob = _encode(values)
         if old is None or old.removed:
             self._created(row, old, values, blob)
@@ -246,9 +402,7 @@ class AccountDiff:
             self._result.stale += 1
             return
         if blob == old.blob and self._same_fields:
-            if (
-                row.updated_time is not None and row.updated_time != old.updated_time
-            ) or self._hash != old.raw_hash:
+            if row.updated_time != old.updated_time or self._hash != old.raw_hash:
                 self._result.rows.append(SnapshotRow(row.id, self._stored_as(row, old.rev, blob)))
             return
         self._changed(row, old, values, blob)
@@ -327,7 +481,7 @@ class AccountDiff:
                 ad_group_id=ad_group_id,
                 ad_id=entity_id if kind is Kind.AD else None,
                 pin_id=pin_id,
-                name=name,
+                name=cap_text(name),
                 updated_time=updated_time,
                 detected_at=ctx.detected_at,
                 changes=changes,
@@ -352,18 +506,21 @@ class AccountDiff:
         rows, self._result.rows = self._result.rows, []
         return rows
 
-    def finish(self, *, complete: bool) -> DiffResult:
+    def finish(self, *, complete: bool, gone: Collection[str] | None = None) -> DiffResult:
         """Close the diff.
 
         Args:
-            complete: The listing's bookmark chain ended normally. Only then do entities
-                missing from it become ``removed``; otherwise nothing is inferred from absence.
+            complete: The listing's bookmark chain ended normally. Only then, and only
+                when no item had to be skipped, may entities missing from it be
+                ``removed``; otherwise nothing is inferred from absence.
+            gone: Of the :meth:`missing` ids, those a direct lookup confirmed gone; only
+                these are removed (None: every missing one, for callers that vouch).
         """
         ctx, result = self._ctx, self._result
-        result.complete = complete
-        if complete:
+        result.complete = complete and not result.bad
+        if result.complete:
             for entity_id, old in self._stored.items():
-                if old.removed:
+                if old.removed or (gone is not None and entity_id not in gone):
                     continue
                 rev = old.rev + 1
                 result.rows.append(

@@ -13,7 +13,7 @@ from typing import Final
 
 import msgspec
 
-from monitor.differ import AccountDiff, DiffContext, OrderError, id_key
+from monitor.differ import AccountDiff, DiffContext, OrderError, id_key, usable_id
 from monitor.models import Kind, Row
 from monitor.pinterest import PinterestClient
 from monitor.status import summary_counts
@@ -30,6 +30,21 @@ class _Id(msgspec.Struct):
 
 #: A page's last id says which stored range the page covers; only that is decoded.
 _decode_id = msgspec.json.Decoder(_Id).decode
+
+
+def last_id(page: Sequence[msgspec.Raw]) -> str | None:
+    """The id of the page's last item that has a usable one (None: no item has).
+
+    Unusable items are the differ's to report; here they only must not hide the range.
+    """
+    for raw in reversed(page):
+        try:
+            entity_id = _decode_id(raw).id
+        except msgspec.MsgspecError:
+            continue
+        if usable_id(entity_id):
+            return entity_id
+    return None
 
 
 async def diff_in_order(
@@ -56,7 +71,10 @@ async def diff_in_order(
     ):
         if not page:
             continue
-        upto = _decode_id(page[-1]).id
+        upto = last_id(page)
+        if upto is None:
+            diff.feed_page(page, row, [])  # nothing usable: reported, and no range moves
+            continue
         if after is not None and id_key(upto) <= id_key(after):
             raise OrderError(f"page ending at {upto} does not follow {after}")
         stored = (

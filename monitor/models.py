@@ -115,13 +115,6 @@ class AdAccount(msgspec.Struct, kw_only=True):
     country: str | None = None
 
 
-class AdAccountPage(msgspec.Struct, kw_only=True):
-    """One page of GET /ad_accounts."""
-
-    items: list[AdAccount]
-    bookmark: str | None = None
-
-
 class Stored(msgspec.Struct, frozen=True, gc=False):
     """What the store keeps per entity: compact, never the whole JSON.
 

@@ -12,6 +12,7 @@ import structlog
 from monitor.errors import PinterestError
 from monitor.events import Event
 from monitor.models import Kind, row_type
+from monitor.normal import cap_text
 from monitor.pinterest import PinterestClient
 
 log = structlog.get_logger("monitor.names")
@@ -58,7 +59,7 @@ class ParentNames:
                     for row in page:
                         name = getattr(row, "name", None)
                         if name:
-                            names[row.id] = name
+                            names[row.id] = cap_text(name)
             except PinterestError as exc:
                 log.info("names.lookup_failed", kind=kind.value, error=str(exc))
                 return None

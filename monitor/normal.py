@@ -8,7 +8,7 @@ that is not one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -17,11 +17,33 @@ from monitor.models import BOOL_FIELDS, LIST_FIELDS
 _encode = msgspec.msgpack.Encoder().encode
 _decode_list = msgspec.msgpack.Decoder(list[Any]).decode
 
+#: Characters kept of any one string from Pinterest (a name, a label, a URL): enough for
+#: any real value, while a 10 MB name can neither bloat the state file nor a message.
+MAX_TEXT: Final = 1_000
+#: Items kept of a list field (reasons, labels): the spec's enum has 48 reasons.
+MAX_ITEMS: Final = 100
+
+_T = TypeVar("_T")
+
+
+def cap_text(value: _T) -> _T:
+    """A string cut to :data:`MAX_TEXT` characters (with an ellipsis); anything else as is."""
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return value[: MAX_TEXT - 1] + "…"  # type: ignore[return-value]
+    return value
+
 
 def _norm_list(value: Any) -> Any:
     # Reason lists compare as sets; sorted so that equal sets encode to equal bytes. The
     # empty form is [] (what the API usually sends), so most rows take the fast path.
-    return sorted(set(value)) if value else []
+    if not value:
+        return []
+    if len(value) > MAX_ITEMS or any(isinstance(v, str) and len(v) > MAX_TEXT for v in value):
+        value = [cap_text(v) for v in value[:MAX_ITEMS]]
+    try:
+        return sorted(set(value))
+    except TypeError:  # unhashable or mixed items of a field we do not type: keep the order
+        return list(value)
 
 
 def _norm_bool(value: Any) -> Any:
@@ -32,7 +54,7 @@ def _norm_bool(value: Any) -> Any:
 def _norm_scalar(value: Any) -> Any:
     if value is None or value == "" or value == [] or value == {}:
         return None
-    return value
+    return cap_text(value)
 
 
 def normaliser(field_name: str) -> Callable[[Any], Any]:
@@ -55,12 +77,13 @@ def decode_state(fields: tuple[str, ...], blob: bytes) -> dict[str, Any]:
 
 
 def meta_of(row: Any) -> bytes:
+    """What a ``removed`` event will report of the entity: its parents, pin and name."""
     return _encode(
         [
-            getattr(row, "campaign_id", None),
-            getattr(row, "ad_group_id", None),
-            getattr(row, "pin_id", None),
-            getattr(row, "name", None),
+            cap_text(getattr(row, "campaign_id", None)),
+            cap_text(getattr(row, "ad_group_id", None)),
+            cap_text(getattr(row, "pin_id", None)),
+            cap_text(getattr(row, "name", None)),
         ]
     )
 

@@ -12,24 +12,28 @@ import msgspec
 import structlog
 
 from monitor.config import Config
-from monitor.differ import DiffContext, OrderError
+from monitor.differ import FUTURE_TOLERANCE_S, DiffContext, DiffResult, OrderError
 from monitor.errors import AuthError, ListingError, MonitorError, PinterestError
 from monitor.events import Event
 from monitor.listing import count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import PREFIX, Mute, active, muted_by, parse_mutes
 from monitor.names import ParentNames
-from monitor.normal import decode_meta
+from monitor.normal import cap_text, decode_meta
 from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.pinterest import PinterestClient
 from monitor.reminders import Reminders
+from monitor.removals import RemovalProof
 from monitor.replicas import Replica
 from monitor.router import match_routes
 from monitor.status import summary_counts, summary_counts_after
 from monitor.store import AccountState, StateStore
 
 log = structlog.get_logger("monitor.poll")
+
+#: Account names are re-read this often, so a renamed account shows its new name.
+_NAMES_TTL_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +95,30 @@ class Poller:
             kind: row_type(kind, config.monitor.watch[kind]) for kind in config.monitor.entities
         }
         self.account_names: dict[str, str] = {}
+        self._named_at = float("-inf")
         self._mutes: list[Mute] = []
         self._successes: list[tuple[str, str | None]] = []
         self._reminders = Reminders(store, config.routes, notifiers, record=self._record_reminders)
         self._names = ParentNames(client, entity_statuses=config.pinterest.entity_statuses)
+        self._proof = RemovalProof(
+            client, store, entity_statuses=config.pinterest.entity_statuses
+        )
 
     async def accounts(self) -> list[str]:
-        """The configured accounts, or every account the token can see."""
+        """The configured accounts, or every account the token can see.
+
+        Either way their names are learnt (people recognise "Acme", not 549755885175):
+        listed accounts name themselves; configured ones are named from one listing of
+        the token's accounts an hour, and, failing that, from what the store remembers.
+        """
         configured = self._config.pinterest.ad_accounts
+        if not self.account_names:
+            for state in await self._store.accounts():
+                if state.name:
+                    self.account_names[state.account_id] = state.name
         if configured:
+            if self._now() - self._named_at >= _NAMES_TTL_S:
+                await self._name_configured(configured)
             return list(configured)
         ids: list[str] = []
         async for page in self._client.list_ad_accounts():
@@ -107,8 +126,22 @@ class Poller:
                 if account.id not in ids:
                     ids.append(account.id)
                 if account.name:
-                    self.account_names[account.id] = account.name
+                    self.account_names[account.id] = cap_text(account.name)
+        self._named_at = self._now()
         return ids
+
+    async def _name_configured(self, configured: Sequence[str]) -> None:
+        wanted = set(configured)
+        try:
+            async for page in self._client.list_ad_accounts():
+                for account in page:
+                    if account.id in wanted and account.name:
+                        self.account_names[account.id] = cap_text(account.name)
+        except PinterestError as exc:
+            # Names are a nicety: the cycle goes on with ids (or the remembered names).
+            log.info("poll.account_names_failed", error=str(exc))
+            return
+        self._named_at = self._now()
 
     async def run_cycle(self) -> CycleReport:
         """Poll every account once, concurrently up to the configured limit."""
@@ -326,6 +359,7 @@ class Poller:
             baseline=fields is None,
             report_existing=self._config.monitor.report_on_start,
             pending_before=self._now() - 86_400.0,
+            trusted_until=self._client.now() + FUTURE_TOLERANCE_S,
         )
         try:
             try:
@@ -353,7 +387,10 @@ class Poller:
             raise ListingError(
                 f"{kind.plural} listing: an item is not a valid {kind.value}: {exc}"
             ) from None
-        result = diff.finish(complete=True)
+        # A baseline reports nothing, so what it lacks needs no proof.
+        gone = None if ctx.baseline else await self._proof.confirm(diff, account_id, kind, row)
+        result = diff.finish(complete=True, gone=gone)
+        _log_evidence(kind, result)
         events = await self._with_meta(account_id, kind, result.events)
         events = await self._names.fill(events) if events else []
         deliveries = self._deliveries(events)
@@ -378,8 +415,6 @@ class Poller:
         await self._reminders.track(events, now=self._now())
         if ctx.baseline:
             log.info("poll.baseline", kind=kind.value, entities=result.seen)
-        if result.stale:
-            log.info("poll.stale_entries", kind=kind.value, stale=result.stale)
         for event in result.events:
             log.info(
                 "event.detected", event_id=event.id, type=event.type, entity_id=event.entity_id
@@ -387,3 +422,34 @@ class Poller:
             if self._on_event is not None:
                 self._on_event(event.type)
         return new, result.seen
+
+
+#: Ids quoted in one warning: enough to look into, not a page of them.
+_QUOTED_IDS = 10
+
+
+def _log_evidence(kind: Kind, result: DiffResult) -> None:
+    """Warn about what the listing sent that could not be taken at its word."""
+    for bad in result.bad[:_QUOTED_IDS]:
+        log.warning(
+            "poll.bad_item", kind=kind.value, page=bad.page, excerpt=bad.excerpt, error=bad.error
+        )
+    if result.bad:
+        # Any of the skipped items may be an entity that is still there.
+        log.warning("poll.bad_items_skipped", kind=kind.value, skipped=len(result.bad))
+    if result.untrusted:
+        log.warning(
+            "poll.untrusted_updated_time",
+            kind=kind.value,
+            count=len(result.untrusted),
+            ids=result.untrusted[:_QUOTED_IDS],
+        )
+    if result.unknown:
+        log.warning(
+            "poll.fields_unknown",
+            kind=kind.value,
+            count=len(result.unknown),
+            ids=result.unknown[:_QUOTED_IDS],
+        )
+    if result.stale:
+        log.info("poll.stale_entries", kind=kind.value, stale=result.stale)

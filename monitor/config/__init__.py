@@ -27,6 +27,7 @@ from monitor.config.fields import (
     _table,
     _url,
     parse_duration,
+    parse_size,
 )
 from monitor.config.routes import _check_apprise_urls, _parse_routes
 from monitor.config.types import (
@@ -59,6 +60,7 @@ def _parse_pinterest(r: _Reader) -> PinterestConfig:
         timeout_s=r.get("timeout", d.timeout_s, parse_duration),
         retries=r.get("retries", d.retries, _pos_int(20)),
         requests_per_minute=r.get("requests_per_minute", d.requests_per_minute, _pos_int(100_000)),
+        max_body_bytes=r.get("max_response_size", d.max_body_bytes, parse_size),
     )
     if cfg.access_token is None and cfg.refresh_token is None:
         r.problem("access_token", "required (or refresh_token with client_id and client_secret)")

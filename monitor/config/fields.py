@@ -13,6 +13,8 @@ _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNIT_S: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _ACCOUNT_ID = re.compile(r"^\d+$")
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?", re.IGNORECASE)
+_UNIT_BYTES: Final = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
 
 def parse_duration(value: object) -> float:
@@ -182,3 +184,22 @@ def _table(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError(f"expected a table, got {type(value).__name__}")
     return value
+
+
+def parse_size(value: object) -> int:
+    """``"8MB"``, ``"512KB"`` or a number of bytes → bytes (binary units: 1 MB = 1024 KB).
+
+    Raises:
+        ValueError: not a size, or not positive.
+    """
+    if isinstance(value, bool):
+        raise ValueError('expected a size such as "8MB", "512KB" or a number of bytes')
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.fullmatch(value.strip())):
+        size = int(float(match.group(1)) * _UNIT_BYTES[(match.group(2) or "b").lower()])
+    else:
+        raise ValueError('expected a size such as "8MB", "512KB" or a number of bytes')
+    if size <= 0:
+        raise ValueError("must be greater than zero")
+    return size

@@ -52,6 +52,7 @@ class PinterestConfig:
     timeout_s: float = 60.0
     retries: int = 4
     requests_per_minute: int = 1000
+    max_body_bytes: int = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

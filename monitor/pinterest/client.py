@@ -18,17 +18,22 @@ import msgspec
 import structlog
 
 from monitor.errors import ListingError
-from monitor.models import AdAccount, AdAccountPage, Kind, Row, page_type
+from monitor.models import AdAccount, Kind, Row, page_type
 from monitor.pinterest.auth import TokenSource
 from monitor.pinterest.budget import Budget
 from monitor.pinterest.params import (
+    _AD_ACCOUNT_ID,
     DEFAULT_ENTITY_STATUSES,
+    ID_FILTERS,
+    MAX_FILTER_IDS,
+    PAGE_SIZE_MAX,
     check_ad_account_id,
+    check_entity_ids,
     check_entity_statuses,
     check_page_size,
 )
 from monitor.pinterest.retry import RateLimit, RetryPolicy
-from monitor.pinterest.transport import OnResponse, Request, Transport
+from monitor.pinterest.transport import MAX_BODY_BYTES, OnResponse, Request, Transport
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +42,6 @@ R = TypeVar("R")
 DEFAULT_BASE_URL: Final = "https://api.pinterest.com/v5"
 _DEFAULT_RETRY: Final = RetryPolicy()
 _decode_account = msgspec.json.Decoder(AdAccount).decode
-_decode_account_page = msgspec.json.Decoder(AdAccountPage).decode
 
 
 class _Page(Protocol[R]):
@@ -65,6 +69,7 @@ class PinterestClient:
         on_response: OnResponse | None = None,
         rng: random.Random | None = None,
         budget: Budget | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         """Create a client over *session*, which the caller owns and closes.
 
@@ -78,6 +83,8 @@ class PinterestClient:
             sleep: Every wait between tries goes through it.
             on_response: Called with (endpoint template, status, seconds) per response.
             rng: Source of backoff jitter; the module's global one by default.
+            budget: The token-user's request budget, shared by every request.
+            max_body_bytes: A larger response body fails the request like a truncated one.
 
         Raises:
             ValueError: *page_size* outside 1..250 or *max_pages* below 1.
@@ -95,9 +102,15 @@ class PinterestClient:
             on_response=on_response,
             rng=rng,
             budget=budget,
+            max_body_bytes=max_body_bytes,
         )
         self.budget = budget
         self._decoders: dict[type[Row], Callable[[bytes], _Page[Row]]] = {}
+
+    def now(self) -> float:
+        """The current time by the local clock, or by the API's ``Date`` when that runs
+        ahead by a sane amount: what "in the future" is measured against."""
+        return self._transport.now()
 
     @property
     def rate_limit(self) -> RateLimit | None:
@@ -112,7 +125,26 @@ class PinterestClient:
             PinterestError: Any other failure, see :class:`PinterestClient`.
         """
         request = Request("/ad_accounts", "/ad_accounts", (("page_size", str(self._page_size)),))
-        return self._pages(request, _decode_account_page)
+        return self._accounts(self._pages(request, _decode_raw_page))
+
+    async def _accounts(
+        self, pages: AsyncIterator[list[msgspec.Raw]]
+    ) -> AsyncIterator[list[AdAccount]]:
+        # Decoded one by one: an account item without a usable id is skipped and logged,
+        # it does not fail the listing (and with it every account's alerts).
+        async for page in pages:
+            accounts = []
+            for raw in page:
+                try:
+                    account = _decode_account(raw)
+                except msgspec.MsgspecError as exc:
+                    log.warning("api.bad_item", endpoint="/ad_accounts", error=str(exc)[:200])
+                    continue
+                if not _AD_ACCOUNT_ID.fullmatch(account.id):
+                    log.warning("api.bad_item", endpoint="/ad_accounts", error="unusable id")
+                    continue
+                accounts.append(account)
+            yield accounts
 
     async def get_ad_account(self, account_id: str) -> AdAccount:
         """Fetch one ad account: the cheapest proof that the token reaches it.
@@ -180,6 +212,31 @@ class PinterestClient:
                 raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
             request = replace(request, params=(*request.params, ("order", order)))
         return self._pages(request, _decode_raw_page)
+
+    async def lookup_entities_raw(
+        self,
+        kind: Kind,
+        account_id: str,
+        entity_ids: Sequence[str],
+        *,
+        entity_statuses: Sequence[str] = DEFAULT_ENTITY_STATUSES,
+    ) -> AsyncIterator[list[msgspec.Raw]]:
+        """The entities with these ids (those that exist in ``entity_statuses``), as raw
+        items: the list endpoint filtered by ``ad_ids`` / ``campaign_ids`` /
+        ``ad_group_ids``, at most 250 ids per request (the spec's ``maxItems``).
+
+        Raises (while iterating):
+            ValueError: An id is not a digit string.
+            ListingError, PinterestError: As for :meth:`list_entities_raw`.
+        """
+        param = ID_FILTERS[Kind(kind).plural]
+        ids = check_entity_ids(param, entity_ids)
+        base = self._listing(kind, account_id, entity_statuses, PAGE_SIZE_MAX)
+        for start in range(0, len(ids), MAX_FILTER_IDS):
+            chunk = ids[start : start + MAX_FILTER_IDS]
+            request = replace(base, params=(*base.params, *((param, i) for i in chunk)))
+            async for page in self._pages(request, _decode_raw_page):
+                yield page
 
     def _listing(
         self, kind: Kind, account_id: str, entity_statuses: Sequence[str], page_size: int | None

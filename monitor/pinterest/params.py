@@ -27,6 +27,19 @@ PAGE_SIZE_MAX: Final = 250
 #: ``path_ad_account_id``: a digit string of at most 18 characters.
 _AD_ACCOUNT_ID: Final = re.compile(r"\d{1,18}", re.ASCII)
 
+#: The id filter of each list endpoint (``query_ad_ids``, ``query_campaign_ids``,
+#: ``query_ad_group_ids``): arrays of digit strings, 1 to 250 items.
+ID_FILTERS: Final[dict[str, str]] = {
+    "ads": "ad_ids",
+    "campaigns": "campaign_ids",
+    "ad_groups": "ad_group_ids",
+}
+MAX_FILTER_IDS: Final = 250
+#: ``^\d+$``; the spec caps campaign ids at 18 characters, and no 64-bit id has more than 20.
+_ENTITY_ID: Final = {"ad_ids": re.compile(r"\d{1,20}", re.ASCII),
+                     "ad_group_ids": re.compile(r"\d{1,20}", re.ASCII),
+                     "campaign_ids": re.compile(r"\d{1,18}", re.ASCII)}  # fmt: skip
+
 
 def check_page_size(page_size: int) -> int:
     """Return *page_size* if the spec allows it.
@@ -70,3 +83,20 @@ def check_ad_account_id(account_id: str) -> str:
     if not isinstance(account_id, str) or not _AD_ACCOUNT_ID.fullmatch(account_id):
         raise ValueError(f"ad account id must be 1 to 18 digits, not {account_id!r}")
     return account_id
+
+
+def check_entity_ids(param: str, entity_ids: Sequence[str]) -> tuple[str, ...]:
+    """Return *entity_ids* as a tuple without duplicates if each may go in *param*.
+
+    Raises:
+        ValueError: A bare string, or an id that does not match the filter's ``pattern``
+            and ``maxLength``.
+    """
+    if isinstance(entity_ids, str):
+        raise ValueError("entity ids must be a sequence of ids, not a string")
+    pattern = _ENTITY_ID[param]
+    unique = tuple(dict.fromkeys(entity_ids))
+    bad = [i for i in unique if not isinstance(i, str) or not pattern.fullmatch(i)]
+    if bad:
+        raise ValueError(f"{param}: {bad[0]!r} is not an id the spec allows")
+    return unique

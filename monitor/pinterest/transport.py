@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Final, TypeVar
 
 import aiohttp
@@ -40,6 +41,15 @@ Sleep = Callable[[float], Awaitable[None]]
 
 USER_AGENT: Final = f"pinmon/{__version__}"
 
+#: The largest response body read, by default. A page of 250 ads is well under 1 MB; a
+#: body past this is garbage (or hostile) and is failed like a truncated one, before it
+#: can fill memory or the state file.
+MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+#: Read granularity of a body (aiohttp's own default chunk).
+_CHUNK: Final = 64 * 1024
+#: A server ``Date`` further than this from the local clock is not used as "now".
+_MAX_CLOCK_SKEW_S: Final = 3600.0
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
@@ -64,8 +74,12 @@ class Transport:
         on_response: OnResponse | None = None,
         rng: random.Random | None = None,
         budget: Budget | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._session = session
+        self._max_body = max_body_bytes
+        self._clock = clock
         self._budget = budget
         self._base_url = base_url.rstrip("/")
         self._tokens = tokens
@@ -79,6 +93,19 @@ class Transport:
             total=retry.total_timeout_s, sock_connect=retry.connect_timeout_s
         )
         self.rate_limit: RateLimit | None = None
+        # (server's Date, local clock when it arrived) of the latest answer that had one.
+        self._server_date: tuple[float, float] | None = None
+
+    def now(self) -> float:
+        """The best estimate of the current time: the local clock, unless the API's own
+        ``Date`` says it runs ahead (by at most an hour, a sane skew), so that a slow
+        local clock does not make Pinterest's fresh stamps look like the future."""
+        local = self._clock()
+        if self._server_date is None:
+            return local
+        server, seen_at = self._server_date
+        estimate = server + (local - seen_at)
+        return estimate if 0 < estimate - local <= _MAX_CLOCK_SKEW_S else local
 
     async def get(
         self,
@@ -141,6 +168,31 @@ class Transport:
                 )
                 await self._sleep(wait_s)
 
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, or Transient once it exceeds the cap (the rest is never read)."""
+        cap = self._max_body
+        declared = response.content_length
+        if declared is not None and declared > cap:
+            raise Transient("too_large", f"body of {declared} bytes exceeds the {cap}-byte limit")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await response.content.read(_CHUNK):
+            size += len(chunk)
+            if size > cap:
+                raise Transient("too_large", f"body exceeds the {cap}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _note_date(self, value: str | None) -> None:
+        if not value:
+            return
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return
+        if when.tzinfo is not None:
+            self._server_date = (when.timestamp(), self._clock())
+
     def _wait_s(self, exc: Transient, failures: int) -> float:
         if exc.hint_s is not None:
             return self._retry.rate_limit_wait_s(exc.hint_s)
@@ -166,7 +218,7 @@ class Transport:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                body = await response.read()
+                body = await self._read(response)
         except TimeoutError:
             raise Transient("timeout", "timed out") from None
         except aiohttp.ClientPayloadError as exc:
@@ -176,6 +228,7 @@ class Transport:
         except aiohttp.ClientError as exc:
             raise Transient("http_error", describe(exc, token)) from None
         duration_s = time.monotonic() - started
+        self._note_date(response.headers.get("Date"))
         status = response.status
         request_id = response.headers.get("x-pinterest-rid")
         seen = RateLimit.from_headers(response.headers)

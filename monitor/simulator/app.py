@@ -20,7 +20,14 @@ from aiohttp import web
 
 from monitor.simulator import vocab
 from monitor.simulator.auth import OAuthError
-from monitor.simulator.faults import REPLACING, Fault, FaultKind, replacement, send_truncated
+from monitor.simulator.faults import (
+    REPLACING,
+    REWRITING,
+    Fault,
+    FaultKind,
+    replacement,
+    send_truncated,
+)
 from monitor.simulator.params import ParamError, parse_accounts_query, parse_list_query
 from monitor.simulator.ratelimit import Budget
 from monitor.simulator.render import encode
@@ -179,6 +186,8 @@ def _listing_response(request: web.Request, account_id: str | None, kind: str) -
         sim.cycles.completed(key)
     if fault is not None and fault.kind is FaultKind.UNORDERED:
         return _json(_reversed_items(page.body))
+    if fault is not None and fault.kind in REWRITING:
+        return _json(fault.rewrite(page.body))
     return _json(page.body)
 
 

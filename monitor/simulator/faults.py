@@ -44,6 +44,15 @@ class FaultKind(enum.StrEnum):
     EMPTY_PAGE = "empty_page"  #: a listing page with no items and a bookmark that loops
     STALE = "stale"  #: serve the previous version of changed entities (a lagging replica)
     UNORDERED = "unordered"  #: a listing page's items in reverse order (ignoring ``order``)
+    # Garbage inside a well-formed 200 answer: what a real account eventually sends.
+    EMPTY_LISTING = (
+        "empty_listing"  #: ``{"items": [], "bookmark": null}``: complete, empty
+    )
+    FUTURE_TIME = "future_time"  #: items (or ``ads``) with ``updated_time`` in the year 2100
+    NULL_FIELDS = "null_fields"  #: items (or ``ads``) with ``fields`` (status fields) null
+    MISSING_ID = "missing_id"  #: items (or ``ads``) without their ``id``
+    INTEGER_ID = "integer_id"  #: items (or ``ads``) with their ``id`` as a JSON number
+    HUGE_ITEM = "huge_item"  #: items (or ``ads``) whose ``name`` is padded to ``size`` bytes
 
 
 #: Kinds that replace the response before any handler runs.
@@ -56,10 +65,25 @@ REPLACING: Final = frozenset(
         FaultKind.HTML,
     }
 )
+#: Kinds that rewrite the items of a listing page that is otherwise served as usual.
+REWRITING: Final = frozenset(
+    {
+        FaultKind.EMPTY_LISTING,
+        FaultKind.FUTURE_TIME,
+        FaultKind.NULL_FIELDS,
+        FaultKind.MISSING_ID,
+        FaultKind.INTEGER_ID,
+        FaultKind.HUGE_ITEM,
+    }
+)
 #: Kinds that only make sense on a listing: they never fire on other requests.
 LISTING_ONLY: Final = frozenset(
-    {FaultKind.REPEAT_BOOKMARK, FaultKind.EMPTY_PAGE, FaultKind.UNORDERED}
+    {FaultKind.REPEAT_BOOKMARK, FaultKind.EMPTY_PAGE, FaultKind.UNORDERED} | REWRITING
 )
+#: ``updated_time`` a ``future_time`` fault serves: 2100-01-01T00:00:00Z.
+FUTURE_TIME_S: Final = 4_102_444_800
+#: The fields a ``null_fields`` fault blanks unless told otherwise.
+STATUS_FIELDS: Final = ("status", "review_status", "summary_status")
 
 
 @dataclass(slots=True)
@@ -77,6 +101,8 @@ class Fault:
         ads: For ``stale``: only these entity ids lag (every changed entity when None).
         skip: How many matching requests to let through before it starts firing: ``skip
             = 1`` on a listing breaks it after its first page.
+        fields: For ``null_fields``: the fields served as null.
+        size: For ``huge_item``: the bytes the ``name`` is padded to.
         fired: How many requests it has fired on so far.
         skipped: How many matching requests it has let through so far.
     """
@@ -89,6 +115,8 @@ class Fault:
     status: int = 502
     ads: tuple[str, ...] | None = None
     skip: int = 0
+    fields: tuple[str, ...] = STATUS_FIELDS
+    size: int = 1_000_000
     fired: int = field(default=0)
     skipped: int = field(default=0)
 
@@ -117,10 +145,50 @@ class Fault:
             "status": self.status,
             "ads": list(self.ads) if self.ads is not None else None,
             "skip": self.skip,
+            "fields": list(self.fields),
+            "size": self.size,
         }
 
+    def rewrite(self, body: bytes) -> bytes:
+        """A listing page's body as a rewriting fault (:data:`REWRITING`) serves it."""
+        data = msgspec.json.decode(body)
+        if self.kind is FaultKind.EMPTY_LISTING:
+            return msgspec.json.encode({"items": [], "bookmark": None})
+        only = set(self.ads) if self.ads is not None else None
+        items = []
+        for item in data["items"]:
+            if only is None or str(item.get("id")) in only:
+                item = self._rewrite_item(item)
+            items.append(item)
+        data["items"] = items
+        return msgspec.json.encode(data)
 
-FAULT_KEYS: Final = ("kind", "path", "method", "times", "delay_s", "status", "ads", "skip")
+    def _rewrite_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        if self.kind is FaultKind.FUTURE_TIME:
+            return {**item, "updated_time": FUTURE_TIME_S}
+        if self.kind is FaultKind.NULL_FIELDS:
+            return {**item, **dict.fromkeys(self.fields)}
+        if self.kind is FaultKind.MISSING_ID:
+            return {k: v for k, v in item.items() if k != "id"}
+        if self.kind is FaultKind.INTEGER_ID:
+            return {**item, "id": int(item["id"])}
+        assert self.kind is FaultKind.HUGE_ITEM, self.kind
+        name = str(item.get("name") or "")
+        return {**item, "name": name + "x" * max(0, self.size - len(name))}
+
+
+FAULT_KEYS: Final = (
+    "kind",
+    "path",
+    "method",
+    "times",
+    "delay_s",
+    "status",
+    "ads",
+    "skip",
+    "fields",
+    "size",
+)
 
 
 def parse_fault(table: Mapping[str, Any], where: str, p: Problems) -> Fault | None:
@@ -139,6 +207,10 @@ def parse_fault(table: Mapping[str, Any], where: str, p: Problems) -> Fault | No
         p.add(join(where, "status"), f"expected an HTTP status, got {status}")
     ads = get_str_list(table, "ads", where, p)
     skip = get_number(table, "skip", where, p, integer=True)
+    fields = get_str_list(table, "fields", where, p)
+    size = get_number(table, "size", where, p, integer=True)
+    if size is not None and not 0 <= size <= 1_000_000_000:
+        p.add(join(where, "size"), f"expected 0 to 1,000,000,000 bytes, got {size}")
     return Fault(
         kind=FaultKind(kind),
         path=get_str(table, "path", where, p) or "/v5/*",
@@ -148,6 +220,8 @@ def parse_fault(table: Mapping[str, Any], where: str, p: Problems) -> Fault | No
         status=int(status) if status is not None else 502,
         ads=tuple(ads) if ads is not None else None,
         skip=int(skip) if skip is not None else 0,
+        fields=tuple(fields) if fields is not None else STATUS_FIELDS,
+        size=int(size) if size is not None else 1_000_000,
     )
 
 

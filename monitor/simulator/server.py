@@ -183,6 +183,8 @@ class Simulator:
         status: int = 502,
         ads: list[str] | tuple[str, ...] | None = None,
         skip: int = 0,
+        fields: list[str] | tuple[str, ...] | None = None,
+        size: int = 1_000_000,
     ) -> Fault:
         """Arm a fault (see :class:`~monitor.simulator.faults.Fault`); returns it, live."""
         fault = Fault(
@@ -194,7 +196,10 @@ class Simulator:
             status=status,
             ads=tuple(ads) if ads is not None else None,
             skip=skip,
+            size=size,
         )
+        if fields is not None:
+            fault.fields = tuple(fields)
         return self.faults.add(fault)
 
     def clear_faults(self) -> None:
