@@ -100,9 +100,7 @@ class Poller:
         self._successes: list[tuple[str, str | None]] = []
         self._reminders = Reminders(store, config.routes, notifiers, record=self._record_reminders)
         self._names = ParentNames(client, entity_statuses=config.pinterest.entity_statuses)
-        self._proof = RemovalProof(
-            client, store, entity_statuses=config.pinterest.entity_statuses
-        )
+        self._proof = RemovalProof(client, store, entity_statuses=config.pinterest.entity_statuses)
 
     async def accounts(self) -> list[str]:
         """The configured accounts, or every account the token can see.

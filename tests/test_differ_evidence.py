@@ -161,7 +161,9 @@ def test_long_strings_are_cut_before_they_are_stored() -> None:
     reasons = [f"REASON_{i}" for i in range(1000)]
     huge = "x" * 1_000_000
     _, stored = cycle({}, [item("1")])
-    result, after = cycle(stored, [item("1", name=huge, **{**REJECTED, "rejected_reasons": reasons})])
+    result, after = cycle(
+        stored, [item("1", name=huge, **{**REJECTED, "rejected_reasons": reasons})]
+    )
     (event,) = result.events
     assert event.name is not None
     assert len(event.name) == MAX_TEXT

@@ -45,9 +45,7 @@ class FaultKind(enum.StrEnum):
     STALE = "stale"  #: serve the previous version of changed entities (a lagging replica)
     UNORDERED = "unordered"  #: a listing page's items in reverse order (ignoring ``order``)
     # Garbage inside a well-formed 200 answer: what a real account eventually sends.
-    EMPTY_LISTING = (
-        "empty_listing"  #: ``{"items": [], "bookmark": null}``: complete, empty
-    )
+    EMPTY_LISTING = "empty_listing"  #: ``{"items": [], "bookmark": null}``: complete, empty
     FUTURE_TIME = "future_time"  #: items (or ``ads``) with ``updated_time`` in the year 2100
     NULL_FIELDS = "null_fields"  #: items (or ``ads``) with ``fields`` (status fields) null
     MISSING_ID = "missing_id"  #: items (or ``ads``) without their ``id``
