@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import anyio
@@ -21,6 +22,7 @@ from monitor.health import Health, serve_health
 from monitor.logs import register_secret, register_url_secrets
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, SendResult
+from monitor.ops import OpsChange, ops_event
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
 from monitor.pinterest.budget import Budget, RateBudget
 from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
@@ -29,7 +31,8 @@ from monitor.replicas import Replica, ReplicaCoordinator, SharedBudget
 from monitor.schedule import next_cycle_start
 from monitor.status import outbox_summary
 from monitor.store import Delivery, StateStore
-from monitor.store.factory import open_state
+from monitor.store.factory import is_postgres_url, open_state
+from monitor.store.lock import StateLock
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -199,7 +202,15 @@ async def open_runtime(
         if on_result is not None:
             on_result(batch, result)
 
-    store = await open_state(config.monitor.state)
+    lock = None if is_postgres_url(config.monitor.state) else StateLock(Path(config.monitor.state))
+    if lock is not None:
+        lock.acquire()  # before anything reads the file: a second daemon stops here
+    try:
+        store = await open_state(config.monitor.state)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     replica: Replica | None = None
     health.store_opened()
     try:
@@ -257,7 +268,11 @@ async def open_runtime(
         if replica is not None:
             await replica.release()
         health.store_closed()
-        await store.close()
+        try:
+            await store.close()
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 async def refresh_outbox(rt: Runtime) -> None:
@@ -345,6 +360,7 @@ async def run_forever(
                 started = monotonic()
                 while True:
                     cycle_started = monotonic()
+                    await check_state(rt)
                     report = await rt.poller.run_cycle()
                     await observe_cycle(rt, report, monotonic() - cycle_started)
                     if report.events:
@@ -375,6 +391,43 @@ async def run_forever(
         tg.cancel_scope.cancel()
     log.info("daemon.stopped")
     return EXIT_OK
+
+
+async def check_state(rt: Runtime) -> None:
+    """Make sure the state is still the one opened; say so loudly when it was not.
+
+    A state file deleted or replaced under the daemon is written back from the copy
+    still open (nothing lost). When its data is gone, the next cycle is a baseline that
+    reports what stands now (ads rejected, reviews pending), never a silent one.
+    """
+    loss = await rt.store.verify()
+    if loss is None:
+        return
+    log.error(
+        "store.state_lost",
+        reason=loss.reason,
+        restored=loss.restored,
+        kept_as=str(loss.kept_as) if loss.kept_as else None,
+    )
+    if not loss.restored:
+        rt.poller.report_next_baselines()
+    now = rt.now()
+    detail: dict[str, object] = {"state": str(rt.config.monitor.state), "reason": loss.reason}
+    detail["restored"] = loss.restored
+    if loss.kept_as is not None:
+        detail["kept_as"] = str(loss.kept_as)
+    await rt.poller.emit(
+        [
+            ops_event(
+                OpsChange.STATE_LOST,
+                subject="state",
+                at=now,
+                occurrence=str(int(now)),
+                detail=detail,
+            )
+        ]
+    )
+    rt.deliverer.wake()
 
 
 async def _prune(rt: Runtime, *, now: float) -> None:

@@ -24,6 +24,7 @@ class OpsChange(enum.StrEnum):
     ACCOUNT_RECOVERED = "account_recovered"
     ACCOUNT_ACCESS_LOST = "account_access_lost"
     TARGET_DISABLED = "target_disabled"
+    STATE_LOST = "state_lost"
 
 
 def ops_event(

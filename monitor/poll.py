@@ -96,11 +96,17 @@ class Poller:
         }
         self.account_names: dict[str, str] = {}
         self._named_at = float("-inf")
+        self._report_existing = config.monitor.report_on_start
         self._mutes: list[Mute] = []
         self._successes: list[tuple[str, str | None]] = []
         self._reminders = Reminders(store, config.routes, notifiers, record=self._record_reminders)
         self._names = ParentNames(client, entity_statuses=config.pinterest.entity_statuses)
         self._proof = RemovalProof(client, store, entity_statuses=config.pinterest.entity_statuses)
+
+    def report_next_baselines(self) -> None:
+        """Make every baseline from now on report what stands (the state was lost: a
+        silent one would hide every change since the last cycle)."""
+        self._report_existing = True
 
     async def accounts(self) -> list[str]:
         """The configured accounts, or every account the token can see.
@@ -355,7 +361,7 @@ class Poller:
             stored_fields=fields or watched,
             detected_at=self._now(),
             baseline=fields is None,
-            report_existing=self._config.monitor.report_on_start,
+            report_existing=self._report_existing,
             pending_before=self._now() - 86_400.0,
             trusted_until=self._client.now() + FUTURE_TOLERANCE_S,
         )

@@ -14,6 +14,7 @@ _TITLES: Final = {
     "account_recovered": "✅ pinmon polls ad account {account} again",
     "account_access_lost": "⛔ pinmon lost access to ad account {account}",
     "target_disabled": "📭 pinmon disabled a notification target",
+    "state_lost": "🗃️ pinmon's state file was changed under it",
 }
 _ADVICE: Final = {
     "auth_failed": "Polling is paused and retried with backoff. Check the token or refresh "
@@ -26,6 +27,9 @@ _ADVICE: Final = {
     "(Pinterest answered 403). Restore access or remove it from the config.",
     "target_disabled": "The target answered 410 Gone; its pending deliveries stopped. "
     "Fix the route, then `pinmon redeliver --failed`.",
+    "state_lost": "If it was restored, nothing was lost; find out what removed it. If not, "
+    "changes since the last cycle may have been missed: the next cycle reports every ad "
+    "rejected or long in review now.",
 }
 _LEVELS: Final[dict[str, Level]] = {
     "account_recovered": "success",

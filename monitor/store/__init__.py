@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from monitor.events import Event
@@ -69,6 +70,22 @@ class AccountState:
     last_attempt_at: float | None
     last_error: str | None
     consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateLoss:
+    """The state was found changed under the running daemon (SQLite: the file).
+
+    Attributes:
+        reason: ``deleted``, ``replaced`` (another file at the path), ``truncated`` or
+            ``overwritten`` (the same file, other contents), ``unreadable``.
+        restored: The running state was written back: nothing was lost.
+        kept_as: Where the file found at the path was moved, so nothing is destroyed.
+    """
+
+    reason: str
+    restored: bool
+    kept_as: Path | None = None
 
 
 class StateStore(Protocol):
@@ -227,6 +244,10 @@ class StateStore(Protocol):
 
     async def clear_prefix(self, prefix: str) -> int:
         """Delete the key/values whose key starts with ``prefix``; returns how many."""
+        ...
+
+    async def verify(self) -> StateLoss | None:
+        """Whether the state is still the one opened; recover it when it is not."""
         ...
 
     async def close(self) -> None:

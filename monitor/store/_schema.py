@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,7 @@ def connect(path: Path) -> sqlite3.Connection:
         _check_version(conn, path)
         _configure(conn)
         _migrate(conn, path)
+        _ensure_instance(conn)
     except sqlite3.Error as exc:
         conn.close()
         raise StoreError(f"{path}: cannot open the state database: {exc}") from exc
@@ -198,6 +200,27 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             for sql in statements:
                 conn.execute(sql)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+#: The key/value row naming this database file: a file swapped in under the same name
+#: (a copy, a restore) carries another instance, or none.
+INSTANCE_KEY: Final = "store.instance"
+
+
+def instance_of(conn: sqlite3.Connection) -> str | None:
+    """The instance id of the database ``conn`` reads."""
+    row = conn.execute("SELECT value FROM kv WHERE key = ?", (INSTANCE_KEY,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _ensure_instance(conn: sqlite3.Connection) -> None:
+    # Read first: a read-only command beside the daemon must not queue for the write lock.
+    if instance_of(conn) is not None:
+        return
+    with transaction(conn):
+        conn.execute(
+            "INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (INSTANCE_KEY, uuid.uuid4().hex)
+        )
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

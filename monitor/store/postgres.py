@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from monitor.errors import StoreError
 from monitor.events import Event
 from monitor.models import Kind, SnapshotRow, Stored
-from monitor.store import AccountState, Delivery, Snapshot, SnapshotInfo
+from monitor.store import AccountState, Delivery, Snapshot, SnapshotInfo, StateLoss
 from monitor.store import _pg_outbox as outbox
 from monitor.store import _pg_queries as q
 from monitor.store._pg_replicas import DEFAULT_TTL_S, ReplicaWork
@@ -229,6 +229,11 @@ class PostgresStore(ReplicaWork):
     async def clear_prefix(self, prefix: str) -> int:
         """Delete the key/values whose key starts with ``prefix``; returns how many."""
         return await self._run("clear_prefix", q.clear_prefix, prefix)
+
+    async def verify(self) -> StateLoss | None:
+        """Nothing to check: a server's database cannot be deleted from under a client
+        unnoticed (its queries fail instead)."""
+        return None
 
     async def close(self) -> None:
         """Close the pool's connections; later calls fail, closing again does nothing."""

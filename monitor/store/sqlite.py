@@ -14,11 +14,12 @@ import anyio.to_thread
 from monitor.errors import StoreError
 from monitor.events import Event
 from monitor.models import Kind, SnapshotRow, Stored
-from monitor.store import AccountState, Delivery, Snapshot, SnapshotInfo
+from monitor.store import AccountState, Delivery, Snapshot, SnapshotInfo, StateLoss
 from monitor.store import _queries as q
+from monitor.store._guard import check, identity, recover
 from monitor.store._schema import connect
 
-__all__ = ["STATUSES", "SqliteStore", "open_store"]
+__all__ = ["STATUSES", "SqliteStore", "StateLoss", "open_store"]
 
 STATUSES = q.STATUSES
 
@@ -53,8 +54,35 @@ class SqliteStore:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._path = path
+        self._identity = identity(conn, path)
         self._lock = threading.Lock()
         self._limiter = anyio.CapacityLimiter(1)
+
+    async def verify(self) -> StateLoss | None:
+        """Check that the path still names the database this store has open; if it was
+        deleted, replaced or truncated, put a state file back there (see ``_guard``).
+
+        Returns:
+            None when all is well, else what happened and whether the data survived.
+        """
+        return await anyio.to_thread.run_sync(self._verify, limiter=self._limiter)
+
+    def _verify(self) -> StateLoss | None:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                return None
+            reason = check(conn, self._path, self._identity)
+            if reason is None:
+                return None
+            self._conn = None
+            try:
+                conn, loss = recover(conn, self._path, reason)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreError(f"{self._path}: the state file is {reason}: {exc}") from exc
+            self._conn = conn
+            self._identity = identity(conn, self._path)
+            return loss
 
     @property
     def path(self) -> Path:
