@@ -241,6 +241,7 @@ async def open_runtime(
                 send_timeout_s=config.monitor.send_timeout_s,
                 account_names=poller.account_names,
                 now=now,
+                monotonic=monotonic,
                 on_result=on_send,
                 emit=poller.emit,
                 routes=config.routes,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import anyio
@@ -23,7 +23,7 @@ from monitor.notify import Message, Notifier, SendResult
 from monitor.ops import OpsChange, ops_event
 from monitor.render import render
 from monitor.render.templates import apply as apply_template
-from monitor.schedule import retry_at
+from monitor.schedule import MAX_WAIT_S, retry_at
 from monitor.store import Delivery, StateStore
 
 log = structlog.get_logger("monitor.delivery")
@@ -34,6 +34,12 @@ _MAX_GROUP = 100
 _BATCH = 500
 #: Where a disabled target is remembered (across restarts) until `pinmon redeliver`.
 DISABLED_PREFIX = "disabled:"
+#: A jump between the wall clock and the monotonic one bigger than this is a clock step
+#: (NTP correcting a wrong clock, an operator's date -s), not scheduling noise.
+CLOCK_STEP_S = 5.0
+
+#: Commits ``monitor.*`` events, routed as usual except to the targets in ``exclude``.
+Emit = Callable[[Sequence[Event], Collection[str]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -55,9 +61,12 @@ class Deliverer:
         send_timeout_s: A send that takes longer counts as failed (and is retried).
         account_names: Ad account id → name, for messages.
         now: Wall clock (injected in tests).
+        monotonic: A clock that never steps: a step of the wall clock while running
+            moves pending deliveries with it, so no retry stalls (injected in tests).
         rand: Randomness for retry jitter (injected in tests).
         on_result: Called after every send (metrics).
-        emit: Commits ``monitor.*`` events (a target disabled) to history and outbox.
+        emit: Commits ``monitor.*`` events (a target disabled, a delivery dead) to
+            history and outbox, never routed to the target they are about.
         routes: The configured routes: templates, group_wait and max_items per route.
         fetch_due: How due rows of one target are fetched; replicas claim them instead,
             so no two send the same row.
@@ -71,9 +80,10 @@ class Deliverer:
         send_timeout_s: float = 30.0,
         account_names: Mapping[str, str] | None = None,
         now: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         on_result: Callable[[Sequence[Delivery], SendResult], None] | None = None,
-        emit: Callable[[Sequence[Event]], Awaitable[None]] | None = None,
+        emit: Emit | None = None,
         routes: Sequence[Route] = (),
         fetch_due: Callable[[float, str, int], Awaitable[list[Delivery]]] | None = None,
     ) -> None:
@@ -84,6 +94,8 @@ class Deliverer:
         self._timeout_s = send_timeout_s
         self._names = account_names if account_names is not None else {}
         self._now = now
+        self._monotonic = monotonic
+        self._offset = now() - monotonic()
         self._rand = rand
         self._on_result = on_result
         self._emit = emit
@@ -105,6 +117,7 @@ class Deliverer:
 
     async def drain(self) -> DrainReport:
         """Send everything due now, every target concurrently; for `run --once` and tests."""
+        await self._clamp()
         report = DrainReport()
         # A pass can queue more (a disabled target reports itself to the other routes):
         # go again while something became due, a few times at most.
@@ -119,9 +132,41 @@ class Deliverer:
 
     async def run(self, *, tick_s: float = 1.0) -> None:
         """One worker per target, each draining on wake-ups and every ``tick_s``, until stopped."""
+        await self._clamp()
         async with anyio.create_task_group() as tg:
             for key in self._notifiers:
                 tg.start_soon(self._worker, key, tick_s)
+            if self._notifiers:
+                tg.start_soon(self._watch_clock, tick_s)
+
+    async def _clamp(self) -> None:
+        """At start: no pending row may wait longer than any retry could have asked for,
+        nor count as queued in the future (the clock was ahead when it was written)."""
+        try:
+            moved = await self._store.clamp_pending(self._now(), MAX_WAIT_S)
+        except Exception:
+            log.exception("delivery.clamp_failed")
+            return
+        if moved:
+            log.warning("delivery.schedule_clamped", deliveries=moved, max_wait_s=MAX_WAIT_S)
+
+    async def _watch_clock(self, tick_s: float) -> None:
+        """Follow steps of the wall clock with the pending rows' times, so a clock set back
+        a day does not hold every retry (and every group_wait) for a day."""
+        while not self._stopping:
+            await anyio.sleep(tick_s)
+            offset = self._now() - self._monotonic()
+            step = offset - self._offset
+            if abs(step) <= CLOCK_STEP_S:
+                continue
+            try:
+                moved = await self._store.shift_pending(step)
+            except Exception:
+                log.exception("delivery.clock_shift_failed")
+                continue  # the step is still there next tick: try again
+            self._offset = offset
+            log.warning("delivery.clock_stepped", step_s=round(step, 3), deliveries=moved)
+            self.wake()
 
     async def _worker(self, key: str, tick_s: float) -> None:
         wait_s = tick_s
@@ -172,7 +217,7 @@ class Deliverer:
                 message = self.message_for(batch, notifier)
                 result = await self.send(notifier, message)
                 await self._record(batch, result, report)
-                if result.permanent and result.detail.startswith("410"):
+                if result.gone:
                     disabled = await self._disable(notifier, result)
                 if self._stopping and not result.ok:
                     return None  # shutting down: retrying is for the next start
@@ -231,7 +276,7 @@ class Deliverer:
                 await self._store.mark_delivered(d.id, at=now)
                 continue
             if result.permanent:
-                dead = True
+                dead = True  # refused for good: as dead as a delivery out of retries
                 await self._store.mark_rejected(d.id, error=result.detail, at=now)
                 continue
             when = retry_at(
@@ -256,6 +301,39 @@ class Deliverer:
             permanent=result.permanent,
             dead=dead,
         )
+        if dead and not result.gone:
+            await self._report_dead(batch, result)
+
+    async def _report_dead(self, batch: list[Delivery], result: SendResult) -> None:
+        """Nothing dies quietly: a delivery given up on is reported to the other targets.
+
+        Not for a 410 (``target_disabled`` says it) and not about a report of a dead
+        delivery itself: two dead targets must not keep reporting each other.
+        """
+        if self._emit is None:
+            return
+        if all(d.event.type == _DEAD_TYPE for d in batch):
+            log.error("delivery.dead_report_lost", target=result.target, events=len(batch))
+            return
+        first = batch[0]
+        now = self._now()
+        event = ops_event(
+            OpsChange.DELIVERY_DEAD,
+            subject=result.target,
+            at=now,
+            occurrence=",".join(str(d.id) for d in batch[:20]),
+            detail={
+                "target": result.target,
+                "route": first.route,
+                "reason": result.detail,
+                "attempts": first.attempts + 1,
+                "events": len(batch),
+                "event_ids": ", ".join(d.event.id for d in batch[:5])
+                + (f" and {len(batch) - 5} more" if len(batch) > 5 else ""),
+            },
+        )
+        await self._emit([event], {first.target})
+        self.wake()
 
     async def _disable(self, notifier: Notifier, result: SendResult) -> str:
         """A 410 Gone: stop sending to this target, and tell the other routes."""
@@ -273,7 +351,8 @@ class Deliverer:
                         occurrence=str(int(now)),
                         detail={"target": notifier.label, "reason": reason},
                     )
-                ]
+                ],
+                {notifier.key},
             )
             self.wake()
         return reason
@@ -287,6 +366,9 @@ class Deliverer:
                     d.id, error="target no longer configured", at=self._now(), retry_at=None
                 )
                 report.dead += 1
+
+
+_DEAD_TYPE = f"monitor.{OpsChange.DELIVERY_DEAD}"
 
 
 def _batches(due: list[Delivery], notifier: Notifier) -> list[list[Delivery]]:

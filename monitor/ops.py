@@ -25,6 +25,7 @@ class OpsChange(enum.StrEnum):
     ACCOUNT_ACCESS_LOST = "account_access_lost"
     TARGET_DISABLED = "target_disabled"
     STATE_LOST = "state_lost"
+    DELIVERY_DEAD = "delivery_dead"
 
 
 def ops_event(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -243,13 +243,13 @@ class Poller:
     ) -> None:
         await self._store.record_events(events, deliveries=deliveries, at=self._now())
 
-    async def emit(self, events: Sequence[Event]) -> None:
-        """Commit ``monitor.*`` events to the history and the outbox."""
+    async def emit(self, events: Sequence[Event], exclude: Collection[str] = ()) -> None:
+        """Commit ``monitor.*`` events to the history and the outbox (not to the targets
+        in ``exclude``: a report about a dead target is not sent to it)."""
         if not events:
             return
-        new = await self._store.record_events(
-            events, deliveries=self._deliveries(events), at=self._now()
-        )
+        deliveries = [d for d in self._deliveries(events) if d[2] not in exclude]
+        new = await self._store.record_events(events, deliveries=deliveries, at=self._now())
         for event in events[:new] if new else ():
             log.warning("monitor.event", type=event.type, subject=event.entity_id)
             if self._on_event is not None:

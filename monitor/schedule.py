@@ -10,6 +10,11 @@ from typing import Final
 #: the goal; riding out a Slack incident or a receiver's deploy is.
 RETRY_DELAYS_S: Final = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
+#: The longest a pending delivery can legitimately wait: the last step with its jitter,
+#: which also caps a target's Retry-After. A row due later than this from now was
+#: scheduled by a clock that has since been stepped back (see ``clamp_pending``).
+MAX_WAIT_S: Final = RETRY_DELAYS_S[-1] * 1.1
+
 
 def next_cycle_start(
     started_at: float, now: float, interval_s: float, *, jitter_s: float = 0.0, jitter: float = 0.0
@@ -46,5 +51,5 @@ def retry_at(
         return None
     delay = RETRY_DELAYS_S[attempts - 1] * (0.9 + 0.2 * jitter)
     if retry_after_s is not None:
-        delay = max(delay, retry_after_s)
+        delay = min(max(delay, retry_after_s), MAX_WAIT_S)
     return now + delay

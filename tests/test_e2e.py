@@ -151,7 +151,9 @@ async def test_failed_send_stays_queued_and_goes_out_later(tmp_path: Path, strea
         assert "rejected" in r.messages()[-1]["title"].lower()
 
 
-async def test_campaigns_and_ad_groups_are_watched_when_enabled(tmp_path: Path, stream: bool) -> None:
+async def test_campaigns_and_ad_groups_are_watched_when_enabled(
+    tmp_path: Path, stream: bool
+) -> None:
     """With every entity kind enabled, pausing a campaign and an ad group emits their events."""
     async with rig(tmp_path, stream=stream) as r:
         r.write(extra_monitor='entities = ["campaigns", "ad_groups", "ads"]')
@@ -169,19 +171,34 @@ async def test_campaigns_and_ad_groups_are_watched_when_enabled(tmp_path: Path, 
         assert events["campaign.status_changed"].changes["status"].new == "PAUSED"
 
 
-async def test_fingerprints_never_outlive_another_writers_commit(tmp_path: Path, stream: bool) -> None:
-    """Two pollers share a state file: a change the other committed is never skipped as seen."""
-    from monitor.daemon import open_runtime
+async def test_fingerprints_never_outlive_another_writers_commit(
+    tmp_path: Path, stream: bool
+) -> None:
+    """Two pollers share a state file: a change the other committed is never skipped as seen.
+
+    (A second daemon is refused the file; the other writer here is a bare poller on its
+    own connection, as a replica taking over an account would be on a shared database.)
+    """
+    import aiohttp
+
+    from monitor.daemon import make_client, open_runtime
+    from monitor.poll import Poller
 
     async with rig(tmp_path, stream=stream) as r:
         config = r.config
-        async with open_runtime(config) as a, open_runtime(config) as b:
-            await a.poller.run_cycle()  # baseline; `a` now holds hashes of these bytes
-            r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"], bump=False)
-            assert (await b.poller.run_cycle()).events == 1
-            # Back to the very bytes `a` hashed: only the stored state says it changed.
-            r.sim.world.approve_ad(ADS[0], bump=False)
-            assert (await a.poller.run_cycle()).events == 1
+        other = await open_store(tmp_path / "state.db")
+        try:
+            async with open_runtime(config) as a, aiohttp.ClientSession() as session:
+                client = await make_client(config, session, other)
+                b = Poller(config, client=client, store=other, notifiers={})
+                await a.poller.run_cycle()  # baseline; `a` now holds hashes of these bytes
+                r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"], bump=False)
+                assert (await b.run_cycle()).events == 1
+                # Back to the very bytes `a` hashed: only the stored state says it changed.
+                r.sim.world.approve_ad(ADS[0], bump=False)
+                assert (await a.poller.run_cycle()).events == 1
+        finally:
+            await other.close()
         store = await open_store(tmp_path / "state.db")
         try:
             types = [e.type for e in reversed(await store.events())]

@@ -51,6 +51,8 @@ class SendResult:
         permanent: Retrying the same message cannot help (the target answered 400, 401,
             403, 404, ...): the caller should stop retrying and alert instead.
         retry_after_s: How long the target asked us to wait, when it said so.
+        status: The HTTP status the target answered, when there was one: a 410 Gone
+            from any kind of target disables it.
     """
 
     ok: bool
@@ -58,6 +60,12 @@ class SendResult:
     detail: str = ""
     permanent: bool = False
     retry_after_s: float | None = None
+    status: int | None = None
+
+    @property
+    def gone(self) -> bool:
+        """The target says it is retired for good (HTTP 410): stop sending to it."""
+        return self.status == 410
 
 
 class Notifier(Protocol):

@@ -178,13 +178,18 @@ class AppriseNotifier:
         return self._failed(
             prefix + (problem or "failed without a reason in apprise's log"),
             permanent=status in PERMANENT_STATUSES,
+            status=status,
         )
 
-    def _failed(self, detail: str, *, permanent: bool = False) -> SendResult:
+    def _failed(
+        self, detail: str, *, permanent: bool = False, status: int | None = None
+    ) -> SendResult:
         text = redact(detail)
         if len(text) > _MAX_DETAIL:
             text = text[: _MAX_DETAIL - 1] + "…"
-        return SendResult(ok=False, target=self.label, detail=text, permanent=permanent)
+        return SendResult(
+            ok=False, target=self.label, detail=text, permanent=permanent, status=status
+        )
 
 
 def _problems(entries: Any) -> list[str]:

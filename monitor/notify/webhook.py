@@ -238,12 +238,14 @@ class WebhookNotifier:
         said = f": {text}" if text else ""
         if status == 410:
             return self._failed(
-                f"410 Gone: the receiver retired this endpoint{said}", permanent=True
+                f"410 Gone: the receiver retired this endpoint{said}", permanent=True, status=410
             )
         if 300 <= status < 400:
             # The Location may carry a token, and following it would send the signed
             # payload somewhere nobody configured: the operator must update the URL.
-            return self._failed(f"HTTP {status}: redirects are not followed{said}", permanent=True)
+            return self._failed(
+                f"HTTP {status}: redirects are not followed{said}", permanent=True, status=status
+            )
         retry_after_s = (
             parse_retry_after(headers.get("Retry-After"), self._clock())
             if status in _RETRY_AFTER_STATUSES
@@ -251,11 +253,16 @@ class WebhookNotifier:
         )
         detail = f"HTTP {status}" + (f" {reason}" if reason else "") + said
         if status in RETRYABLE_STATUSES or status >= 500:
-            return self._failed(detail, retry_after_s=retry_after_s)
-        return self._failed(detail, permanent=True)
+            return self._failed(detail, retry_after_s=retry_after_s, status=status)
+        return self._failed(detail, permanent=True, status=status)
 
     def _failed(
-        self, detail: str, *, permanent: bool = False, retry_after_s: float | None = None
+        self,
+        detail: str,
+        *,
+        permanent: bool = False,
+        retry_after_s: float | None = None,
+        status: int | None = None,
     ) -> SendResult:
         for fragment in self._scrub:
             detail = detail.replace(fragment, MASK)
@@ -267,6 +274,7 @@ class WebhookNotifier:
             detail=detail,
             permanent=permanent,
             retry_after_s=retry_after_s,
+            status=status,
         )
 
 

@@ -15,6 +15,7 @@ _TITLES: Final = {
     "account_access_lost": "⛔ pinmon lost access to ad account {account}",
     "target_disabled": "📭 pinmon disabled a notification target",
     "state_lost": "🗃️ pinmon's state file was changed under it",
+    "delivery_dead": "📪 pinmon gave up delivering to a notification target",
 }
 _ADVICE: Final = {
     "auth_failed": "Polling is paused and retried with backoff. Check the token or refresh "
@@ -27,6 +28,9 @@ _ADVICE: Final = {
     "(Pinterest answered 403). Restore access or remove it from the config.",
     "target_disabled": "The target answered 410 Gone; its pending deliveries stopped. "
     "Fix the route, then `pinmon redeliver --failed`.",
+    "delivery_dead": "These alerts will not reach that target: its retries ran out or it "
+    "refused them. Fix the target, then `pinmon redeliver --failed`; `pinmon deliveries` "
+    "lists them.",
     "state_lost": "If it was restored, nothing was lost; find out what removed it. If not, "
     "changes since the last cycle may have been missed: the next cycle reports every ad "
     "rejected or long in review now.",

@@ -212,6 +212,18 @@ class StateStore(Protocol):
         """Deliveries in the given statuses, newest first (for `pinmon deliveries`)."""
         ...
 
+    async def shift_pending(self, delta_s: float) -> int:
+        """Move the times of every pending delivery by ``delta_s``, in one transaction:
+        the wall clock stepped while the daemon ran, and retries and group waits keep
+        their distance from now. Returns how many moved."""
+        ...
+
+    async def clamp_pending(self, now: float, max_wait_s: float) -> int:
+        """Pending deliveries due after ``now + max_wait_s`` become due then, and any queued
+        after ``now`` count as queued now: at start, a clock that was ahead when they were
+        scheduled must not stall them. Returns how many changed."""
+        ...
+
     async def requeue(self, *, event_id: str | None = None, failed: bool = False) -> int:
         """Queue deliveries again: of one event, or every failed and dead one. Returns the count."""
         ...

@@ -142,6 +142,27 @@ async def settle(
         raise StoreError(f"no delivery with id {delivery_id}")
 
 
+async def shift_pending(conn: Conn, delta_s: float) -> int:
+    """See :meth:`monitor.store.StateStore.shift_pending`."""
+    cur = await conn.execute(
+        "UPDATE deliveries SET next_attempt_at = next_attempt_at + %(d)s,"
+        " created_at = created_at + %(d)s WHERE status = 'pending'",
+        {"d": delta_s},
+    )
+    return cur.rowcount
+
+
+async def clamp_pending(conn: Conn, now: float, max_wait_s: float) -> int:
+    """See :meth:`monitor.store.StateStore.clamp_pending`."""
+    cur = await conn.execute(
+        "UPDATE deliveries SET next_attempt_at = LEAST(next_attempt_at, %(latest)s),"
+        " created_at = LEAST(created_at, %(now)s)"
+        " WHERE status = 'pending' AND (next_attempt_at > %(latest)s OR created_at > %(now)s)",
+        {"latest": now + max_wait_s, "now": now},
+    )
+    return cur.rowcount
+
+
 async def requeue(conn: Conn, event_id: str | None, failed: bool) -> int:
     """See :meth:`monitor.store.StateStore.requeue`."""
     if event_id is None and not failed:

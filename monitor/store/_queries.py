@@ -327,6 +327,28 @@ def settle(
         raise StoreError(f"no delivery with id {delivery_id}")
 
 
+def shift_pending(conn: sqlite3.Connection, delta_s: float) -> int:
+    """See :meth:`monitor.store.StateStore.shift_pending`."""
+    with transaction(conn):
+        return conn.execute(
+            "UPDATE deliveries SET next_attempt_at = next_attempt_at + ?,"
+            " created_at = created_at + ? WHERE status = 'pending'",
+            (delta_s, delta_s),
+        ).rowcount
+
+
+def clamp_pending(conn: sqlite3.Connection, now: float, max_wait_s: float) -> int:
+    """See :meth:`monitor.store.StateStore.clamp_pending`."""
+    latest = now + max_wait_s
+    with transaction(conn):
+        return conn.execute(
+            "UPDATE deliveries SET next_attempt_at = min(next_attempt_at, ?),"
+            " created_at = min(created_at, ?)"
+            " WHERE status = 'pending' AND (next_attempt_at > ? OR created_at > ?)",
+            (latest, now, latest, now),
+        ).rowcount
+
+
 def requeue(conn: sqlite3.Connection, event_id: str | None, failed: bool) -> int:
     """See :meth:`monitor.store.StateStore.requeue`."""
     conditions, params = [], []

@@ -188,6 +188,14 @@ class PostgresStore(ReplicaWork):
         """Deliveries in the given statuses, newest first; ValueError for an unknown status."""
         return await self._run("deliveries", outbox.deliveries, statuses, limit)
 
+    async def shift_pending(self, delta_s: float) -> int:
+        """Move every pending delivery's times by ``delta_s`` (the wall clock stepped)."""
+        return await self._run("shift_pending", outbox.shift_pending, delta_s)
+
+    async def clamp_pending(self, now: float, max_wait_s: float) -> int:
+        """Bring pending deliveries due after ``now + max_wait_s`` back within it."""
+        return await self._run("clamp_pending", outbox.clamp_pending, now, max_wait_s)
+
     async def requeue(self, *, event_id: str | None = None, failed: bool = False) -> int:
         """Queue deliveries again, due at once and unclaimed; returns the count.
 

@@ -238,6 +238,15 @@ class SqliteStore:
         """
         return await self._run("deliveries", q.deliveries, statuses, limit)
 
+    async def shift_pending(self, delta_s: float) -> int:
+        """Move every pending delivery's times by ``delta_s`` (the wall clock stepped)."""
+        return await self._run("shift_pending", q.shift_pending, delta_s)
+
+    async def clamp_pending(self, now: float, max_wait_s: float) -> int:
+        """Bring pending deliveries due after ``now + max_wait_s`` (or queued after
+        ``now``) back within it: their times were set by a clock that was ahead."""
+        return await self._run("clamp_pending", q.clamp_pending, now, max_wait_s)
+
     async def requeue(self, *, event_id: str | None = None, failed: bool = False) -> int:
         """Queue deliveries again, due at once; returns the count.
 
