@@ -122,7 +122,8 @@ class _Rules:
     # a list item, a quote) if a template put the value at the start of a line.
     leading: Mapping[str, str] = field(default_factory=dict)
     ordered_lists: bool = False
-    # Escape an ``&`` that starts an HTML entity (Python-Markdown would decode it).
+    # Break an ``&`` that starts an HTML entity, which Python-Markdown would decode (and
+    # whose backslash escape it mangles): a zero-width space after it.
     entities: bool = False
     # Two characters that together open markup: the first is replaced by the value.
     pairs: Mapping[str, str] = field(default_factory=dict)
@@ -211,7 +212,7 @@ def escape(value: object, markup: Markup) -> str:
         elif ch in rules.word_edge and not _inside_word(text, i):
             replacement = rules.word_edge[ch]
         elif ch == "&" and rules.entities and _ENTITY.match(text, i):
-            replacement = "\\&"
+            replacement = "&" + _ZWSP
         elif text[i : i + 2] in rules.pairs:
             replacement = rules.pairs[text[i : i + 2]]
         elif ordered is not None and i == ordered.end():
