@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 
 from monitor.delivery import Deliverer
 from monitor.events import Event, FieldChange
 from monitor.notify.apprise import AppriseNotifier
+from monitor.ops import OpsChange, ops_event
 from monitor.render import render
 from monitor.render.escape import MAX_TEXT_CHARS, Dialect, Markup, escape
 from monitor.render.templates import apply
@@ -342,3 +344,25 @@ def test_ordinary_names_are_left_alone(markup: Markup, text: str) -> None:
     for "_", which it shows without the backslash)."""
     escaped = escape(text, markup)
     assert escaped.replace("\\_", "_") == text
+
+
+def test_an_id_that_is_not_plain_gets_no_code_span() -> None:
+    """Ids go in code spans, where escapes do not work: an id with markup is escaped text."""
+    odd = msgspec.structs.replace(rejected("Ad"), entity_id="1` **x** `2")
+    assert "- **Ad ID:** 1\\` \\*\\*x\\*\\* \\`2" in render([odd]).body
+    assert "- **Ad ID:** `687195134316`" in render([rejected("Ad")]).body
+
+
+def test_pinmon_reports_escape_what_they_quote() -> None:
+    """A monitor.* report quotes an error (Pinterest's words, say) as escaped text."""
+    event = ops_event(
+        OpsChange.ACCOUNT_FAILING,
+        subject=ACCOUNT,
+        account_id=ACCOUNT,
+        at=0.0,
+        occurrence="0",
+        detail={"error": "HTTP 400: @everyone <!channel>\nnext line"},
+    )
+    message = render([event], dialect=Dialect(body=Markup.DISCORD, title=Markup.DISCORD))
+    assert "- **Error:** HTTP 400: @\u200beveryone \\<!channel\\> next line" in message.body
+    assert message.title == f"⚠️ pinmon cannot poll ad account {ACCOUNT}"
