@@ -52,8 +52,8 @@ __all__ = [
 ]
 
 #: The longest piece of Pinterest text a message shows (a name, a label, a changed
-#: value); a longer one is cut and ends in "…". Names in Ads Manager are far shorter,
-#: and a 100 KB name must not make a 100 KB message.
+#: value); a longer one is cut and ends in "…". A few hundred characters is plenty for
+#: a name, and a 100 KB name must not make a 100 KB message.
 MAX_TEXT_CHARS: Final = 256
 #: The most entries of one list a message shows (rejection labels), then "…and N more".
 MAX_ITEMS: Final = 10
@@ -164,7 +164,8 @@ _RULES: Final[Mapping[Markup, _Rules]] = {
             **_MENTION,
         },
         word_edge={"_": "\u02cd"},  # MODIFIER LETTER LOW MACRON
-        # Slack quotes a line that starts with &gt;; a soft hyphen before it does not.
+        # Slack quotes a line that starts with &gt;; a soft hyphen before it does not
+        # (jsx-slack's finding).
         leading={">": "\u00ad\\>", "#": "\\#"},
     ),
     Markup.TELEGRAM_V1: _Rules(
