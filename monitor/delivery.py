@@ -21,7 +21,7 @@ from monitor.config import Route
 from monitor.events import Event
 from monitor.notify import Message, Notifier, SendResult
 from monitor.ops import OpsChange, ops_event
-from monitor.render import render
+from monitor.render import MARKDOWN, Dialect, render
 from monitor.render.templates import apply as apply_template
 from monitor.schedule import MAX_WAIT_S, retry_at
 from monitor.store import Delivery, StateStore
@@ -230,13 +230,19 @@ class Deliverer:
         return min(d.created_at for d in batch) + route.group_wait_s
 
     def message_for(self, batch: list[Delivery], notifier: Notifier) -> Message:
-        """Render a group for its route (template, max items) and fit the target's limit."""
+        """Render a group for its route (template, max items) in the target's dialect, and
+        fit the target's limit."""
         events = [d.event for d in batch]
         route = self._routes.get(batch[0].route)
         max_items = route.max_items if route is not None else 20
         limit: int | None = getattr(notifier, "body_limit", None)
+        dialect = getattr(notifier, "dialect", MARKDOWN)
+        if not isinstance(dialect, Dialect):
+            dialect = MARKDOWN
         while True:
-            message = render(events, account_names=self._names, max_items=max_items)
+            message = render(
+                events, account_names=self._names, max_items=max_items, dialect=dialect
+            )
             if route is not None and route.template is not None:
                 title, body = apply_template(
                     route.template.title,
@@ -245,6 +251,7 @@ class Deliverer:
                     account_names=self._names,
                     default_title=message.title,
                     default_body=message.body,
+                    dialect=dialect,
                 )
                 message = replace(message, title=title, body=body)
             if limit is None or len(message.body) <= limit or max_items <= 1:

@@ -23,8 +23,9 @@ class Message:
     """One notification, ready to send.
 
     Attributes:
-        title: One line, plain text.
-        body: Markdown.
+        title: One line: plain text, or the body's markup for targets that show the
+            title inside the body (see :class:`monitor.render.escape.Dialect`).
+        body: Markdown, with text from Pinterest escaped for the target.
         level: How the target should colour it: ``info``, ``success``, ``warning`` or
             ``failure``.
         event_ids: The events this message reports, for the outbox and for logs.
@@ -77,6 +78,10 @@ class Notifier(Protocol):
         label: Masked and human, e.g. ``slack://T...2/****/****/#ads-alerts``.
         batch: Whether several events may go out as one message (a digest). Targets
             that want one event per request (webhooks) say False.
+
+    Optionally, ``body_limit`` (the longest body the target takes) and ``dialect`` (a
+    :class:`monitor.render.escape.Dialect`: the markup the target reads, default a
+    CommonMark body under a plain title) shape the messages it is handed.
     """
 
     key: str

@@ -21,6 +21,7 @@ from monitor.notify._redact import (
     scheme_of,
     tidy_label,
 )
+from monitor.notify.markup import dialect_for
 
 if TYPE_CHECKING:
     from apprise import Apprise, AppriseAsset
@@ -130,6 +131,8 @@ class AppriseNotifier:
         # The service's own message limits (Discord 2,000, Telegram 4,096, Slack 35,000
         # characters): digests are cut to fit with "…and N more", not truncated mid-line.
         self.body_limit: int | None = getattr(plugin, "body_maxlen", None) or None
+        # How the plugin reads the message: text from Pinterest is escaped for it.
+        self.dialect = dialect_for(plugin)
         self._apprise: Apprise = Apprise(asset=_asset())
         self._apprise.add(plugin)
 

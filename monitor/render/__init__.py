@@ -1,7 +1,9 @@
 """Turn events into one notification message: pure, no I/O, no clock.
 
 One event becomes one message; several become one digest. Bodies are Markdown that
-reads well as-is and converts well (apprise turns it into Slack mrkdwn, HTML, ...).
+reads well as-is and converts well (apprise turns it into Slack mrkdwn, HTML, ...). Every
+piece of text from Pinterest is escaped for the target's :class:`Dialect` on the way in
+(:mod:`monitor.render.escape`); pinmon's own markup around it is never escaped.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Final
 
 from monitor.events import Event
 from monitor.notify import LEVELS, Level, Message
+from monitor.render.escape import MARKDOWN, Dialect, escape_items
 from monitor.render.ops import ops_body, ops_level, ops_title
 from monitor.render.words import (
     ads_manager_url,
@@ -24,14 +27,12 @@ from monitor.render.words import (
     value_text,
 )
 
-__all__ = ["ads_manager_url", "level", "reason_text", "render"]
+__all__ = ["MARKDOWN", "Dialect", "ads_manager_url", "level", "reason_text", "render"]
 
 _NO_NAMES: Final[Mapping[str, str]] = MappingProxyType({})
 _STATE_FIELDS: Final = ("status", "review_status", "summary_status")
-# Characters that would turn a name into markup, a link or a Slack <control> sequence.
-# An underscore inside a word (``review_status``) is literal in CommonMark and in Slack,
-# and Slack would show the backslash, so only a word-boundary underscore is escaped.
-_MARKDOWN = re.compile(r"([\\`*\[\]<>])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# Ids go in code spans, where no escape works: only an id of these characters does.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _LEVEL_BY_CHANGE: Final[Mapping[str, Level]] = {
     "rejected": "failure",
     "approved": "success",
@@ -53,6 +54,7 @@ def render(
     *,
     account_names: Mapping[str, str] = _NO_NAMES,
     max_items: int = 20,
+    dialect: Dialect = MARKDOWN,
 ) -> Message:
     """Render events as one message.
 
@@ -60,6 +62,8 @@ def render(
         events: At least one event. Several become a digest, most severe first.
         account_names: Ad account id → display name; ids are shown when unknown.
         max_items: A digest lists at most this many events, then "…and N more".
+        dialect: The markup the target reads body and title in; text from Pinterest
+            is escaped for it.
 
     Raises:
         ValueError: ``events`` is empty.
@@ -69,25 +73,31 @@ def render(
     ids = tuple(e.id for e in events)
     if len(events) == 1 and events[0].entity == "monitor":
         event = events[0]
-        return Message(ops_title(event), ops_body(event), ops_level(event), ids, tuple(events))
+        return Message(
+            ops_title(event, dialect),
+            ops_body(event, dialect),
+            ops_level(event),
+            ids,
+            tuple(events),
+        )
     if len(events) == 1:
         event = events[0]
         return Message(
-            _title(event), _body(event, account_names), level(event), ids, tuple(events)
+            _title(event, dialect),
+            _body(event, account_names, dialect),
+            level(event),
+            ids,
+            tuple(events),
         )
     ordered = sorted(events, key=lambda e: -LEVELS.index(level(e)))
     worst = max((level(e) for e in events), key=LEVELS.index)
     return Message(
-        _digest_title(events, account_names),
-        _digest_body(ordered, account_names, max_items),
+        _digest_title(events, account_names, dialect),
+        _digest_body(ordered, account_names, max_items, dialect),
         worst,
         ids,
         tuple(events),
     )
-
-
-def _md(text: str) -> str:
-    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), text)
 
 
 def _name(event: Event) -> str:
@@ -100,18 +110,22 @@ def _account(account_id: str, names: Mapping[str, str]) -> str:
     return names.get(account_id) or account_id
 
 
-def _title(event: Event) -> str:
-    return f"{outcome(event).headline(event.entity)}: {_name(event)}"
+def _title(event: Event, d: Dialect) -> str:
+    return f"{outcome(event).headline(event.entity)}: {d.title_text(_name(event))}"
 
 
-def _context(event: Event, names: Mapping[str, str]) -> list[str]:
-    lines = [f"- **Account:** {_md(_account(event.ad_account_id, names))}"]
+def _code(text: str, d: Dialect) -> str:
+    return f"`{text}`" if _PLAIN_ID.fullmatch(text) else d.text(text)
+
+
+def _context(event: Event, names: Mapping[str, str], d: Dialect) -> list[str]:
+    lines = [f"- **Account:** {d.text(_account(event.ad_account_id, names))}"]
     if event.entity != "campaign" and (event.campaign_name or event.campaign_id):
-        lines.append(f"- **Campaign:** {_md(event.campaign_name or str(event.campaign_id))}")
+        lines.append(f"- **Campaign:** {d.text(event.campaign_name or event.campaign_id)}")
     if event.entity == "ad" and (event.ad_group_name or event.ad_group_id):
-        lines.append(f"- **Ad group:** {_md(event.ad_group_name or str(event.ad_group_id))}")
+        lines.append(f"- **Ad group:** {d.text(event.ad_group_name or event.ad_group_id)}")
     noun = event.entity.replace("_", " ").capitalize()
-    lines.append(f"- **{noun} ID:** `{event.entity_id}`")
+    lines.append(f"- **{noun} ID:** {_code(event.entity_id, d)}")
     return lines
 
 
@@ -121,10 +135,10 @@ def _shows_reasons(event: Event) -> bool:
     )
 
 
-def _change_lines(event: Event) -> list[str]:
+def _change_lines(event: Event, d: Dialect) -> list[str]:
     hide_reasons = _shows_reasons(event)
     return [
-        f"- {_md(name)}: {_md(value_text(c.old))} → {_md(value_text(c.new))}"
+        f"- {d.text(name)}: {d.text(value_text(c.old))} → {d.text(value_text(c.new))}"
         for name, c in event.changes.items()
         if not (hide_reasons and is_review_field(name))
     ]
@@ -137,21 +151,21 @@ def _links(event: Event) -> str:
     return " · ".join(links)
 
 
-def _body(event: Event, names: Mapping[str, str]) -> str:
-    blocks = ["\n".join(_context(event, names))]
+def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
+    blocks = ["\n".join(_context(event, names, d))]
     if _shows_reasons(event):
-        why = reasons(event)
+        why = escape_items(reasons(event), d.body)
         blocks.append(
-            "**Why it was rejected:**\n" + "\n".join(f"- {_md(r)}" for r in why)
+            "**Why it was rejected:**\n" + "\n".join(f"- {r}" for r in why)
             if why
             else "**Why it was rejected:** Pinterest gave no reason."
         )
-    changes = _change_lines(event)
+    changes = _change_lines(event, d)
     if changes:
         blocks.append("**What changed:**\n" + "\n".join(changes))
     elif event.change in ("created", "removed"):
         state = [
-            f"- {name}: {_md(value_text(event.state[name]))}"
+            f"- {name}: {d.text(value_text(event.state[name]))}"
             for name in _STATE_FIELDS
             if event.state.get(name) is not None
         ]
@@ -162,17 +176,17 @@ def _body(event: Event, names: Mapping[str, str]) -> str:
     return "\n\n".join(blocks)
 
 
-def _accounts_phrase(events: Sequence[Event], names: Mapping[str, str]) -> str:
+def _accounts_phrase(events: Sequence[Event], names: Mapping[str, str], d: Dialect) -> str:
     accounts = list(dict.fromkeys(e.ad_account_id for e in events))
     if len(accounts) == 1:
-        return _account(accounts[0], names)
+        return d.title_text(_account(accounts[0], names))
     if len(accounts) == 2:
-        return " and ".join(_account(a, names) for a in accounts)
+        return " and ".join(d.title_text(_account(a, names)) for a in accounts)
     return f"{len(accounts)} accounts"
 
 
-def _digest_title(events: Sequence[Event], names: Mapping[str, str]) -> str:
-    where = _accounts_phrase(events, names)
+def _digest_title(events: Sequence[Event], names: Mapping[str, str], d: Dialect) -> str:
+    where = _accounts_phrase(events, names, d)
     kinds = {(outcome(e), e.entity) for e in events}
     if len(kinds) == 1 and len({e.ad_account_id for e in events}) == 1:
         ((what, entity),) = kinds
@@ -180,34 +194,36 @@ def _digest_title(events: Sequence[Event], names: Mapping[str, str]) -> str:
     return f"🔔 {len(events)} changes in {where}"
 
 
-def _summary(event: Event) -> str:
+def _summary(event: Event, d: Dialect) -> str:
     if _shows_reasons(event):
-        return "; ".join(_md(r) for r in reasons(event)) or "no reason given"
-    return "; ".join(line.removeprefix("- ") for line in _change_lines(event))
+        return "; ".join(escape_items(reasons(event), d.body)) or "no reason given"
+    return "; ".join(line.removeprefix("- ") for line in _change_lines(event, d))
 
 
-def _item(event: Event) -> str:
-    where = " › ".join(_md(n) for n in (event.campaign_name, event.ad_group_name) if n)
-    line = f"- {outcome(event).headline(event.entity)}: **{_md(_name(event))}**"
+def _item(event: Event, d: Dialect) -> str:
+    where = " › ".join(d.text(n) for n in (event.campaign_name, event.ad_group_name) if n)
+    line = f"- {outcome(event).headline(event.entity)}: **{d.text(_name(event))}**"
     if where:
         line += f" ({where})"
-    summary = _summary(event)
+    summary = _summary(event, d)
     if summary:
         line += f" — {summary}"
     return line + f" · [Ads Manager]({ads_manager_url(event)})"
 
 
-def _digest_body(events: Sequence[Event], names: Mapping[str, str], max_items: int) -> str:
+def _digest_body(
+    events: Sequence[Event], names: Mapping[str, str], max_items: int, d: Dialect
+) -> str:
     shown = events[: max(max_items, 1)]
     accounts = list(dict.fromkeys(e.ad_account_id for e in shown))
     if len(accounts) == 1:
-        lines = [f"**Account:** {_md(_account(accounts[0], names))}", ""]
-        lines += [_item(e) for e in shown]
+        lines = [f"**Account:** {d.text(_account(accounts[0], names))}", ""]
+        lines += [_item(e, d) for e in shown]
     else:
         lines = []
         for account in accounts:
-            lines += [f"**{_md(_account(account, names))}**", ""]
-            lines += [_item(e) for e in shown if e.ad_account_id == account]
+            lines += [f"**{d.text(_account(account, names))}**", ""]
+            lines += [_item(e, d) for e in shown if e.ad_account_id == account]
             lines.append("")
         lines.pop()
     if len(events) > len(shown):

@@ -1,4 +1,8 @@
-"""Messages for ``monitor.*`` events: pinmon's reports about its own health."""
+"""Messages for ``monitor.*`` events: pinmon's reports about its own health.
+
+Their facts can quote others (an error Pinterest answered, a target's refusal), so they
+are escaped for the target like any text from Pinterest.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Final
 
 from monitor.events import Event
 from monitor.notify import Level
+from monitor.render.escape import Dialect
 
 _TITLES: Final = {
     "auth_failed": "🔑 pinmon cannot authenticate with Pinterest",
@@ -46,16 +51,20 @@ def ops_level(event: Event) -> Level:
     return _LEVELS.get(event.change, "failure")
 
 
-def ops_title(event: Event) -> str:
+def ops_title(event: Event, dialect: Dialect) -> str:
     """One line saying what went wrong."""
     template = _TITLES.get(event.change, "pinmon: {change}")
-    return template.format(account=event.ad_account_id or event.entity_id, change=event.change)
+    return template.format(
+        account=dialect.title_text(event.ad_account_id or event.entity_id),
+        change=dialect.title_text(event.change),
+    )
 
 
-def ops_body(event: Event) -> str:
+def ops_body(event: Event, dialect: Dialect) -> str:
     """The facts, then what it means and what to do."""
     lines = [
-        f"- **{key.replace('_', ' ').capitalize()}:** {value}" for key, value in event.state.items()
+        f"- **{key.replace('_', ' ').capitalize()}:** {dialect.text(value)}"
+        for key, value in event.state.items()
     ]
     advice = _ADVICE.get(event.change)
     return "\n".join(lines) + (f"\n\n{advice}" if advice else "")

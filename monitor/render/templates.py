@@ -2,7 +2,9 @@
 
 ``string.Template`` rather than Jinja2: a config file should not be able to run code,
 and ``$name`` / ``${reasons}`` is all an alert needs. Unknown variables are rejected when
-the config is loaded, not at 3 a.m. when the first rejection arrives.
+the config is loaded, not at 3 a.m. when the first rejection arrives. Values from
+Pinterest are escaped for the target's markup (:mod:`monitor.render.escape`) before they
+are substituted; the template's own text is the operator's and stays as written.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from string import Template
 from typing import Final
 
 from monitor.events import Event
+from monitor.render.escape import MARKDOWN, Dialect, Markup, escape, escape_items
 from monitor.render.words import ads_manager_url, outcome, pin_url, reasons, value_text
 
 #: Every variable a template may use, with what it holds (the README lists these).
@@ -54,28 +57,40 @@ def check_template(text: str) -> str | None:
     return None
 
 
-def variables(event: Event, *, account_names: Mapping[str, str], count: int = 1) -> dict[str, str]:
-    """The template variables of one event."""
+def variables(
+    event: Event,
+    *,
+    account_names: Mapping[str, str],
+    count: int = 1,
+    markup: Markup = Markup.PLAIN,
+) -> dict[str, str]:
+    """The template variables of one event, text from Pinterest escaped for ``markup``."""
     state = event.state
+
+    def text(value: object) -> str:
+        return escape(value, markup)
+
     return {
         "type": event.type,
         "what": outcome(event).headline(event.entity) if event.entity != "monitor" else event.type,
-        "name": event.name or "",
-        "id": event.entity_id,
+        "name": text(event.name or ""),
+        "id": text(event.entity_id),
         "event_id": event.id,
-        "account": account_names.get(event.ad_account_id) or event.ad_account_id,
-        "account_id": event.ad_account_id,
-        "campaign": event.campaign_name or event.campaign_id or "",
-        "campaign_id": event.campaign_id or "",
-        "ad_group": event.ad_group_name or event.ad_group_id or "",
-        "ad_group_id": event.ad_group_id or "",
-        "reasons": ", ".join(reasons(event)),
+        "account": text(account_names.get(event.ad_account_id) or event.ad_account_id),
+        "account_id": text(event.ad_account_id),
+        "campaign": text(event.campaign_name or event.campaign_id or ""),
+        "campaign_id": text(event.campaign_id or ""),
+        "ad_group": text(event.ad_group_name or event.ad_group_id or ""),
+        "ad_group_id": text(event.ad_group_id or ""),
+        "reasons": ", ".join(escape_items(reasons(event), markup)),
         "changes": "; ".join(
-            f"{k}: {value_text(c.old)} → {value_text(c.new)}" for k, c in event.changes.items()
+            f"{text(k)}: {text(value_text(c.old))} → {text(value_text(c.new))}"
+            for k, c in event.changes.items()
         ),
-        "status": str(state.get("status") or ""),
-        "review_status": str(state.get("review_status") or ""),
-        "summary_status": str(state.get("summary_status") or ""),
+        "status": text(state.get("status") or ""),
+        "review_status": text(state.get("review_status") or ""),
+        "summary_status": text(state.get("summary_status") or ""),
+        # Built here from quoted ids: a URL, not text to escape.
         "link": ads_manager_url(event) if event.entity != "monitor" else "",
         "pin_link": pin_url(event.pin_id) if event.pin_id else "",
         "detected_at": datetime.fromtimestamp(event.detected_at, UTC).isoformat(timespec="seconds"),
@@ -91,19 +106,23 @@ def apply(
     account_names: Mapping[str, str],
     default_title: str,
     default_body: str,
+    dialect: Dialect = MARKDOWN,
 ) -> tuple[str, str]:
     """A route's title and body for these events; a part it leaves out keeps the default.
 
     A digest's title uses its first (most severe) event plus ``$count``; its body is the
-    body template once per event, separated by blank lines.
+    body template once per event, separated by blank lines. Title variables are escaped
+    for ``dialect.title``, body variables for ``dialect.body``.
     """
     count = len(events)
-    first = variables(events[0], account_names=account_names, count=count)
+    first = variables(events[0], account_names=account_names, count=count, markup=dialect.title)
     out_title = Template(title).safe_substitute(first) if title is not None else default_title
     if body is None:
         return out_title, default_body
     parts = [
-        Template(body).safe_substitute(variables(e, account_names=account_names, count=count))
+        Template(body).safe_substitute(
+            variables(e, account_names=account_names, count=count, markup=dialect.body)
+        )
         for e in events
     ]
     return out_title, "\n\n".join(parts)
