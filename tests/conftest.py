@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,3 +16,12 @@ SHARED_SPEC = REPO.parent / "shared" / "pinterest" / "openapi-v5.json"
 def anyio_backend() -> str:
     """Run every async test on asyncio, the backend pinmon ships on."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def openapi() -> dict[str, Any]:
+    """Pinterest's OpenAPI description from ``../shared``; skips where it is absent."""
+    if not SHARED_SPEC.is_file():
+        pytest.skip(f"Pinterest OpenAPI spec not found at {SHARED_SPEC} (shared material absent)")
+    spec: dict[str, Any] = json.loads(SHARED_SPEC.read_text(encoding="utf-8"))
+    return spec
