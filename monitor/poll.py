@@ -206,6 +206,7 @@ class Poller:
 
     async def poll_accounts(self, account_ids: Sequence[str]) -> None:
         """Poll some accounts now, outside the cycle (accounts taken over from a replica)."""
+        started = time.monotonic()
         before = {a.account_id: a for a in await self._store.accounts()}
         limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
 
@@ -218,6 +219,11 @@ class Poller:
             for account_id in account_ids:
                 tg.start_soon(one, account_id)
         await self._flush_successes()
+        log.info(
+            "replica.takeover_polled",
+            accounts=len(account_ids),
+            duration_s=round(time.monotonic() - started, 3),
+        )
 
     async def _flush_successes(self) -> None:
         polls, self._successes = self._successes, []

@@ -221,3 +221,23 @@ async def test_listing_out_of_order_falls_back_to_the_whole_snapshot(tmp_path: P
         finally:
             await store.close()
         assert types == {ADS[3]: "ad.rejected", ADS[1]: "ad.removed"}
+
+
+async def test_listed_accounts_are_named_in_messages_and_status(tmp_path: Path) -> None:
+    """With an explicit ad_accounts list, messages and `pinmon status` show the account's
+    name (looked up once), not only its id."""
+    from monitor.status import status_report
+
+    async with rig(tmp_path) as r:
+        assert r.config.pinterest.ad_accounts == (ACCOUNT,)
+        await run_once(r.config)
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        await run_once(r.config)
+        (message,) = r.messages()
+        assert "**Account:** Acme Home & Living" in message["message"]
+        store = await open_store(tmp_path / "state.db")
+        try:
+            report = await status_report(store, now=0.0)
+        finally:
+            await store.close()
+        assert [a["name"] for a in report["accounts"]] == ["Acme Home & Living"]
