@@ -1,12 +1,13 @@
-"""Name a change after its most significant transition: pure."""
+"""Name a change after its most significant transition, and build its event: pure."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from monitor.events import Change, FieldChange
+from monitor.events import Change, Event, FieldChange, event_id
 from monitor.models import Kind
+from monitor.normal import cap_text
 
 _REJECTED: Final = "REJECTED"
 _APPROVED: Final = "APPROVED"
@@ -64,3 +65,47 @@ def standing(state: Mapping[str, Any], updated: int | None, before: float | None
     ):
         return Change.PENDING_REVIEW
     return None
+
+
+class EntityIds(NamedTuple):
+    """What an event says about its entity besides the change: parents, pin, name."""
+
+    campaign_id: str | None = None
+    ad_group_id: str | None = None
+    pin_id: str | None = None
+    name: str | None = None
+    updated_time: int | None = None
+
+
+def entity_event(
+    kind: Kind,
+    entity_id: str,
+    change: Change,
+    *,
+    rev: int,
+    blob: bytes,
+    account_id: str,
+    ids: EntityIds,
+    detected_at: float,
+    changes: dict[str, FieldChange],
+    state: dict[str, Any],
+) -> Event:
+    """The event of one entity's change, with its deterministic id (see ``event_id``)."""
+    campaign_id = entity_id if kind is Kind.CAMPAIGN else ids.campaign_id
+    ad_group_id = entity_id if kind is Kind.AD_GROUP else ids.ad_group_id
+    return Event(
+        id=event_id(kind.value, entity_id, rev, blob if change is not Change.REMOVED else b"-"),
+        type=f"{kind.value}.{change.value}",
+        entity=kind.value,
+        entity_id=entity_id,
+        ad_account_id=account_id,
+        campaign_id=campaign_id,
+        ad_group_id=ad_group_id,
+        ad_id=entity_id if kind is Kind.AD else None,
+        pin_id=ids.pin_id,
+        name=cap_text(ids.name),
+        updated_time=ids.updated_time,
+        detected_at=detected_at,
+        changes=changes,
+        state=state,
+    )

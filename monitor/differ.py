@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 from xxhash import xxh3_64_intdigest
 
-from monitor.classify import classify, standing
+from monitor.classify import EntityIds, classify, entity_event, standing
 from monitor.errors import ListingError
-from monitor.events import Change, Event, FieldChange, event_id
+from monitor.events import Change, Event, FieldChange
+from monitor.evidence import BadItem, excerpt, trusted_stamp, usable_id
 from monitor.models import Kind, Row, SnapshotRow, Stored
-from monitor.normal import cap_text, decode_meta, decode_state, meta_of, normaliser
+from monitor.normal import decode_meta, decode_state, meta_of, normaliser
 
 _encode = msgspec.msgpack.Encoder().encode
 
@@ -52,29 +53,6 @@ class DiffContext:
     report_existing: bool = False
     pending_before: float | None = None
     trusted_until: float | None = None
-
-
-#: How far past "now" an ``updated_time`` may lie and still be a version: clock skew
-#: between Pinterest and us is seconds; a stamp beyond this is an API fault.
-FUTURE_TOLERANCE_S: Final = 300.0
-
-#: How much of an item is quoted when it is reported as bad: enough to recognise it.
-EXCERPT_BYTES: Final = 120
-
-
-@dataclass(frozen=True, slots=True)
-class BadItem:
-    """An item that was skipped: no usable id, or it does not decode as its kind.
-
-    Attributes:
-        page: Which page of the listing (1-based) it came in.
-        excerpt: Its first bytes, printable.
-        error: Why it was unusable.
-    """
-
-    page: int
-    excerpt: str
-    error: str
 
 
 @dataclass(slots=True)
@@ -111,28 +89,6 @@ class OrderError(ListingError):
 def id_key(entity_id: str) -> tuple[int, str]:
     """Digit-string ids ordered as numbers, as Pinterest orders them (and the store)."""
     return (len(entity_id), entity_id)
-
-
-#: Longest id accepted: Pinterest ids are 64-bit integers (at most 20 digits).
-MAX_ID_DIGITS: Final = 20
-
-
-def usable_id(entity_id: object) -> bool:
-    """Whether ``entity_id`` is the digit string Pinterest ids are (kept as strings)."""
-    return (
-        isinstance(entity_id, str)
-        and 0 < len(entity_id) <= MAX_ID_DIGITS
-        and entity_id.isascii()
-        and entity_id.isdigit()
-    )
-
-
-def excerpt(raw: bytes | msgspec.Raw) -> str:
-    """The start of a raw item as one short printable line, for a log."""
-    data = memoryview(raw)
-    text = bytes(data[:EXCERPT_BYTES]).decode("utf-8", "replace")
-    text = "".join(c if c.isprintable() else " " for c in text)
-    return text + ("…" if len(data) > EXCERPT_BYTES else "")
 
 
 class AccountDiff:
@@ -328,22 +284,16 @@ class AccountDiff:
             self._one(row)
         self._result.seen = len(seen)
 
-    def _trusted(self, stamp: int | None) -> int | None:
-        """``stamp`` as a version, or None when it cannot be one (the future, or < 0)."""
-        until = self._ctx.trusted_until
-        if stamp is None or until is None:
-            return stamp
-        return stamp if 0 <= stamp <= until else None
-
     def _one(self, row: Row) -> None:
         entity_id = row.id
         old = self._stored.pop(entity_id, None)
         self._count += 1
-        t = self._trusted(row.updated_time)
+        t = trusted_stamp(row.updated_time, self._ctx.trusted_until)
         if t != row.updated_time:
             self._result.untrusted.append(entity_id)
             row.updated_time = t
-        if old is not None and self._trusted(old.updated_time) != old.updated_time:
+        until = self._ctx.trusted_until
+        if old is not None and trusted_stamp(old.updated_time, until) != old.updated_time:
             # Poisoned by an earlier cycle (or an older pinmon): it proves nothing.
             old = msgspec.structs.replace(old, updated_time=None)
         # Fast path, taken by most changed-bytes ads: the raw values already are in
@@ -455,34 +405,24 @@ class AccountDiff:
     ) -> None:
         ctx = self._ctx
         if row is not None:
-            campaign_id = getattr(row, "campaign_id", None)
-            ad_group_id = getattr(row, "ad_group_id", None)
-            pin_id = getattr(row, "pin_id", None)
-            name = getattr(row, "name", None)
-            updated_time = row.updated_time
+            ids = EntityIds(
+                getattr(row, "campaign_id", None),
+                getattr(row, "ad_group_id", None),
+                getattr(row, "pin_id", None),
+                getattr(row, "name", None),
+                row.updated_time,
+            )
         else:
-            campaign_id, ad_group_id, pin_id, name = (meta or [None] * 4)[:4]
-            updated_time = None
-        kind = ctx.kind
-        if kind is Kind.CAMPAIGN:
-            campaign_id = entity_id
-        elif kind is Kind.AD_GROUP:
-            ad_group_id = entity_id
+            ids = EntityIds(*(meta or [None] * 4)[:4])
         self._result.events.append(
-            Event(
-                id=event_id(
-                    kind.value, entity_id, rev, blob if change is not Change.REMOVED else b"-"
-                ),
-                type=f"{kind.value}.{change.value}",
-                entity=kind.value,
-                entity_id=entity_id,
-                ad_account_id=ctx.account_id,
-                campaign_id=campaign_id,
-                ad_group_id=ad_group_id,
-                ad_id=entity_id if kind is Kind.AD else None,
-                pin_id=pin_id,
-                name=cap_text(name),
-                updated_time=updated_time,
+            entity_event(
+                ctx.kind,
+                entity_id,
+                change,
+                rev=rev,
+                blob=blob,
+                account_id=ctx.account_id,
+                ids=ids,
                 detected_at=ctx.detected_at,
                 changes=changes,
                 state=state,

@@ -13,7 +13,8 @@ from typing import Final
 
 import msgspec
 
-from monitor.differ import AccountDiff, DiffContext, OrderError, id_key, usable_id
+from monitor.differ import AccountDiff, DiffContext, OrderError, id_key
+from monitor.evidence import usable_id
 from monitor.models import Kind, Row
 from monitor.pinterest import PinterestClient
 from monitor.status import summary_counts

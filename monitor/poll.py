@@ -12,9 +12,10 @@ import msgspec
 import structlog
 
 from monitor.config import Config
-from monitor.differ import FUTURE_TOLERANCE_S, DiffContext, DiffResult, OrderError
+from monitor.differ import DiffContext, DiffResult, OrderError
 from monitor.errors import AuthError, ListingError, MonitorError, PinterestError
 from monitor.events import Event
+from monitor.evidence import FUTURE_TOLERANCE_S
 from monitor.listing import count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import PREFIX, Mute, active, muted_by, parse_mutes
