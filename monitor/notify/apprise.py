@@ -44,10 +44,8 @@ def _asset() -> AppriseAsset:
 def _load(url: str, redactor: Redactor = DEFAULT) -> tuple[NotifyBase | None, str]:
     """The apprise plugin for ``url`` (None if none loads it) and ``url``'s label.
 
-    apprise's own complaints are silenced.
-
-    ``url``'s secrets are registered with ``redactor`` (which guards apprise's loggers)
-    before apprise can log anything about a send.
+    apprise's own complaints are silenced. ``url``'s secrets are registered with
+    ``redactor``, which guards apprise's loggers, before apprise can log about a send.
     """
     from apprise import Apprise
 

@@ -117,7 +117,7 @@ class WebhookNotifier:
             Without one, each send opens and closes its own, so nothing is left open.
         clock: Unix time, for ``webhook-timestamp`` and HTTP-date ``Retry-After``.
         redactor: Learns the URL's secret parts and the secrets, and scrubs them from
-            failure details (and, the default one, from every log line).
+            failure details; the default one is also what every log line is scrubbed with.
 
     Raises:
         ConfigError: no secret, or a secret that is not ``whsec_<base64>``.
