@@ -6,20 +6,22 @@ import aiohttp
 
 from monitor import __version__
 from monitor.config import Config
-from monitor.daemon import build_notifiers, make_client, register_config_secrets
+from monitor.daemon import build_notifiers, make_client
 from monitor.errors import PinterestError
-from monitor.logs import redact
 from monitor.pinterest import PinterestClient
+from monitor.redact import Redactor, mask_url, register_config_secrets
 from monitor.store.factory import open_state
+from monitor.targets import save_labels
 
 
 async def check(config: Config) -> int:
     """Print what the config watches and whether the token works; 0 when it does."""
-    register_config_secrets(config)
+    redactor = register_config_secrets(config)
     p, m = config.pinterest, config.monitor
     print(f"config:    {config.path}")
     print(f"api:       {p.base_url}")
-    print(f"state:     {m.state}")
+    # A PostgreSQL URL may carry a password: shown masked, like a target.
+    print(f"state:     {mask_url(m.state) if isinstance(m.state, str) else m.state}")
     print(
         f"interval:  {m.interval_s:g}s"
         + (f" (+ up to {m.jitter_s:g}s jitter)" if m.jitter_s else "")
@@ -27,7 +29,7 @@ async def check(config: Config) -> int:
     for kind in m.entities:
         print(f"watching:  {kind.plural}: {', '.join(m.watch[kind])}")
     print(f"statuses:  {', '.join(p.entity_statuses)}")
-    _, by_route = build_notifiers(config)
+    notifiers, by_route = build_notifiers(config, redactor=redactor)
     for route in config.routes:
         targets = ", ".join(n.label for n in by_route[route.name])
         accounts = f" accounts {', '.join(route.accounts)}" if route.accounts else ""
@@ -36,15 +38,16 @@ async def check(config: Config) -> int:
     # daemon must find the rotated one, or its next start holds a dead token.
     store = await open_state(config.monitor.state)
     try:
+        await save_labels(store, notifiers)
         async with aiohttp.ClientSession(
             headers={"User-Agent": f"pinmon/{__version__}"}
         ) as session:
-            return await _probe(config, await make_client(config, session, store))
+            return await _probe(config, await make_client(config, session, store), redactor)
     finally:
         await store.close()
 
 
-async def _probe(config: Config, client: PinterestClient) -> int:
+async def _probe(config: Config, client: PinterestClient, redactor: Redactor) -> int:
     configured = config.pinterest.ad_accounts
     try:
         if configured:
@@ -62,7 +65,7 @@ async def _probe(config: Config, client: PinterestClient) -> int:
                 print("account:   none: the token sees no ad accounts")
                 return 1
     except PinterestError as exc:
-        print(f"token:     FAILED: {redact(str(exc))}")
+        print(f"token:     FAILED: {redactor.redact(str(exc))}")
         return 1
     print("token:     ok")
     return 0

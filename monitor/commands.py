@@ -10,7 +10,16 @@ from monitor.config import Config
 from monitor.delivery import DISABLED_PREFIX
 from monitor.events import to_json
 from monitor.mutes import PREFIX, Mute, Scope, active, mute_key, parse_mutes
+from monitor.redact import register_config_secrets
+from monitor.store import StateStore
 from monitor.store.factory import open_state
+from monitor.targets import label_of, load_labels
+
+
+async def _open(config: Config) -> StateStore:
+    # Secrets first: an error opening a database may quote its URL.
+    register_config_secrets(config)
+    return await open_state(config.monitor.state)
 
 
 def _when(ts: float | None) -> str:
@@ -20,13 +29,17 @@ def _when(ts: float | None) -> str:
 
 
 async def show_deliveries(config: Config, *, everything: bool, as_json: bool) -> int:
-    """Print pending, failed and dead deliveries (``everything``: delivered ones too)."""
+    """Print pending, failed and dead deliveries (``everything``: delivered ones too).
+
+    Targets are named by the masked labels the daemon recorded (see :mod:`monitor.targets`).
+    """
     import json
 
     statuses = ["pending", "failed", "dead"] + (["delivered"] if everything else [])
-    store = await open_state(config.monitor.state)
+    store = await _open(config)
     try:
         rows = await store.deliveries(statuses=statuses)
+        labels = await load_labels(store)
     finally:
         await store.close()
     if as_json:
@@ -39,6 +52,7 @@ async def show_deliveries(config: Config, *, everything: bool, as_json: bool) ->
                         "type": d.event.type,
                         "route": d.route,
                         "target": d.target,
+                        "target_label": label_of(labels, d.target),
                         "status": d.status,
                         "attempts": d.attempts,
                         "next_attempt_at": d.next_attempt_at,
@@ -50,22 +64,24 @@ async def show_deliveries(config: Config, *, everything: bool, as_json: bool) ->
     if not rows:
         print("no deliveries waiting or failed")
         return 0
+    width = max(len("route"), *(len(d.route) for d in rows))
     print(
-        f"{'status':<9} {'attempts':>8}  {'next try':<20} {'event':<28} {'type':<24} route / error"
+        f"{'status':<9} {'attempts':>8}  {'next try':<20} {'event':<28} {'type':<24} "
+        f"{'route':<{width}}  target / error"
     )
     for d in rows:
         nxt = _when(d.next_attempt_at) if d.status == "pending" else "-"
         err = f" / {d.last_error}" if d.last_error else ""
         print(
             f"{d.status:<9} {d.attempts:>8}  {nxt:<20} {d.event.id:<28} "
-            f"{d.event.type:<24} {d.route}{err}"
+            f"{d.event.type:<24} {d.route:<{width}}  {label_of(labels, d.target)}{err}"
         )
     return 0
 
 
 async def redeliver(config: Config, *, event_id: str | None, failed: bool) -> int:
     """Queue deliveries again; 1 when nothing matched."""
-    store = await open_state(config.monitor.state)
+    store = await _open(config)
     try:
         count = await store.requeue(event_id=event_id, failed=failed)
         # A target disabled by a 410 gets another chance: the user says it is fixed.
@@ -82,7 +98,7 @@ async def show_events(
     config: Config, *, since_s: float | None, types: Sequence[str], as_json: bool
 ) -> int:
     """Print the event history, newest first."""
-    store = await open_state(config.monitor.state)
+    store = await _open(config)
     try:
         since = time.time() - since_s if since_s is not None else None
         rows = await store.events(since=since, types=types)
@@ -108,7 +124,7 @@ async def mute(
     """Silence an ad, campaign or account for ``for_s`` seconds."""
     now = time.time()
     entry = Mute(scope, entity_id, until=now + for_s, created_at=now, reason=reason)
-    store = await open_state(config.monitor.state)
+    store = await _open(config)
     try:
         await store.set_values({entry.key: entry.to_json()})
     finally:
@@ -121,7 +137,7 @@ async def mute(
 
 async def unmute(config: Config, *, scope: Scope, entity_id: str) -> int:
     """Lift a mute; 1 when there was none."""
-    store = await open_state(config.monitor.state)
+    store = await _open(config)
     try:
         gone = await store.delete_keys([mute_key(scope, entity_id)])
     finally:
@@ -132,7 +148,7 @@ async def unmute(config: Config, *, scope: Scope, entity_id: str) -> int:
 
 async def show_mutes(config: Config) -> int:
     """Print the mutes in force."""
-    store = await open_state(config.monitor.state)
+    store = await _open(config)
     try:
         mutes = active(parse_mutes(await store.get_prefix(PREFIX)), time.time())
     finally:

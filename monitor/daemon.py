@@ -19,7 +19,6 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.delivery import Deliverer, DrainReport
 from monitor.health import Health, serve_health
-from monitor.logs import register_secret, register_url_secrets
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, SendResult
 from monitor.ops import OpsChange, ops_event
@@ -27,12 +26,14 @@ from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSo
 from monitor.pinterest.budget import Budget, RateBudget
 from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
 from monitor.poll import CycleReport, Poller
+from monitor.redact import DEFAULT, Redactor, register_config_secrets
 from monitor.replicas import Replica, ReplicaCoordinator, SharedBudget
 from monitor.schedule import next_cycle_start
 from monitor.status import outbox_summary
 from monitor.store import Delivery, StateStore
 from monitor.store.factory import is_postgres_url, open_state
 from monitor.store.lock import StateLock
+from monitor.targets import distinguish, save_labels
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -57,28 +58,16 @@ class Runtime:
     now: Callable[[], float]
 
 
-def register_config_secrets(config: Config) -> None:
-    """Teach the log redactor every secret the config holds, before anything can log it."""
-    p = config.pinterest
-    if isinstance(config.monitor.state, str):
-        register_url_secrets(config.monitor.state)  # a database URL may hold a password
-    for secret in (p.access_token, p.client_secret, p.refresh_token):
-        if secret is not None:
-            register_secret(secret.reveal())
-    for route in config.routes:
-        for url in route.apprise:
-            register_url_secrets(url.reveal())
-        for hook in route.webhooks:
-            register_url_secrets(hook.url.reveal())
-            for secret in hook.secrets:
-                register_secret(secret.reveal())
-                register_secret(secret.reveal().removeprefix("whsec_"))
-
-
 def build_notifiers(
-    config: Config, *, session: aiohttp.ClientSession | None = None
+    config: Config,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    redactor: Redactor = DEFAULT,
 ) -> tuple[dict[str, Notifier], dict[str, list[Notifier]]]:
     """One notifier per target, shared by the routes that name it.
+
+    Each notifier registers its URL's secrets with ``redactor`` as it is built; targets
+    whose masked URLs coincide get distinct labels (:func:`monitor.targets.distinguish`).
 
     Returns:
         Notifiers by their outbox key, and the notifiers of each route by route name.
@@ -95,19 +84,24 @@ def build_notifiers(
     by_route: dict[str, list[Notifier]] = {}
     for route in config.routes:
         built: list[Notifier] = [
-            *(AppriseNotifier(url.reveal(), timeout_s=timeout_s) for url in route.apprise),
+            *(
+                AppriseNotifier(url.reveal(), timeout_s=timeout_s, redactor=redactor)
+                for url in route.apprise
+            ),
             *(
                 WebhookNotifier(
                     hook.url.reveal(),
                     [s.reveal() for s in hook.secrets],
                     timeout_s=timeout_s,
                     session=session,
+                    redactor=redactor,
                 )
                 for hook in route.webhooks
             ),
             *(load_notifier(p.kind, p.options, timeout_s=timeout_s) for p in route.plugins),
         ]
         by_route[route.name] = [by_key.setdefault(n.key, n) for n in built]
+    distinguish(by_key.values())
     return by_key, by_route
 
 
@@ -193,9 +187,10 @@ async def open_runtime(
     on_result: Callable[..., None] | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the store, the HTTP session and the notifiers; close them all on exit."""
-    register_config_secrets(config)
-    metrics = Metrics(now=now)
-    health = Health(interval_s=config.monitor.interval_s, now=monotonic)
+    # The default redactor is the one logging scrubs with: fill it before anything logs.
+    redactor = register_config_secrets(config, DEFAULT)
+    metrics = Metrics(now=now, redactor=redactor)
+    health = Health(interval_s=config.monitor.interval_s, now=monotonic, redactor=redactor)
 
     def on_send(batch: Sequence[Delivery], result: SendResult) -> None:
         metrics.send_result(batch, result)
@@ -217,7 +212,9 @@ async def open_runtime(
         async with aiohttp.ClientSession(
             headers={"User-Agent": f"pinmon/{__version__}"}, raise_for_status=False
         ) as session:
-            notifiers, by_route = build_notifiers(config, session=session)
+            notifiers, by_route = build_notifiers(config, session=session, redactor=redactor)
+            # So that `pinmon deliveries` and `status` can name targets without apprise.
+            await save_labels(store, notifiers)
             client = await make_client(
                 config, session, store, now=now, on_response=metrics.api_response
             )

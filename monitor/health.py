@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import structlog
 
-from monitor.logs import redact
+from monitor.redact import DEFAULT, Redactor
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -58,10 +58,18 @@ class Health:
     Args:
         interval_s: The configured poll interval.
         now: A monotonic clock: ages must not jump when the wall clock is set.
+        redactor: Scrubs the last error before /healthz shows it.
     """
 
-    def __init__(self, *, interval_s: float, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        interval_s: float,
+        now: Callable[[], float] = time.monotonic,
+        redactor: Redactor = DEFAULT,
+    ) -> None:
         self.interval_s = interval_s
+        self._redactor = redactor
         self._now = now
         self.started_at = now()
         self.store_open = False
@@ -113,7 +121,9 @@ class Health:
                 "reason": reason,
                 "last_success_age_s": None if age_s is None else round(age_s, 3),
                 "interval_s": self.interval_s,
-                "last_error": None if self.last_error is None else redact(self.last_error),
+                "last_error": None
+                if self.last_error is None
+                else self._redactor.redact(self.last_error),
             },
         )
 

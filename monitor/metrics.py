@@ -3,7 +3,8 @@
 Each :class:`Metrics` owns its own registry, never the process-global one, so several
 runtimes (and tests) in one process do not collide. Every label value is bounded: endpoints
 are path templates, event types a closed set, targets the masked labels of configured
-notifiers (passed through the log redactor as a second line of defence).
+notifiers (passed through the redactor as a second line of defence: labels are safe by
+construction, so it changes nothing unless a secret slipped into one).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.exposition import generate_latest
 
 from monitor.events import EVENT_TYPES
-from monitor.logs import redact
 from monitor.ops import OpsChange
+from monitor.redact import DEFAULT, Redactor
 from monitor.schedule import retry_at
 
 if TYPE_CHECKING:
@@ -49,10 +50,18 @@ class Metrics:
     Args:
         now: Wall clock (Unix seconds) stamped on the last successful cycle.
         process: Also export the standard ``process_*`` families (RSS, CPU, open fds).
+        redactor: Scrubs target labels before they are exported.
     """
 
-    def __init__(self, *, now: Callable[[], float] = time.time, process: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        now: Callable[[], float] = time.time,
+        process: bool = True,
+        redactor: Redactor = DEFAULT,
+    ) -> None:
         self._now = now
+        self._redactor = redactor
         self.registry = CollectorRegistry()
         r = self.registry
         self._cycles = Counter(
@@ -148,7 +157,7 @@ class Metrics:
         """
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown delivery outcome {outcome!r}; known: {sorted(OUTCOMES)}")
-        self._deliveries.labels(target=redact(target), outcome=outcome).inc(count)
+        self._deliveries.labels(target=self._redactor.redact(target), outcome=outcome).inc(count)
 
     def send_result(self, batch: Sequence[Delivery], result: SendResult) -> None:
         """Count one send's deliveries by outcome: the Deliverer's ``on_result`` hook.

@@ -2,24 +2,32 @@
 
 Run before trusting a route: a wrong webhook URL or a revoked Slack token shows up here,
 not on the day the first real rejection is lost. Sends go straight to the targets (not
-through the outbox) and nothing is written to the state store.
+through the outbox); the only thing written to the state store is each target's masked
+label, so that `pinmon deliveries` can name targets added since the daemon started.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import cast
 
 import aiohttp
+import structlog
 
 from monitor import __version__
 from monitor.config import Config
-from monitor.daemon import build_notifiers, register_config_secrets
+from monitor.daemon import build_notifiers
 from monitor.delivery import Deliverer
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, StoreError
 from monitor.events import Event, FieldChange, event_id
-from monitor.logs import redact
+from monitor.notify import Notifier
+from monitor.redact import register_config_secrets
 from monitor.store import Delivery, StateStore
+from monitor.store.factory import open_state
+from monitor.targets import save_labels
+
+log = structlog.get_logger("monitor.notify_test")
 
 
 def sample_event(config: Config, *, now: float) -> Event:
@@ -61,7 +69,7 @@ def sample_event(config: Config, *, now: float) -> Event:
 
 async def notify_test(config: Config, *, route: str | None = None) -> int:
     """Send the sample through each route's targets; 0 only when every target accepted it."""
-    register_config_secrets(config)
+    redactor = register_config_secrets(config)
     routes = [r for r in config.routes if route is None or r.name == route]
     if not routes:
         raise ConfigError([f"{config.path}: no route named {route!r}"])
@@ -69,7 +77,8 @@ async def notify_test(config: Config, *, route: str | None = None) -> int:
     event = sample_event(config, now=now)
     failures = 0
     async with aiohttp.ClientSession(headers={"User-Agent": f"pinmon/{__version__}"}) as session:
-        notifiers, by_route = build_notifiers(config, session=session)
+        notifiers, by_route = build_notifiers(config, session=session, redactor=redactor)
+        await _save_labels(config, notifiers)
         # The real rendering path: the route's template, item limit and channel limit.
         deliverer = Deliverer(
             cast("StateStore", _NoStore()), notifiers, routes=config.routes, now=lambda: now
@@ -79,13 +88,34 @@ async def notify_test(config: Config, *, route: str | None = None) -> int:
                 delivery = Delivery(0, event, r.name, notifier.key, 0, "pending", now, None, now)
                 message = deliverer.message_for([delivery], notifier)
                 result = await deliverer.send(notifier, message)
-                status = "ok" if result.ok else f"FAILED: {redact(result.detail)}"
+                status = "ok" if result.ok else f"FAILED: {redactor.redact(result.detail)}"
                 failures += not result.ok
                 print(f"{r.name}: {notifier.label}: {status}")
     print(
         "all targets accepted the test message" if not failures else f"{failures} target(s) failed"
     )
     return 0 if not failures else 1
+
+
+async def _save_labels(config: Config, notifiers: dict[str, Notifier]) -> None:
+    """Record the targets' labels; a store that cannot be opened does not stop the test.
+
+    A SQLite file that does not exist yet is not created: it holds no deliveries to name,
+    and the daemon records the labels when it starts.
+    """
+    if isinstance(config.monitor.state, Path) and not config.monitor.state.exists():
+        return
+    try:
+        store = await open_state(config.monitor.state)
+    except StoreError as exc:
+        log.warning("targets.labels_not_saved", error=str(exc))
+        return
+    try:
+        await save_labels(store, notifiers)
+    except StoreError as exc:
+        log.warning("targets.labels_not_saved", error=str(exc))
+    finally:
+        await store.close()
 
 
 class _NoStore:

@@ -22,6 +22,7 @@ from monitor.models import Kind, Stored
 from monitor.mutes import PREFIX, active, parse_mutes
 from monitor.normal import decode_state
 from monitor.store import AccountState, Delivery, StateStore
+from monitor.targets import label_of, load_labels
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -211,6 +212,8 @@ async def status_report(
                 "event_id": oldest.event.id,
                 "type": oldest.event.type,
                 "route": oldest.route,
+                "target": oldest.target,
+                "target_label": label_of(await load_labels(store), oldest.target),
                 "created_at": oldest.created_at,
                 "age_s": round(outbox.oldest_pending_age_s or 0.0, 3),
                 "attempts": oldest.attempts,
@@ -275,7 +278,10 @@ def format_status(report: Mapping[str, Any]) -> str:
     )
     oldest = deliveries["oldest_pending"]
     if oldest is not None:
-        outbox += f"; oldest pending {oldest['type']} queued {_ago(oldest['age_s'])}"
+        outbox += (
+            f"; oldest pending {oldest['type']} to {oldest['target_label']}"
+            f" queued {_ago(oldest['age_s'])}"
+        )
         if oldest["last_error"]:
             outbox += f" ({oldest['last_error']})"
     # Two wider than `label`, so these values line up with the indented account lines.
@@ -292,8 +298,11 @@ def format_status(report: Mapping[str, Any]) -> str:
 
 async def show_status(config: Config, *, as_json: bool, now: float | None = None) -> int:
     """`pinmon status`: print the report as text or JSON; 1 when there is no state yet."""
+    from monitor.redact import register_config_secrets
     from monitor.store.factory import open_state
 
+    # Secrets first: an error opening a database may quote its URL.
+    register_config_secrets(config)
     path = config.monitor.state
     if isinstance(path, Path) and not path.exists():
         # Opening would create an empty database; say plainly that nothing ran yet.

@@ -11,7 +11,7 @@ import pytest
 from monitor.errors import ConfigError
 from monitor.events import Event, FieldChange
 from monitor.notify import Message
-from monitor.notify.apprise import AppriseNotifier, apprise_url_problem, mask_url
+from monitor.notify.apprise import AppriseNotifier, apprise_label, apprise_url_problem
 from monitor.render import render
 from tests.sink import HttpSink
 
@@ -124,7 +124,7 @@ async def test_credentials_stay_out_of_label_key_detail_and_logs(
             result = await notifier.send(MESSAGE)
         (request,) = await sink.wait_for(1)
     assert request.path == "/hook/s3cr3tpath"  # the secret path was really used
-    assert notifier.label == f"json://user:****@127.0.0.1:{sink.port}/hook/****"
+    assert notifier.label == f"json://user:****@127.0.0.1:{sink.port}/hook/****?-token=****"
     assert not result.ok
     assert "apprise" in caplog.text  # apprise did log (at DEBUG), only redacted
     for secret in ("hunter2", "s3cr3tpath", "qwerty123"):
@@ -213,6 +213,6 @@ def test_key_is_stable_and_label_masks_other_schemes() -> None:
     """The outbox key depends only on the URL; labels of other services hide their tokens."""
     assert AppriseNotifier(SLACK_URL).key == AppriseNotifier(SLACK_URL).key
     assert AppriseNotifier(SLACK_URL).key.startswith("apprise:")
-    label = mask_url("tgram://123456789:AAHsecretsecret/12345")
+    label = apprise_label("tgram://123456789:AAHsecretsecret/12345")
     assert "AAHsecretsecret" not in label
-    assert mask_url("nope://user:hunter2@host") == "nope://****"
+    assert apprise_label("nope://user:hunter2@host") == "nope://****"

@@ -211,10 +211,10 @@ async def test_a_hanging_receiver_times_out_as_retryable(now: int) -> None:
 
 
 def test_label_key_and_repr_hide_every_credential() -> None:
-    """Userinfo, query values and token-like path segments are masked; the key is a hash."""
+    """The password, query values and token-like path segments are masked; the key is a hash."""
     url = f"https://pinmon:{PASSWORD}@hooks.example.com{PATH}?token={QUERY_TOKEN}"
     notifier = WebhookNotifier(url, [OLD, NEW])
-    assert notifier.label == "https://****@hooks.example.com/hooks/****?token=****"
+    assert notifier.label == "https://pinmon:****@hooks.example.com/hooks/****?token=****"
     assert notifier.key.startswith("webhook:")
     assert len(notifier.key) == len("webhook:") + 16
     assert notifier.batch is False

@@ -143,7 +143,9 @@ async def test_deliveries_and_redeliver_commands(tmp_path: Path) -> None:
         (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
         assert (row["status"], row["type"], row["route"]) == ("failed", "ad.rejected", "everything")
         assert "400" in row["last_error"]
-        assert "json://" not in listed.stdout  # the target is a key, never the URL
+        # The target is its outbox key, named by the label the daemon recorded for it.
+        assert row["target"].startswith("apprise:")
+        assert row["target_label"] == r.sink.url("/alerts", scheme="json")
         again = cli("redeliver", "--failed")
         assert again.returncode == 0
         assert "queued 1 delivery again" in again.stdout

@@ -22,6 +22,7 @@ from monitor.status import (
 )
 from monitor.store import StateStore
 from monitor.store.sqlite import open_store
+from monitor.targets import PREFIX
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -48,6 +49,7 @@ REJECTED = {
     "rejected_reasons": ["LANDING_PAGE_BROKEN"],
     "rejection_labels": ["Landing page is broken"],
 }
+SLACK_LABEL = "slack://T...2/A...D/T...Q/#ads-alerts"
 # Reason codes only: the labels are missing, so status falls back to the codes.
 REJECTED_CODES = {**REJECTED, "rejected_reasons": ["HASHTAGS"], "rejection_labels": None}
 
@@ -106,6 +108,8 @@ async def store(tmp_path: Path) -> AsyncIterator[StateStore]:
     hook = [d for d in await s.deliveries(statuses=["pending"]) if d.target == "hook"]
     for d in hook:
         await s.mark_failed(d.id, error="HTTP 410: gone", at=T0 + 400, retry_at=None)
+    # What the daemon records when it builds its notifiers (here: only the Slack target's).
+    await s.set_values({PREFIX + "slack": SLACK_LABEL})
     yield s
     await s.close()
 
@@ -133,6 +137,8 @@ async def test_report_counts_statuses_and_lists_rejections(store: StateStore) ->
     deliveries = report["deliveries"]
     assert (deliveries["pending"], deliveries["failed"], deliveries["dead"]) == (3, 0, 3)
     assert deliveries["oldest_pending"]["age_s"] == 300.0
+    assert deliveries["oldest_pending"]["target"] == "slack"
+    assert deliveries["oldest_pending"]["target_label"] == SLACK_LABEL
     assert report["mutes"] == []
 
 
@@ -166,6 +172,8 @@ async def test_json_shape_is_stable(store: StateStore) -> None:
         "event_id",
         "type",
         "route",
+        "target",
+        "target_label",
         "created_at",
         "age_s",
         "attempts",
@@ -190,7 +198,7 @@ async def test_text_is_short_and_aligned(store: StateStore) -> None:
         "  polled      FAILING (3 in a row, never succeeded): HTTP 500 from API",
         "  ads         none",
         "",
-        "outbox        3 pending, 0 failed, 3 dead; oldest pending ad.rejected queued 5m ago",
+        f"outbox        3 pending, 0 failed, 3 dead; oldest pending ad.rejected to {SLACK_LABEL} queued 5m ago",
         "mutes         none",
     ]
 

@@ -12,27 +12,24 @@ from typing import TYPE_CHECKING, Any, Final
 
 from monitor.errors import ConfigError
 from monitor.notify import Message, SendResult
-from monitor.notify._redact import (
-    HTTP_SCHEMES,
-    fallback_label,
-    guard_logging,
-    quiet,
-    redact,
-    scheme_of,
-    tidy_label,
-)
 from monitor.notify.markup import dialect_for
+from monitor.redact import DEFAULT, MASK, Redactor, guard_logging, mask_url, quiet, scheme_of
 
 if TYPE_CHECKING:
     from apprise import Apprise, AppriseAsset
     from apprise.plugins.base import NotifyBase
     from apprise.result import AppriseResult
 
-__all__ = ["AppriseNotifier", "apprise_url_problem", "mask_url"]
+__all__ = ["AppriseNotifier", "apprise_label", "apprise_url_problem"]
 
 #: Answers that mean the target refuses this message or this configuration as such:
 #: sending it again unchanged cannot succeed, so the caller should alert, not retry.
 PERMANENT_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 410, 413, 422})
+
+#: Schemes apprise sends as plain HTTP(S) requests. Its privacy mode treats their path and
+#: query as ordinary text (headers included), but webhook receivers routinely put secrets
+#: there: their labels are masked from the URL itself, like a signed webhook's.
+HTTP_SCHEMES: Final = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 _HTTP_STATUS = re.compile(r"\berror=(\d{3})\b")
 _MAX_DETAIL = 300
@@ -45,32 +42,51 @@ def _asset() -> AppriseAsset:
     return AppriseAsset(app_id="pinmon", app_desc="pinmon: Pinterest ad status alerts")
 
 
-def _load(url: str) -> NotifyBase | None:
-    """The apprise plugin for ``url``, or None; apprise's own complaints are silenced."""
+def _load(url: str, redactor: Redactor = DEFAULT) -> tuple[NotifyBase | None, str]:
+    """The apprise plugin for ``url`` (None if none loads it) and ``url``'s label.
+
+    apprise's own complaints are silenced. ``url``'s secrets are registered with
+    ``redactor``, which guards apprise's loggers, before apprise can log about a send.
+    """
     from apprise import Apprise
 
-    guard_logging(url)
+    guard_logging(redactor)
     with quiet():
         plugin: NotifyBase | None = Apprise.instantiate(url, asset=_asset())
-    return plugin
+    label = _label(url, plugin)
+    # What apprise's privacy mode shows, and what mask_url would show, is not secret: a
+    # native https://discord.com/api/webhooks/... URL must not turn "webhooks" into ****.
+    public = [mask_url(url)]
+    if plugin is not None and scheme_of(url) not in HTTP_SCHEMES:
+        public.append(_privacy_url(plugin).partition("?")[0])
+    redactor.add_url(url, label, public=public)
+    return plugin, label
+
+
+def _privacy_url(plugin: NotifyBase) -> str:
+    # apprise leaves url() unannotated; privacy=True masks what each plugin marks private.
+    return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
 
 
 def _label(url: str, plugin: NotifyBase | None) -> str:
     if plugin is None:
-        return fallback_label(url)
-    # apprise leaves url() unannotated; privacy=True masks what each plugin marks private.
-    privacy_url: str = plugin.url(privacy=True)  # type: ignore[no-untyped-call]
-    return tidy_label(privacy_url, mask_path=scheme_of(url) in HTTP_SCHEMES)
+        # Unloadable: nothing but the scheme is known not to be a credential.
+        scheme = scheme_of(url)
+        return f"{scheme}://{MASK}" if scheme else MASK
+    if scheme_of(url) in HTTP_SCHEMES:
+        return mask_url(url)
+    return mask_url(_privacy_url(plugin), trusted=True)
 
 
-def mask_url(url: str) -> str:
+def apprise_label(url: str) -> str:
     """A human label for an apprise URL with every credential masked.
 
-    Uses apprise's privacy mode (which knows each plugin's tokens) and then drops the
-    query string and, for plain HTTP targets (``json://``, ``form://``, ``xml://``),
-    token-like path segments. A URL apprise cannot load keeps only its scheme.
+    Uses apprise's privacy mode (which knows each plugin's tokens), without the query
+    string where apprise repeats every option; plain HTTP targets (``json://``,
+    ``form://``, ``xml://``) are masked like any webhook URL (:func:`monitor.redact.
+    mask_url`). A URL apprise cannot load keeps only its scheme.
     """
-    return _label(url, _load(url))
+    return _load(url)[1]
 
 
 def apprise_url_problem(url: str) -> str | None:
@@ -84,7 +100,7 @@ def apprise_url_problem(url: str) -> str | None:
         return "empty apprise URL"
     if scheme is None:
         return "not an apprise URL (expected scheme://...)"
-    if _load(url) is not None:
+    if _load(url)[0] is not None:
         return None
     from apprise.manager_plugins import NotificationManager
 
@@ -117,13 +133,13 @@ class AppriseNotifier:
         ConfigError: apprise cannot load the URL.
     """
 
-    def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 30.0, redactor: Redactor = DEFAULT) -> None:
         from apprise import Apprise
 
-        plugin = _load(url)
+        plugin, self.label = _load(url, redactor)
         self.key = url_key(url)
         self.batch = True
-        self.label = _label(url, plugin)
+        self._redactor = redactor
         if plugin is None:
             reason = apprise_url_problem(url) or "apprise cannot load this URL"
             raise ConfigError([f"{self.label}: {reason}"])
@@ -187,7 +203,7 @@ class AppriseNotifier:
     def _failed(
         self, detail: str, *, permanent: bool = False, status: int | None = None
     ) -> SendResult:
-        text = redact(detail)
+        text = self._redactor.redact(detail)
         if len(text) > _MAX_DETAIL:
             text = text[: _MAX_DETAIL - 1] + "…"
         return SendResult(

@@ -16,7 +16,7 @@ from typing import Any, Final, cast
 
 from monitor.errors import ConfigError
 from monitor.notify import Notifier
-from monitor.notify._redact import MASK, secret_fragments
+from monitor.redact import Redactor, mask_url
 
 __all__ = ["BUILTIN", "GROUP", "load_notifier", "plugin_names"]
 
@@ -116,14 +116,12 @@ def _describe(exc: BaseException) -> str:
 
 def _scrub(text: str, options: Mapping[str, Any]) -> str:
     """``text`` with every option value (and each URL's credential parts) masked."""
-    fragments: set[str] = set()
+    redactor = Redactor(min_len=_MIN_SCRUB)
     for value in _leaves(options):
-        fragments.add(value)
+        redactor.add(value)
         if "://" in value:
-            fragments |= secret_fragments(value)
-    for fragment in sorted(fragments, key=len, reverse=True):
-        if len(fragment) >= _MIN_SCRUB:
-            text = text.replace(fragment, MASK)
+            redactor.add_url(value, mask_url(value))
+    text = redactor.redact(text)
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 

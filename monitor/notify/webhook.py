@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Final
-from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 
@@ -26,7 +25,7 @@ from monitor import __version__
 from monitor.errors import ConfigError
 from monitor.events import Event, to_json
 from monitor.notify import Message, SendResult
-from monitor.notify._redact import MASK, _safe_segment, guard_logging, secret_fragments, tidy_label
+from monitor.redact import DEFAULT, Redactor, mask_url
 
 __all__ = ["WebhookNotifier", "decode_secret", "mask_webhook_url", "parse_retry_after", "sign"]
 
@@ -93,27 +92,13 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 def mask_webhook_url(url: str) -> str:
-    """A label for a webhook URL: userinfo, query values and token-like path segments masked.
+    """A label for a webhook URL: password, query values and token-like path segments masked.
 
     ``https://user:pw@hooks.example.com/in/9f3a...c1?token=abc`` becomes
-    ``https://****@hooks.example.com/in/****?token=****``.
+    ``https://user:****@hooks.example.com/in/****?token=****`` (see
+    :func:`monitor.redact.mask_url`).
     """
-    try:
-        parts = urlsplit(url.strip())
-        hostport = parts.netloc.rpartition("@")[2]
-        query = parse_qsl(parts.query, keep_blank_values=True)
-    except ValueError:
-        return MASK
-    if not parts.scheme or not hostport:
-        return MASK
-    label = tidy_label(f"{parts.scheme}://{hostport}{parts.path}", mask_path=True)
-    if "@" in parts.netloc:
-        label = label.replace("://", f"://{MASK}@", 1)
-    if query:
-        # A key that reads as a word is a parameter name; anything else may be a bare token.
-        keys = (k if _safe_segment(k) else MASK for k, _ in query)
-        label += "?" + "&".join(f"{k}={MASK}" for k in keys)
-    return label
+    return mask_url(url)
 
 
 def url_key(url: str) -> str:
@@ -131,6 +116,8 @@ class WebhookNotifier:
         session: A session to reuse connections from; the notifier never closes it.
             Without one, each send opens and closes its own, so nothing is left open.
         clock: Unix time, for ``webhook-timestamp`` and HTTP-date ``Retry-After``.
+        redactor: Learns the URL's secret parts and the secrets, and scrubs them from
+            failure details; the default one is also what every log line is scrubbed with.
 
     Raises:
         ConfigError: no secret, or a secret that is not ``whsec_<base64>``.
@@ -146,9 +133,14 @@ class WebhookNotifier:
         timeout_s: float = 30.0,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
+        redactor: Redactor = DEFAULT,
     ) -> None:
         self.key = url_key(url)
         self.label = mask_webhook_url(url)
+        # Before validation: a problem message must not be the first to quote a secret.
+        redactor.add_url(url, self.label)
+        redactor.add(*secrets, *(s.removeprefix(SECRET_PREFIX) for s in secrets))
+        self._redactor = redactor
         problems: list[str] = []
         keys: list[bytes] = []
         for i, secret in enumerate(secrets, start=1):
@@ -165,11 +157,6 @@ class WebhookNotifier:
         self._keys = tuple(keys)
         self._session = session
         self._clock = clock
-        # Every fragment a receiver's answer or an exception might echo back at us.
-        fragments = {self._url, *secret_fragments(self._url), *secrets}
-        fragments |= {s.removeprefix(SECRET_PREFIX) for s in secrets}
-        self._scrub = sorted((f for f in fragments if f), key=len, reverse=True)
-        guard_logging(self._url)
 
     def __repr__(self) -> str:
         return f"WebhookNotifier({self.label!r})"
@@ -264,8 +251,8 @@ class WebhookNotifier:
         retry_after_s: float | None = None,
         status: int | None = None,
     ) -> SendResult:
-        for fragment in self._scrub:
-            detail = detail.replace(fragment, MASK)
+        # A receiver's answer or an exception may echo the URL or a secret back at us.
+        detail = self._redactor.redact(detail)
         if len(detail) > _MAX_DETAIL:
             detail = detail[: _MAX_DETAIL - 1] + "…"
         return SendResult(

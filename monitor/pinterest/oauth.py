@@ -21,7 +21,7 @@ import msgspec
 import structlog
 
 from monitor.errors import AuthError
-from monitor.logs import register_secret
+from monitor.redact import DEFAULT, Redactor
 
 log = structlog.get_logger("monitor.pinterest.oauth")
 
@@ -105,6 +105,7 @@ class RefreshingToken:
         persist: Callable[[TokenState], Awaitable[None]],
         now: Callable[[], float] = time.time,
         timeout_s: float = 30.0,
+        redactor: Redactor = DEFAULT,
     ) -> None:
         self._session = session
         self._url = base_url.rstrip("/") + "/oauth/token"
@@ -117,8 +118,10 @@ class RefreshingToken:
         self._lock = anyio.Lock()
         self._failures = 0
         self._blocked_until = 0.0
-        for secret in (state.access_token, state.refresh_token, client_secret):
-            register_secret(secret)
+        # Persisted rotations are not in the config: they are registered here, and each
+        # new one as it arrives, before anything can log it.
+        self._redactor = redactor
+        redactor.add(state.access_token, state.refresh_token, client_secret)
 
     def __repr__(self) -> str:
         return "RefreshingToken(<redacted>)"
@@ -201,8 +204,7 @@ class RefreshingToken:
             raise AuthError(
                 "token refresh answered with an unreadable body", status=status
             ) from None
-        register_secret(answer.access_token)
-        register_secret(answer.refresh_token)
+        self._redactor.add(answer.access_token, answer.refresh_token)
         refresh_expires = answer.refresh_token_expires_at or (
             now + answer.refresh_token_expires_in if answer.refresh_token_expires_in else None
         )

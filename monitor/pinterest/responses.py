@@ -13,6 +13,7 @@ import msgspec
 
 from monitor.errors import AccessLostError, PinterestError, RateLimitedError
 from monitor.pinterest.retry import retry_hint_s
+from monitor.redact import MASK
 
 _QUOTE_MAX: Final = 200  # server text quoted in an error: enough for a reason, not a page
 
@@ -128,5 +129,5 @@ def quote(text: str, token: str) -> str:
     """*text* on one line, without *token*, cut to a readable length."""
     text = " ".join(text.split())
     if token:
-        text = text.replace(token, "<redacted>")
+        text = text.replace(token, MASK)
     return text if len(text) <= _QUOTE_MAX else text[: _QUOTE_MAX - 1] + "…"
