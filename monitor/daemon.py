@@ -21,6 +21,7 @@ from monitor.health import Health, serve_health
 from monitor.logs import register_secret, register_url_secrets
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, SendResult
+from monitor.notify.guard import guarded_session
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
 from monitor.pinterest.budget import Budget, RateBudget
 from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
@@ -77,6 +78,9 @@ def build_notifiers(
 ) -> tuple[dict[str, Notifier], dict[str, list[Notifier]]]:
     """One notifier per target, shared by the routes that name it.
 
+    Args:
+        session: Reused by the webhooks: a ``guarded_session`` (see WebhookNotifier).
+
     Returns:
         Notifiers by their outbox key, and the notifiers of each route by route name.
 
@@ -98,7 +102,9 @@ def build_notifiers(
                     hook.url.reveal(),
                     [s.reveal() for s in hook.secrets],
                     timeout_s=timeout_s,
-                    session=session,
+                    # An opted-in hook skips the guarded session: it opens its own.
+                    session=None if hook.allow_link_local else session,
+                    allow_link_local=hook.allow_link_local,
                 )
                 for hook in route.webhooks
             ),
@@ -202,10 +208,13 @@ async def open_runtime(
     replica: Replica | None = None
     health.store_opened()
     try:
-        async with aiohttp.ClientSession(
-            headers={"User-Agent": f"pinmon/{__version__}"}, raise_for_status=False
-        ) as session:
-            notifiers, by_route = build_notifiers(config, session=session)
+        async with (
+            aiohttp.ClientSession(
+                headers={"User-Agent": f"pinmon/{__version__}"}, raise_for_status=False
+            ) as session,
+            guarded_session() as webhook_session,
+        ):
+            notifiers, by_route = build_notifiers(config, session=webhook_session)
             client = await make_client(
                 config, session, store, now=now, on_response=metrics.api_response
             )

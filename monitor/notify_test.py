@@ -10,15 +10,13 @@ from __future__ import annotations
 import time
 from typing import cast
 
-import aiohttp
-
-from monitor import __version__
 from monitor.config import Config
 from monitor.daemon import build_notifiers, register_config_secrets
 from monitor.delivery import Deliverer
 from monitor.errors import ConfigError
 from monitor.events import Event, FieldChange, event_id
 from monitor.logs import redact
+from monitor.notify.guard import guarded_session
 from monitor.store import Delivery, StateStore
 
 
@@ -68,7 +66,7 @@ async def notify_test(config: Config, *, route: str | None = None) -> int:
     now = time.time()
     event = sample_event(config, now=now)
     failures = 0
-    async with aiohttp.ClientSession(headers={"User-Agent": f"pinmon/{__version__}"}) as session:
+    async with guarded_session() as session:
         notifiers, by_route = build_notifiers(config, session=session)
         # The real rendering path: the route's template, item limit and channel limit.
         deliverer = Deliverer(
