@@ -44,6 +44,9 @@ apprise = ["json://127.0.0.1:9/alerts"]
 """
 
 
+ROUTE = "everything-" + "r" * 150
+
+
 def write_config(folder: Path, *, state: str = "state.db", extra: str = "") -> Path:
     path = folder / "pinmon.toml"
     path.write_text(CONFIG.format(state=state, extra=extra))
@@ -69,7 +72,8 @@ def one_line(stderr: str) -> str:
 
 
 async def seed_history(path: Path, n: int) -> None:
-    """``n`` events, each with a pending delivery: far more output than a pipe buffers."""
+    """``n`` events, each with a pending delivery, with long names so that the 1,000 rows
+    the commands list are several times what a pipe (64 KiB) and stdout's buffer hold."""
     store = await open_state(path)
     try:
         events = [
@@ -79,13 +83,13 @@ async def seed_history(path: Path, n: int) -> None:
                 entity="ad",
                 entity_id=str(687195134316 + i),
                 ad_account_id=ACCOUNT,
-                name=f"Holiday Ad {i}",
+                name=f"Holiday Ad {i} " + "with a long name " * 12,
                 detected_at=time.time() - i,
             )
             for i in range(n)
         ]
         await store.record_events(
-            events, deliveries=[(e.id, "everything", "json:alerts") for e in events], at=time.time()
+            events, deliveries=[(e.id, ROUTE, "json:alerts") for e in events], at=time.time()
         )
     finally:
         await store.close()
