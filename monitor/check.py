@@ -34,6 +34,8 @@ async def check(config: Config) -> int:
         targets = ", ".join(n.label for n in by_route[route.name])
         accounts = f" accounts {', '.join(route.accounts)}" if route.accounts else ""
         print(f"route:     {route.name}: {', '.join(route.events)}{accounts} -> {targets}")
+    for warning in config.warnings:
+        print(f"warning:   {warning}")
     # The store is opened even to check: a refresh here rotates the refresh token, and the
     # daemon must find the rotated one, or its next start holds a dead token.
     store = await open_state(config.monitor.state)

@@ -6,6 +6,8 @@ Heavy imports (aiohttp, apprise) happen inside the commands, so `pinmon --help` 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,14 +19,17 @@ if TYPE_CHECKING:
     from monitor.config import Config
 
 EXIT_USAGE = 2
+#: stdout was closed before everything was written: what a shell reports for a command
+#: that SIGPIPE killed (128 + 13), so `set -o pipefail` scripts see the usual value.
+EXIT_CLOSED_PIPE = 141
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--config", required=True, type=Path, help="the TOML config file")
 
 
-def _log_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+def _log_args(p: argparse.ArgumentParser, *, level: str = "info") -> None:
+    p.add_argument("--log-level", default=level, choices=["debug", "info", "warning", "error"])
     p.add_argument(
         "--log-format",
         default="auto",
@@ -71,8 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole pipeline against the built-in simulator")
     demo.add_argument("--interval", type=float, default=1.0, help="seconds between cycles")
-    _log_args(demo)
-    demo.set_defaults(log_level="warning")
+    _log_args(demo, level="warning")
 
     sim = sub.add_parser("simulate", help="serve the Pinterest API simulator on 127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
@@ -115,30 +119,84 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--since", help="e.g. 24h, 7d")
     ev.add_argument("--type", action="append", default=[], help="a type glob, e.g. ad.rejected")
     ev.add_argument("--json", action="store_true", help="one event JSON per line")
+    # What these print is their report; logs stay quiet unless asked for.
+    for quiet in (dl, rd, mu, um, ms, nt, st, ev):
+        _log_args(quiet, level="warning")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
+    """Run the CLI; returns the process exit code (README, "Exit codes").
+
+    Every failure an operator can cause — a bad config, a port in use, an unusable state
+    store — ends here as one line on stderr and an exit code, never a traceback (a reader
+    that closed the pipe early gets no line at all); only a bug still shows one.
+    """
+    try:
+        code = _dispatch(argv)
+        # Flushed here, inside the handler: a reader gone since the last write (`| head`)
+        # must surface now, not as "Exception ignored" when the interpreter exits.
+        sys.stdout.flush()
+        return code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        return _failure(exc)
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    from monitor import logs
+
+    logs.configure(level=args.log_level, fmt=args.log_format)
+    command: Callable[[argparse.Namespace], int] = _COMMANDS[args.command]
+    return command(args)
+
+
+def _failure(exc: Exception) -> int:
+    """The exit code of a failed command, its reason printed as one line; bugs re-raise."""
     from monitor import logs
     from monitor.errors import ConfigError, MonitorError
 
-    logs.configure(
-        level=getattr(args, "log_level", "warning"), fmt=getattr(args, "log_format", "auto")
-    )
-    command: Callable[[argparse.Namespace], int] = _COMMANDS[args.command]
-    try:
-        return command(args)
-    except ConfigError as exc:
-        for line in exc.problems:
+    leaf: BaseException = exc
+    if isinstance(exc, BaseExceptionGroup):
+        # anyio wraps what a task raised; the closed pipe may surface in several tasks.
+        if exc.split(BrokenPipeError)[1] is None:
+            leaf = BrokenPipeError()
+        elif len(exc.exceptions) == 1:
+            leaf = exc.exceptions[0]
+    if isinstance(leaf, BrokenPipeError):
+        # Nothing to say: the reader wanted no more (`pinmon events | head -1`).
+        _detach_stdout()
+        return EXIT_CLOSED_PIPE
+    if isinstance(leaf, ConfigError):
+        for line in leaf.problems:
             print(f"pinmon: {logs.redact(line)}", file=sys.stderr)
         return EXIT_USAGE
-    except MonitorError as exc:
-        print(f"pinmon: {logs.redact(str(exc))}", file=sys.stderr)
+    if isinstance(leaf, MonitorError):
+        print(f"pinmon: {logs.redact(str(leaf))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    if isinstance(leaf, OSError):
+        where = f": {leaf.filename}" if leaf.filename else ""
+        reason = leaf.strerror or type(leaf).__name__
+        print(f"pinmon: {logs.redact(f'{reason}{where}')}", file=sys.stderr)
+        return 1
+    raise exc
+
+
+def _detach_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush cannot fail again.
+
+    The standard recipe (Python docs, signal module, "Note on SIGPIPE"): what is still
+    buffered has nowhere to go, and a second BrokenPipeError at exit would print.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing is flushed to a pipe at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -149,13 +207,22 @@ def _load(args: argparse.Namespace) -> Config:
 
 def _run(args: argparse.Namespace) -> int:
     import anyio
+    import structlog
 
     from monitor.daemon import run_forever, run_once
+    from monitor.errors import ConfigError, ListenError
 
     config = _load(args)
-    if args.once:
-        return anyio.run(run_once, config)
-    return anyio.run(run_forever, config)
+    log = structlog.get_logger("monitor.cli")
+    for warning in config.warnings:
+        log.warning("config.warning", warning=warning)
+    try:
+        if args.once:
+            return anyio.run(run_once, config)
+        return anyio.run(run_forever, config)
+    except ListenError as exc:
+        # A port taken by another process is a problem of the `listen` setting.
+        raise ConfigError([f"{config.path}: monitor.listen: {exc}"]) from exc
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -175,9 +242,21 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from monitor.health import bind_reason
     from monitor.simulator import run_standalone
 
-    return run_standalone(args.port, args.scenario)
+    try:
+        return run_standalone(args.port, args.scenario)
+    except OSError as exc:
+        if exc.errno not in _BIND_ERRNOS:
+            raise
+        reason = bind_reason(exc)
+        print(f"pinmon: --port: cannot listen on 127.0.0.1:{args.port}: {reason}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# Why a bind fails: taken, not an address of this host, a privileged port.
+_BIND_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 
 def _deliveries(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from monitor.delivery import Deliverer, DrainReport
 from monitor.health import Health, serve_health
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, SendResult
+from monitor.notify.guard import guarded_session
 from monitor.ops import OpsChange, ops_event
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
 from monitor.pinterest.budget import Budget, RateBudget
@@ -69,6 +70,10 @@ def build_notifiers(
     Each notifier registers its URL's secrets with ``redactor`` as it is built; targets
     whose masked URLs coincide get distinct labels (:func:`monitor.targets.distinguish`).
 
+    Args:
+        session: Reused by the webhooks: a ``guarded_session`` (see WebhookNotifier).
+        redactor: Learns every target's secrets.
+
     Returns:
         Notifiers by their outbox key, and the notifiers of each route by route name.
 
@@ -93,7 +98,9 @@ def build_notifiers(
                     hook.url.reveal(),
                     [s.reveal() for s in hook.secrets],
                     timeout_s=timeout_s,
-                    session=session,
+                    # An opted-in hook skips the guarded session: it opens its own.
+                    session=None if hook.allow_link_local else session,
+                    allow_link_local=hook.allow_link_local,
                     redactor=redactor,
                 )
                 for hook in route.webhooks
@@ -209,10 +216,15 @@ async def open_runtime(
     replica: Replica | None = None
     health.store_opened()
     try:
-        async with aiohttp.ClientSession(
-            headers={"User-Agent": f"pinmon/{__version__}"}, raise_for_status=False
-        ) as session:
-            notifiers, by_route = build_notifiers(config, session=session, redactor=redactor)
+        async with (
+            aiohttp.ClientSession(
+                headers={"User-Agent": f"pinmon/{__version__}"}, raise_for_status=False
+            ) as session,
+            guarded_session() as webhook_session,
+        ):
+            notifiers, by_route = build_notifiers(
+                config, session=webhook_session, redactor=redactor
+            )
             # So that `pinmon deliveries` and `status` can name targets without apprise.
             await save_labels(store, notifiers)
             client = await make_client(

@@ -7,6 +7,7 @@ differ, outbox, apprise (``json://`` to the sink) — and are printed as the sin
 
 from __future__ import annotations
 
+import errno
 import sys
 import tempfile
 from pathlib import Path
@@ -26,20 +27,28 @@ _RULE = "─" * 72
 class _Terminal:
     """The sink apprise posts to: prints each notification as it arrives."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, *, done: anyio.Event) -> None:
         self.out = out
+        self.done = done
         self.received = 0
+        self.reader_gone = False
         self.runner: web.AppRunner | None = None
         self.port = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.received += 1
-        print(_RULE, file=self.out)
-        print(f"{body.get('title', '')}", file=self.out)
-        print(file=self.out)
-        print(body.get("message", ""), file=self.out)
-        self.out.flush()
+        try:
+            print(_RULE, file=self.out)
+            print(f"{body.get('title', '')}", file=self.out)
+            print(file=self.out)
+            print(body.get("message", ""), file=self.out)
+            self.out.flush()
+        except BrokenPipeError:
+            # The reader left (`pinmon demo | head`): end the story; answering 500 would
+            # only make apprise retry into a closed pipe.
+            self.reader_gone = True
+            self.done.set()
         return web.Response(text="ok")
 
     async def start(self) -> None:
@@ -89,7 +98,8 @@ async def run_demo(
 ) -> int:
     """Play the demo story end to end; 0 when every step was detected and delivered."""
     out = out or sys.stdout
-    terminal = _Terminal(out)
+    stop = anyio.Event()
+    terminal = _Terminal(out, done=stop)
     await terminal.start()
     try:
         async with Simulator(scenario=builtin_scenario("demo")) as sim:
@@ -108,7 +118,6 @@ async def run_demo(
                         interval_s=interval_s,
                     )
                 )
-                stop = anyio.Event()
                 cycles: list[CycleReport] = []
 
                 def on_cycle(report: CycleReport) -> None:
@@ -120,6 +129,8 @@ async def run_demo(
 
                 with anyio.move_on_after(timeout_s) as scope:
                     await run_forever(config, stop=stop, on_cycle=on_cycle, handle_signals=True)
+        if terminal.reader_gone:
+            raise BrokenPipeError(errno.EPIPE, "stdout was closed")  # the CLI ends quietly
         print(_RULE, file=out)
         if scope.cancelled_caught:
             print("pinmon demo: timed out before the story finished", file=out)

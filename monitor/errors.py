@@ -63,6 +63,17 @@ class ListingError(PinterestError):
     """
 
 
+class ListenError(MonitorError):
+    """An address to serve on cannot be bound: in use, not local, or not permitted."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        super().__init__(f"cannot listen on {shown}:{port}: {reason}")
+        self.host = host
+        self.port = port
+        self.reason = reason
+
+
 class StoreError(MonitorError):
     """The state store could not be read or written."""
 

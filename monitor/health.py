@@ -9,6 +9,8 @@ clock, so tests move time instead of sleeping.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import structlog
 
+from monitor.errors import ListenError
 from monitor.redact import DEFAULT, Redactor
 
 if TYPE_CHECKING:
@@ -154,6 +157,19 @@ def parse_listen(value: object) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def bind_reason(exc: OSError) -> str:
+    """Why a bind failed, in the system's words ("Address already in use").
+
+    asyncio re-raises the error with its own long message that repeats the address;
+    the errno says the same thing in a few words.
+    """
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host: {exc.strerror}"
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return exc.strerror or type(exc).__name__
+
+
 @dataclass(frozen=True, slots=True)
 class HealthServer:
     """The running listener: where it is bound (``port`` is the real one when 0 was asked)."""
@@ -234,7 +250,7 @@ async def serve_health(
             from the store (the outbox) at scrape time rather than on a timer.
 
     Raises:
-        OSError: The address cannot be bound (in use, not local, no permission).
+        ListenError: The address cannot be bound (in use, not local, no permission).
     """
     from aiohttp import web
 
@@ -247,7 +263,10 @@ async def serve_health(
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(host, port, bind_reason(exc)) from exc
         bound = runner.addresses[0]
         yield HealthServer(host, int(bound[1]))
     finally:

@@ -12,16 +12,15 @@ import time
 from pathlib import Path
 from typing import cast
 
-import aiohttp
 import structlog
 
-from monitor import __version__
 from monitor.config import Config
 from monitor.daemon import build_notifiers
 from monitor.delivery import Deliverer
 from monitor.errors import ConfigError, StoreError
 from monitor.events import Event, FieldChange, event_id
 from monitor.notify import Notifier
+from monitor.notify.guard import guarded_session
 from monitor.redact import register_config_secrets
 from monitor.store import Delivery, StateStore
 from monitor.store.factory import open_state
@@ -76,7 +75,7 @@ async def notify_test(config: Config, *, route: str | None = None) -> int:
     now = time.time()
     event = sample_event(config, now=now)
     failures = 0
-    async with aiohttp.ClientSession(headers={"User-Agent": f"pinmon/{__version__}"}) as session:
+    async with guarded_session() as session:
         notifiers, by_route = build_notifiers(config, session=session, redactor=redactor)
         await _save_labels(config, notifiers)
         # The real rendering path: the route's template, item limit and channel limit.

@@ -26,6 +26,7 @@ from monitor.config.fields import (
     _str_list,
     _table,
     _url,
+    duration_or_zero,
     parse_duration,
     parse_size,
 )
@@ -42,6 +43,7 @@ from monitor.config.types import (
     Template,
     WebhookTarget,
 )
+from monitor.config.unreachable import config_warnings
 from monitor.errors import ConfigError
 from monitor.models import DEFAULT_WATCHED, Kind
 
@@ -113,12 +115,12 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
     d = MonitorConfig()
     return MonitorConfig(
         interval_s=r.get("interval", d.interval_s, parse_duration),
-        jitter_s=r.get("jitter", d.jitter_s, parse_duration),
+        jitter_s=r.get("jitter", d.jitter_s, duration_or_zero),
         state=r.get("state", _default_state(base), _state_path(base)),
         entities=r.get("entities", d.entities, _entities),
         watch=_parse_watch(r),
         concurrency=r.get("concurrency", d.concurrency, _pos_int(64)),
-        shutdown_grace_s=r.get("shutdown_grace", d.shutdown_grace_s, parse_duration),
+        shutdown_grace_s=r.get("shutdown_grace", d.shutdown_grace_s, duration_or_zero),
         send_timeout_s=r.get("send_timeout", d.send_timeout_s, parse_duration),
         retention_s=r.get("retention", d.retention_s, parse_duration),
         failing_after=r.get("failing_after", d.failing_after, _pos_int(1000)),
@@ -167,7 +169,14 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
     _check_apprise_urls(routes, problems)
     if problems:
         raise ConfigError([f"{path}: {p}" for p in problems])
-    return Config(path=path, pinterest=pinterest, monitor=monitor, routes=routes)
+    warnings = config_warnings(pinterest, monitor, routes)
+    return Config(
+        path=path,
+        pinterest=pinterest,
+        monitor=monitor,
+        routes=routes,
+        warnings=tuple(f"{path}: {w}" for w in warnings),
+    )
 
 
 __all__ = [

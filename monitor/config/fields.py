@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,11 +18,16 @@ _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?", re.IGNORECASE)
 _UNIT_BYTES: Final = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
 
-def parse_duration(value: object) -> float:
+def parse_duration(value: object, *, zero_ok: bool = False) -> float:
     """``"5m"``, ``"1h30m"``, ``"30s"``, ``"2d"`` or a number of seconds → seconds.
 
+    Args:
+        zero_ok: Accept ``0`` (``"0s"``, ``0``) for settings where none is a meaning
+            (no jitter, no grouping window), not a mistake.
+
     Raises:
-        ValueError: not a duration, or not positive.
+        ValueError: not a duration, not finite (TOML has ``inf`` and ``nan``), negative,
+            or zero when ``zero_ok`` is false.
     """
     if isinstance(value, bool):
         raise ValueError('expected a duration such as "30s", "5m" or a number of seconds')
@@ -31,13 +37,28 @@ def parse_duration(value: object) -> float:
         text = value.strip().replace(" ", "")
         parts = _DURATION.findall(text)
         if not parts or "".join(n + u for n, u in parts) != text:
+            if text == "0":
+                return _at_least_zero(0.0, zero_ok)
             raise ValueError(f'{value!r} is not a duration such as "30s", "5m", "1h" or "2d"')
         seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
     else:
         raise ValueError('expected a duration such as "30s", "5m" or a number of seconds')
-    if seconds <= 0:
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite duration")
+    return _at_least_zero(seconds, zero_ok)
+
+
+def _at_least_zero(seconds: float, zero_ok: bool) -> float:
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    if seconds == 0 and not zero_ok:
         raise ValueError("must be greater than zero")
     return seconds
+
+
+def duration_or_zero(value: object) -> float:
+    """:func:`parse_duration` for settings where ``0`` means "none" (jitter, group_wait)."""
+    return parse_duration(value, zero_ok=True)
 
 
 def _interpolate(value: Any, key: str, env: Mapping[str, str], problems: list[str]) -> Any:

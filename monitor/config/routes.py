@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Final
 
 from monitor.config.fields import (
@@ -15,6 +16,7 @@ from monitor.config.fields import (
     _str_list,
     _table,
     _url,
+    duration_or_zero,
     parse_duration,
 )
 from monitor.config.types import PluginTarget, Route, Secret, Template, WebhookTarget
@@ -53,12 +55,18 @@ def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
             fallback=r.get("fallback", False, _bool),
             template=r.get("template", None, _template),
             repeat_after_s=r.get("repeat_after", None, parse_duration),
-            group_wait_s=r.get("group_wait", 30.0, _duration_or_zero),
+            group_wait_s=r.get("group_wait", 30.0, duration_or_zero),
             max_items=r.get("max_items", 20, _pos_int(500)),
+            allow_link_local=r.get("allow_link_local", False, _bool),
             plugins=_plugin_targets(r),
         )
         if not (route.apprise or route.webhooks or route.plugins):
             r.problem("apprise", "a route needs at least one target (apprise, webhooks, ...)")
+        if route.allow_link_local:
+            # The route's opt-in covers its webhooks, which check again at every send.
+            hooks = tuple(replace(h, allow_link_local=True) for h in route.webhooks)
+            route = replace(route, webhooks=hooks)
+        _check_link_local(route, r)
         r.unknown()
         routes.append(route)
     return tuple(routes)
@@ -71,7 +79,7 @@ def _webhooks(value: Any) -> tuple[WebhookTarget, ...]:
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             raise TypeError(f"item {i} must be a table {{ url = ..., secret = ... }}")
-        unknown = set(item) - {"url", "secret"}
+        unknown = set(item) - {"url", "secret", "allow_link_local"}
         if unknown:
             raise ValueError(f"item {i}: unknown key {sorted(unknown)[0]!r}")
         try:
@@ -86,8 +94,41 @@ def _webhooks(value: Any) -> tuple[WebhookTarget, ...]:
         for s in secrets:
             if not s.startswith("whsec_"):
                 raise ValueError(f"item {i}: secret: must start with whsec_ (Standard Webhooks)")
-        targets.append(WebhookTarget(Secret(url), tuple(Secret(s) for s in secrets)))
+        allow = item.get("allow_link_local", False)
+        if not isinstance(allow, bool):
+            raise TypeError(f"item {i}: allow_link_local: expected true or false")
+        targets.append(WebhookTarget(Secret(url), tuple(Secret(s) for s in secrets), allow))
     return tuple(targets)
+
+
+#: Apprise's generic HTTP schemes: a payload POSTed to any host, a webhook's reach. The
+#: service schemes (self-hosted ones such as ntfy:// included) are left to apprise.
+_HTTP_APPRISE: Final = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
+
+
+def _check_link_local(route: Route, r: _Reader) -> None:
+    """Refuse targets whose literal host is link-local or a metadata service.
+
+    What a DNS name resolves to is checked again at each send (see notify/webhook.py);
+    here only the host as written, so the mistake is reported before anything runs.
+    """
+    from monitor.addresses import url_refused
+
+    for j, hook in enumerate(route.webhooks):
+        if not hook.allow_link_local and (reason := url_refused(hook.url.reveal())):
+            r.problem(
+                f"webhooks[{j}].url",
+                f"{reason}; set allow_link_local = true on this webhook if that is intended",
+            )
+    for j, url in enumerate(route.apprise):
+        scheme = url.reveal().partition("://")[0].strip().lower()
+        if route.allow_link_local or scheme not in _HTTP_APPRISE:
+            continue
+        if (reason := url_refused(url.reveal())) is not None:
+            r.problem(
+                f"apprise[{j}]",
+                f"{reason}; set allow_link_local = true on the route if that is intended",
+            )
 
 
 def _plugin_targets(r: _Reader) -> tuple[PluginTarget, ...]:
@@ -125,6 +166,7 @@ _ROUTE_KEYS: Final = frozenset(
         "repeat_after",
         "group_wait",
         "max_items",
+        "allow_link_local",
     }
 )
 
@@ -159,12 +201,6 @@ def _template(value: Any) -> Template:
         if key in table and (problem := check_template(table[key])) is not None:
             raise ValueError(f"{key}: {problem}")
     return Template(title=table.get("title"), body=table.get("body"))
-
-
-def _duration_or_zero(value: Any) -> float:
-    if value == 0 or value == "0s" or value == "0":
-        return 0.0
-    return parse_duration(value)
 
 
 def _check_apprise_urls(routes: tuple[Route, ...], problems: list[str]) -> None:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from monitor import vocab
 from monitor.models import DEFAULT_WATCHED, Kind
 
 DEFAULT_BASE_URL: Final = "https://api.pinterest.com/v5"
-ENTITY_STATUSES: Final = ("ACTIVE", "PAUSED", "ARCHIVED", "DRAFT", "DELETED_DRAFT")
+ENTITY_STATUSES: Final = vocab.ENTITY_STATUSES
 
 
 class Secret:
@@ -81,10 +82,13 @@ class WebhookTarget:
     Attributes:
         url: Where events are POSTed (a Secret: such URLs often carry a token).
         secrets: ``whsec_...`` signing secrets; several during a rotation, each signs.
+        allow_link_local: May reach link-local and metadata addresses (refused otherwise,
+            at load for a literal host and at send for what a name resolves to).
     """
 
     url: Secret
     secrets: tuple[Secret, ...]
+    allow_link_local: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +134,20 @@ class Route:
     repeat_after_s: float | None = None
     group_wait_s: float = 30.0
     max_items: int = 20
+    allow_link_local: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The whole parsed configuration."""
+    """The whole parsed configuration.
+
+    Attributes:
+        warnings: ``file: key: reason`` lines for settings that are valid but can never
+            match (see :mod:`monitor.config.unreachable`); callers decide how to show them.
+    """
 
     path: Path
     pinterest: PinterestConfig
     monitor: MonitorConfig
     routes: tuple[Route, ...]
+    warnings: tuple[str, ...] = ()

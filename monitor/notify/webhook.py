@@ -22,9 +22,11 @@ from typing import Final
 import aiohttp
 
 from monitor import __version__
+from monitor.addresses import url_refused
 from monitor.errors import ConfigError
 from monitor.events import Event, to_json
 from monitor.notify import Message, SendResult
+from monitor.notify.guard import LinkLocalRefused, guarded_session
 from monitor.redact import DEFAULT, Redactor, mask_url
 
 __all__ = ["WebhookNotifier", "decode_secret", "mask_webhook_url", "parse_retry_after", "sign"]
@@ -114,10 +116,16 @@ class WebhookNotifier:
         secrets: ``whsec_...`` secrets; each signs every delivery (rotation).
         timeout_s: Limit on one request, connection included.
         session: A session to reuse connections from; the notifier never closes it.
-            Without one, each send opens and closes its own, so nothing is left open.
+            Build it with :func:`~monitor.notify.guard.guarded_session` (the daemon
+            does): the session's resolver is what refuses a name that resolves to a
+            link-local address. Without one, each send opens and closes its own, guarded
+            unless ``allow_link_local``, so nothing is left open.
         clock: Unix time, for ``webhook-timestamp`` and HTTP-date ``Retry-After``.
         redactor: Learns the URL's secret parts and the secrets, and scrubs them from
             failure details; the default one is also what every log line is scrubbed with.
+        allow_link_local: Reach link-local and metadata addresses too (an explicit
+            opt-in of the config); otherwise a literal one fails every send. Give no
+            session with it: a guarded one would still refuse names resolving there.
 
     Raises:
         ConfigError: no secret, or a secret that is not ``whsec_<base64>``.
@@ -134,6 +142,7 @@ class WebhookNotifier:
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
         redactor: Redactor = DEFAULT,
+        allow_link_local: bool = False,
     ) -> None:
         self.key = url_key(url)
         self.label = mask_webhook_url(url)
@@ -157,6 +166,9 @@ class WebhookNotifier:
         self._keys = tuple(keys)
         self._session = session
         self._clock = clock
+        self._allow_link_local = allow_link_local
+        # aiohttp connects to a literal address without asking the resolver: check it here.
+        self._refused = None if allow_link_local else url_refused(self._url)
 
     def __repr__(self) -> str:
         return f"WebhookNotifier({self.label!r})"
@@ -169,9 +181,13 @@ class WebhookNotifier:
         """
         if not message.events:
             return self._failed("message carries no events (nothing to POST)", permanent=True)
+        if self._refused is not None:
+            # The URL itself names the address: no retry can change that.
+            return self._failed(f"refused: {self._refused}", permanent=True)
         if self._session is not None:
             return await self._send_all(self._session, message.events)
-        async with aiohttp.ClientSession() as session:
+        own = aiohttp.ClientSession() if self._allow_link_local else guarded_session()
+        async with own as session:
             return await self._send_all(session, message.events)
 
     async def _send_all(
@@ -210,6 +226,11 @@ class WebhookNotifier:
             # The receiver may still act on it after we stop waiting: a retry can duplicate.
             return self._failed(f"no answer within {self.timeout_s:g}s (delivery unknown)")
         except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, LinkLocalRefused):
+                # Retried like a failed lookup, not dead at once: a DNS answer can change
+                # (a resolver misconfigured for a while), and each attempt is checked anew,
+                # so a retry can never reach the address.
+                return self._failed(f"refused: {exc.os_error}; not connected")
             return self._failed(f"cannot connect: {_connect_reason(exc)}")
         except aiohttp.InvalidURL:
             return self._failed("invalid URL", permanent=True)
