@@ -405,6 +405,10 @@ def close(conn: sqlite3.Connection) -> None:
         # optimize refreshes planner statistics cheaply; TRUNCATE leaves no WAL behind.
         conn.execute("PRAGMA optimize")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.OperationalError as exc:
+        # A read-only file (`pinmon status` on a copy) was only read: nothing to fold.
+        if "readonly" not in str(exc):
+            raise
     finally:
         conn.close()
 

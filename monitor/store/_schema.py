@@ -149,11 +149,24 @@ def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[sql
         raise
 
 
+def make_private_directory(folder: Path) -> None:
+    """Create ``folder`` (and its parents) owner-only if missing.
+
+    Raises:
+        OSError: It cannot be created; a path component that is a file is named.
+    """
+    blocking = next((p for p in (folder, *folder.parents) if p.is_file()), None)
+    if blocking is not None:
+        # mkdir would say "File exists", which names neither the file nor the problem.
+        raise NotADirectoryError(f"{blocking} is a file, not a directory")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def _create_private(path: Path) -> None:
     # The file holds OAuth tokens. Creating it ourselves with 0o600 (rather than letting
     # SQLite create it under the process umask) also covers the -wal and -shm sidecars:
     # SQLite gives those the permissions of the database file.
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_directory(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from monitor.errors import StoreError
+from monitor.store._schema import make_private_directory
 
 try:
     import fcntl
@@ -47,11 +48,11 @@ class StateLock:
             StoreError: The lock file cannot be created (an unwritable directory, ...).
         """
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private_directory(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StoreError(
-                f"{self._state}: cannot create its lock file {self.path}: {exc.strerror}"
+                f"{self._state}: cannot create its lock file {self.path}: {exc.strerror or exc}"
             ) from None
         if fcntl is not None:
             try:
