@@ -23,6 +23,7 @@ from monitor.metrics import Metrics
 from monitor.notify import Notifier, SendResult
 from monitor.notify.guard import guarded_session
 from monitor.ops import OpsChange, ops_event
+from monitor.outbox import Reports
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
 from monitor.pinterest.budget import Budget, RateBudget
 from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
@@ -30,10 +31,10 @@ from monitor.poll import CycleReport, Poller
 from monitor.redact import DEFAULT, Redactor, register_config_secrets
 from monitor.replicas import Replica, ReplicaCoordinator, SharedBudget
 from monitor.schedule import next_cycle_start
-from monitor.status import outbox_summary
 from monitor.store import Delivery, StateStore
 from monitor.store.factory import is_postgres_url, open_state
 from monitor.store.lock import StateLock
+from monitor.summary import outbox_summary
 from monitor.targets import distinguish, save_labels
 
 log = structlog.get_logger("monitor.daemon")
@@ -235,6 +236,8 @@ async def open_runtime(
                 if isinstance(store, ReplicaCoordinator)
                 else None
             )
+            targets = {route: [n.key for n in ns] for route, ns in by_route.items()}
+            reports = Reports(store, config.routes, targets, now=now, on_new=metrics.event)
             poller = Poller(
                 config,
                 client=client,
@@ -243,16 +246,16 @@ async def open_runtime(
                 now=now,
                 on_event=metrics.event,
                 replica=replica,
+                reports=reports,
             )
             deliverer = Deliverer(
                 store,
                 notifiers,
                 send_timeout_s=config.monitor.send_timeout_s,
-                account_names=poller.account_names,
                 now=now,
                 monotonic=monotonic,
                 on_result=on_send,
-                emit=poller.emit,
+                emit=reports.emit,
                 routes=config.routes,
                 fetch_due=(
                     replica.claimer(lease_s=2 * config.monitor.send_timeout_s + 10)
@@ -426,7 +429,7 @@ async def check_state(rt: Runtime) -> None:
     detail["restored"] = loss.restored
     if loss.kept_as is not None:
         detail["kept_as"] = str(loss.kept_as)
-    await rt.poller.emit(
+    await rt.poller.reports.emit(
         [
             ops_event(
                 OpsChange.STATE_LOST,

@@ -34,12 +34,14 @@ _MAX_GROUP = 100
 _BATCH = 500
 #: Where a disabled target is remembered (across restarts) until `pinmon redeliver`.
 DISABLED_PREFIX = "disabled:"
+#: How often account names are re-read from the store.
+_NAMES_TTL_S = 60.0
 #: A jump between the wall clock and the monotonic one bigger than this is a clock step
 #: (NTP correcting a wrong clock, an operator's date -s), not scheduling noise.
 CLOCK_STEP_S = 5.0
 
 #: Commits ``monitor.*`` events, routed as usual except to the targets in ``exclude``.
-Emit = Callable[[Sequence[Event], Collection[str]], Awaitable[None]]
+Emit = Callable[[Sequence[Event], Collection[str]], Awaitable[object]]
 
 
 @dataclass(slots=True)
@@ -59,7 +61,8 @@ class Deliverer:
         store: The outbox lives here.
         notifiers: Every configured target, by its outbox key.
         send_timeout_s: A send that takes longer counts as failed (and is retried).
-        account_names: Ad account id → name, for messages.
+        account_names: Ad account id → name, for messages; by default the names the
+            poll loop recorded in the store, re-read every minute.
         now: Wall clock (injected in tests).
         monotonic: A clock that never steps: a step of the wall clock while running
             moves pending deliveries with it, so no retry stalls (injected in tests).
@@ -92,7 +95,9 @@ class Deliverer:
         self._routes = {route.name: route for route in routes}
         self._notifiers = notifiers
         self._timeout_s = send_timeout_s
-        self._names = account_names if account_names is not None else {}
+        self._fixed_names = account_names is not None
+        self._names: Mapping[str, str] = account_names if account_names is not None else {}
+        self._names_read_at = float("-inf")
         self._now = now
         self._monotonic = monotonic
         self._offset = now() - monotonic()
@@ -193,6 +198,7 @@ class Deliverer:
     ) -> float | None:
         """Send what is due for one target; returns when the first held group is ready."""
         notifier = self._notifiers[key]
+        await self._read_names()
         disabled = await self._store.get_value(DISABLED_PREFIX + key)
         while True:
             due = await self._fetch_due(self._now(), key, _BATCH)
@@ -221,6 +227,14 @@ class Deliverer:
                     disabled = await self._disable(notifier, result)
                 if self._stopping and not result.ok:
                     return None  # shutting down: retrying is for the next start
+
+    async def _read_names(self) -> None:
+        # From the store, where the poll loop records them: delivery needs nothing of
+        # polling's, so the two share no state but the database.
+        if self._fixed_names or self._monotonic() - self._names_read_at < _NAMES_TTL_S:
+            return
+        self._names = {a.account_id: a.name for a in await self._store.accounts() if a.name}
+        self._names_read_at = self._monotonic()
 
     def _ready_at(self, batch: list[Delivery], notifier: Notifier) -> float:
         """Alertmanager's group_wait: a new digest group waits a little for company."""

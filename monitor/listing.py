@@ -17,8 +17,8 @@ from monitor.differ import AccountDiff, DiffContext, OrderError, id_key
 from monitor.evidence import usable_id
 from monitor.models import Kind, Row
 from monitor.pinterest import PinterestClient
-from monitor.status import summary_counts
 from monitor.store import StateStore
+from monitor.summary import summary_counts
 
 #: Rows a first cycle accumulates before writing them ahead of its commit, and stored
 #: rows read per query when streaming the tail of a snapshot.

@@ -8,27 +8,21 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
-import msgspec
 import structlog
 
 from monitor.config import Config
-from monitor.differ import DiffContext, DiffResult, OrderError
-from monitor.errors import AuthError, ListingError, MonitorError, PinterestError
+from monitor.cycle import KindPoller
+from monitor.errors import AuthError, MonitorError, PinterestError
 from monitor.events import Event
-from monitor.evidence import FUTURE_TOLERANCE_S
-from monitor.listing import count_stored, diff_in_order, diff_whole
-from monitor.models import Kind, Row, row_type
-from monitor.mutes import PREFIX, Mute, active, muted_by, parse_mutes
-from monitor.names import ParentNames
-from monitor.normal import cap_text, decode_meta
+from monitor.models import Kind
+from monitor.mutes import PREFIX, Mute, active, parse_mutes
+from monitor.normal import cap_text
 from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
+from monitor.outbox import Reports
 from monitor.pinterest import PinterestClient
 from monitor.reminders import Reminders
-from monitor.removals import RemovalProof
 from monitor.replicas import Replica
-from monitor.router import match_routes
-from monitor.status import summary_counts, summary_counts_after
 from monitor.store import AccountState, StateStore
 
 log = structlog.get_logger("monitor.poll")
@@ -70,7 +64,20 @@ class CycleReport:
 
 
 class Poller:
-    """Runs poll cycles: the client feeds the differ, the store commits the outcome."""
+    """Runs poll cycles over every watched account: each account's kinds are polled by a
+    :class:`~monitor.cycle.KindPoller`; its health and the reminders due are reported.
+
+    Args:
+        config: The whole config.
+        client: The Pinterest client.
+        store: The state store.
+        notifiers: Each route's targets, by route name.
+        now: Wall clock (injected in tests).
+        on_event: Called with the type of every event detected (metrics).
+        replica: With replicas on PostgreSQL: which accounts are this one's to poll.
+        reports: Where pinmon's reports about itself are committed; by default one
+            routed like the config says.
+    """
 
     def __init__(
         self,
@@ -82,32 +89,39 @@ class Poller:
         now: Callable[[], float] = time.time,
         on_event: Callable[[str], None] | None = None,
         replica: Replica | None = None,
+        reports: Reports | None = None,
     ) -> None:
         self._config = config
         self.replica = replica
-        self._on_event = on_event
-        # Per (account, kind): live entities by summary_status after the last commit.
-        self.entity_counts: dict[tuple[str, Kind], dict[str, int]] = {}
         self._client = client
         self._store = store
-        self._notifiers = notifiers
         self._now = now
-        self._rows: dict[Kind, type[Row]] = {
-            kind: row_type(kind, config.monitor.watch[kind]) for kind in config.monitor.entities
-        }
+        targets = {route: [n.key for n in ns] for route, ns in notifiers.items()}
+        self.reports = reports or Reports(store, config.routes, targets, now=now, on_new=on_event)
         self.account_names: dict[str, str] = {}
         self._named_at = float("-inf")
-        self._report_existing = config.monitor.report_on_start
         self._mutes: list[Mute] = []
         self._successes: list[tuple[str, str | None]] = []
-        self._reminders = Reminders(store, config.routes, notifiers, record=self._record_reminders)
-        self._names = ParentNames(client, entity_statuses=config.pinterest.entity_statuses)
-        self._proof = RemovalProof(client, store, entity_statuses=config.pinterest.entity_statuses)
+        self._reminders = Reminders(store, config.routes, targets, now=now)
+        self._kinds = KindPoller(
+            config,
+            client=client,
+            store=store,
+            targets=targets,
+            reminders=self._reminders,
+            now=now,
+            on_event=on_event,
+        )
+
+    @property
+    def entity_counts(self) -> dict[tuple[str, Kind], dict[str, int]]:
+        """Per (account, kind): live entities by summary_status after the last commit."""
+        return self._kinds.entity_counts
 
     def report_next_baselines(self) -> None:
         """Make every baseline from now on report what stands (the state was lost: a
         silent one would hide every change since the last cycle)."""
-        self._report_existing = True
+        self._kinds.report_existing = True
 
     async def accounts(self) -> list[str]:
         """The configured accounts, or every account the token can see.
@@ -159,43 +173,13 @@ class Poller:
                 report.error = str(exc)
                 log.error("poll.accounts_failed", error=str(exc), status=exc.status)
                 if isinstance(exc, AuthError):
-                    last_ok = max(
-                        (a.last_success_at or 0 for a in await self._store.accounts()), default=0
-                    )
-                    await self.emit(
-                        [
-                            ops_event(
-                                OpsChange.AUTH_FAILED,
-                                subject="token",
-                                at=self._now(),
-                                occurrence=f"{last_ok}",
-                                detail={"error": str(exc)},
-                            )
-                        ]
-                    )
+                    await self._token_refused(exc)
                 return report
             if self.replica is not None:
                 # Several replicas share the accounts: poll only those leased to this one.
                 account_ids = await self.replica.accounts_to_poll(account_ids)
-            limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
-            before = {a.account_id: a for a in await self._store.accounts()}
-            self._mutes = active(parse_mutes(await self._store.get_prefix(PREFIX)), self._now())
-
-            async def one(account_id: str) -> None:
-                async with limiter:
-                    result, error = await self._poll_account(account_id)
-                    report.accounts.append(result)
-                    await self._account_health(before.get(account_id), result, error)
-
-            async with anyio.create_task_group() as tg:
-                for account_id in account_ids:
-                    tg.start_soon(one, account_id)
-            await self._flush_successes()
-            reminded = await self._reminders.send_due(
-                now=self._now(), muted=lambda e: muted_by(e, self._mutes) is not None
-            )
-            if reminded:
-                report.reminders = reminded
+            report.accounts = await self._poll_all(account_ids)
+            report.reminders = await self._reminders.send_due(mutes=self._mutes)
             log.info(
                 "cycle.completed",
                 accounts=len(account_ids),
@@ -208,27 +192,45 @@ class Poller:
     async def poll_accounts(self, account_ids: Sequence[str]) -> None:
         """Poll some accounts now, outside the cycle (accounts taken over from a replica)."""
         started = time.monotonic()
-        before = {a.account_id: a for a in await self._store.accounts()}
-        limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
-
-        async def one(account_id: str) -> None:
-            async with limiter:
-                result, error = await self._poll_account(account_id)
-                await self._account_health(before.get(account_id), result, error)
-
-        async with anyio.create_task_group() as tg:
-            for account_id in account_ids:
-                tg.start_soon(one, account_id)
-        await self._flush_successes()
+        await self._poll_all(account_ids)
         log.info(
             "replica.takeover_polled",
             accounts=len(account_ids),
             duration_s=round(time.monotonic() - started, 3),
         )
 
-    async def _flush_successes(self) -> None:
+    async def _poll_all(self, account_ids: Sequence[str]) -> list[AccountResult]:
+        before = {a.account_id: a for a in await self._store.accounts()}
+        self._mutes = active(parse_mutes(await self._store.get_prefix(PREFIX)), self._now())
+        limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
+        results: list[AccountResult] = []
+
+        async def one(account_id: str) -> None:
+            async with limiter:
+                result, error = await self._poll_account(account_id)
+                results.append(result)
+                await self._account_health(before.get(account_id), result, error)
+
+        async with anyio.create_task_group() as tg:
+            for account_id in account_ids:
+                tg.start_soon(one, account_id)
         polls, self._successes = self._successes, []
         await self._store.record_successes(polls, at=self._now())
+        return results
+
+    async def _token_refused(self, exc: AuthError) -> None:
+        last_ok = max((a.last_success_at or 0 for a in await self._store.accounts()), default=0)
+        await self.emit(
+            [
+                ops_event(
+                    OpsChange.AUTH_FAILED,
+                    subject="token",
+                    at=self._now(),
+                    occurrence=f"{last_ok}",
+                    detail={"error": str(exc)},
+                )
+            ]
+        )
 
     async def _account_health(
         self, prev: AccountState | None, result: AccountResult, error: Exception | None
@@ -245,58 +247,10 @@ class Poller:
             )
         )
 
-    async def _record_reminders(
-        self, events: Sequence[Event], deliveries: Sequence[tuple[str, str, str]]
-    ) -> None:
-        await self._store.record_events(events, deliveries=deliveries, at=self._now())
-
     async def emit(self, events: Sequence[Event], exclude: Collection[str] = ()) -> None:
         """Commit ``monitor.*`` events to the history and the outbox (not to the targets
         in ``exclude``: a report about a dead target is not sent to it)."""
-        if not events:
-            return
-        deliveries = [d for d in self._deliveries(events) if d[2] not in exclude]
-        new = await self._store.record_events(events, deliveries=deliveries, at=self._now())
-        for event in events[:new] if new else ():
-            log.warning("monitor.event", type=event.type, subject=event.entity_id)
-            if self._on_event is not None:
-                self._on_event(event.type)
-
-    def _deliveries(self, events: Sequence[Event]) -> list[tuple[str, str, str]]:
-        out: list[tuple[str, str, str]] = []
-        for event in events:
-            mute = muted_by(event, self._mutes)
-            if mute is not None:
-                # Recorded in the history, not sent: that is what a mute means.
-                log.info("event.muted", event_id=event.id, type=event.type, mute=mute.key)
-                continue
-            out.extend(
-                (event.id, route.name, notifier.key)
-                for route in match_routes(event, self._config.routes)
-                for notifier in self._notifiers.get(route.name, ())
-            )
-        return out
-
-    async def _with_meta(self, account_id: str, kind: Kind, events: list[Event]) -> list[Event]:
-        """Fill removed events' ids and name from the stored meta (kept out of memory)."""
-        gone = [e.entity_id for e in events if e.change == "removed" and e.name is None]
-        if not gone:
-            return events
-        metas = await self._store.entity_meta(account_id, kind, gone)
-        out = []
-        for event in events:
-            meta = metas.get(event.entity_id) if event.change == "removed" else None
-            if meta:
-                campaign_id, ad_group_id, pin_id, name = decode_meta(meta)
-                event = msgspec.structs.replace(
-                    event,
-                    campaign_id=event.campaign_id or campaign_id,
-                    ad_group_id=event.ad_group_id or ad_group_id,
-                    pin_id=pin_id,
-                    name=name,
-                )
-            out.append(event)
-        return out
+        await self.reports.emit(events, exclude)
 
     async def _poll_account(self, account_id: str) -> tuple[AccountResult, Exception | None]:
         with structlog.contextvars.bound_contextvars(account_id=account_id):
@@ -304,7 +258,7 @@ class Poller:
             events = entities = 0
             try:
                 for kind in self._config.monitor.entities:
-                    new, seen = await self._poll_kind(account_id, kind)
+                    new, seen = await self._kinds.poll(account_id, kind, self._mutes)
                     events += new
                     entities += seen
             except Exception as exc:
@@ -347,120 +301,3 @@ class Poller:
             for status, n in counts.items():
                 into[status] = into.get(status, 0) + n
         return totals
-
-    async def _poll_kind(self, account_id: str, kind: Kind) -> tuple[int, int]:
-        watched = self._config.monitor.watch[kind]
-        statuses = self._config.pinterest.entity_statuses
-        row = self._rows[kind]
-        info = await self._store.snapshot_info(account_id, kind)
-        fields = info.fields
-        key = (account_id, kind)
-        if fields and key not in self.entity_counts:
-            # Once per process: later cycles move the counts by their events.
-            self.entity_counts[key] = await count_stored(
-                self._store, account_id, kind, fields, info.lengths
-            )
-        before = self.entity_counts.get(key, {}) if fields else {}
-        ctx = DiffContext(
-            account_id=account_id,
-            kind=kind,
-            watched=watched,
-            stored_fields=fields or watched,
-            detected_at=self._now(),
-            baseline=fields is None,
-            report_existing=self._report_existing,
-            pending_before=self._now() - 86_400.0,
-            trusted_until=self._client.now() + FUTURE_TOLERANCE_S,
-        )
-        try:
-            try:
-                if 0 < info.count <= self._config.monitor.stream_above:
-                    # A small account costs one query read whole, and its memory is small.
-                    diff = await diff_whole(ctx, self._client, self._store, row, statuses)
-                else:
-                    # Big, or never seen (a first cycle does not know how big it will be:
-                    # page by page it writes as it goes).
-                    diff = await diff_in_order(
-                        ctx,
-                        self._client,
-                        self._store,
-                        row,
-                        statuses,
-                        lengths=info.lengths,
-                        empty=info.count == 0,
-                    )
-            except OrderError as exc:
-                # Pinterest documents ordering by id; if a listing ignores it, diff this
-                # account against its whole snapshot instead (more memory, same result).
-                log.warning("poll.unordered_listing", kind=kind.value, error=str(exc))
-                diff = await diff_whole(ctx, self._client, self._store, row, statuses)
-        except msgspec.MsgspecError as exc:
-            raise ListingError(
-                f"{kind.plural} listing: an item is not a valid {kind.value}: {exc}"
-            ) from None
-        # A baseline reports nothing, so what it lacks needs no proof.
-        gone = None if ctx.baseline else await self._proof.confirm(diff, account_id, kind, row)
-        result = diff.finish(complete=True, gone=gone)
-        _log_evidence(kind, result)
-        events = await self._with_meta(account_id, kind, result.events)
-        events = await self._names.fill(events) if events else []
-        deliveries = self._deliveries(events)
-        new = 0
-        if result.rows or events or fields != watched:
-            # Nothing changed, nothing to write: most cycles of most accounts skip the
-            # transaction (it matters with hundreds of accounts on one database).
-            new = await self._store.commit_cycle(
-                account_id,
-                kind,
-                fields=watched,
-                rows=result.rows,
-                events=events,
-                deliveries=deliveries,
-                at=self._now(),
-            )
-        self.entity_counts[key] = (
-            summary_counts((r.stored for r in result.rows), watched)
-            if ctx.baseline
-            else summary_counts_after(before, result.events)
-        )
-        await self._reminders.track(events, now=self._now())
-        if ctx.baseline:
-            log.info("poll.baseline", kind=kind.value, entities=result.seen)
-        for event in result.events:
-            log.info(
-                "event.detected", event_id=event.id, type=event.type, entity_id=event.entity_id
-            )
-            if self._on_event is not None:
-                self._on_event(event.type)
-        return new, result.seen
-
-
-#: Ids quoted in one warning: enough to look into, not a page of them.
-_QUOTED_IDS = 10
-
-
-def _log_evidence(kind: Kind, result: DiffResult) -> None:
-    """Warn about what the listing sent that could not be taken at its word."""
-    for bad in result.bad[:_QUOTED_IDS]:
-        log.warning(
-            "poll.bad_item", kind=kind.value, page=bad.page, excerpt=bad.excerpt, error=bad.error
-        )
-    if result.bad:
-        # Any of the skipped items may be an entity that is still there.
-        log.warning("poll.bad_items_skipped", kind=kind.value, skipped=len(result.bad))
-    if result.untrusted:
-        log.warning(
-            "poll.untrusted_updated_time",
-            kind=kind.value,
-            count=len(result.untrusted),
-            ids=result.untrusted[:_QUOTED_IDS],
-        )
-    if result.unknown:
-        log.warning(
-            "poll.fields_unknown",
-            kind=kind.value,
-            count=len(result.unknown),
-            ids=result.unknown[:_QUOTED_IDS],
-        )
-    if result.stale:
-        log.info("poll.stale_entries", kind=kind.value, stale=result.stale)

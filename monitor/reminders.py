@@ -9,7 +9,8 @@ shows the ad no longer rejected (approved, removed, back in review) ends them.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 import msgspec
@@ -17,7 +18,8 @@ import structlog
 
 from monitor.config import Route
 from monitor.events import Change, Event, event_id, from_json, to_json
-from monitor.notify import Notifier
+from monitor.mutes import Mute
+from monitor.planner import plan_for_route
 from monitor.router import match_routes
 from monitor.store import StateStore
 
@@ -36,21 +38,28 @@ def _still_rejected(event: Event) -> bool:
 
 
 class Reminders:
-    """Starts, ends and sends reminders; the caller commits what :meth:`due` returns."""
+    """Starts and ends reminders, and commits the ``still_rejected`` events that are due.
+
+    Args:
+        store: Where reminders are tracked and their events committed.
+        routes: The configured routes; those with ``repeat_after`` remind.
+        targets: Each route's target keys, by route name (for the planner).
+        now: Wall clock (injected in tests).
+    """
 
     def __init__(
         self,
         store: StateStore,
         routes: Sequence[Route],
-        notifiers: Mapping[str, Sequence[Notifier]],
+        targets: Mapping[str, Sequence[str]],
         *,
-        record: Callable[[Sequence[Event], Sequence[tuple[str, str, str]]], Awaitable[None]],
+        now: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._routes = [r for r in routes if r.repeat_after_s]
         self._all_routes = routes
-        self._notifiers = notifiers
-        self._record = record
+        self._targets = targets
+        self._now = now
 
     @property
     def enabled(self) -> bool:
@@ -83,10 +92,12 @@ class Reminders:
         if start:
             await self._store.set_values(start)
 
-    async def send_due(self, *, now: float, muted: Callable[[Event], bool]) -> int:
-        """Commit a ``still_rejected`` event for every reminder due; returns how many."""
+    async def send_due(self, *, mutes: Sequence[Mute]) -> int:
+        """Commit a ``still_rejected`` event for every reminder due (to the route that
+        asked for it, unless a mute holds); returns how many."""
         if not self._routes:
             return 0
+        now = self._now()
         by_name = {r.name: r for r in self._routes}
         sent = 0
         updates: dict[str, str] = {}
@@ -112,12 +123,8 @@ class Reminders:
                 detected_at=now,
                 changes={},
             )
-            deliveries = (
-                []
-                if muted(reminder)
-                else [(reminder.id, route.name, n.key) for n in self._notifiers.get(route.name, ())]
-            )
-            await self._record([reminder], deliveries)
+            rows = plan_for_route([reminder], route, mutes, self._targets).rows
+            await self._store.record_events([reminder], deliveries=rows, at=now)
             updates[key] = json.dumps(
                 {"event": data["event"], "next_at": now + route.repeat_after_s, "count": count + 1}
             )

@@ -9,19 +9,22 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from monitor.events import Event
-from monitor.models import Kind, Stored
+from monitor.models import Kind
 from monitor.mutes import PREFIX, active, parse_mutes
 from monitor.normal import decode_state
-from monitor.store import AccountState, Delivery, StateStore
+from monitor.store import AccountState, StateStore
+from monitor.summary import (
+    OUTBOX_STATUSES,
+    outbox_summary,
+    summary_counts,
+)
 from monitor.targets import label_of, load_labels
 
 if TYPE_CHECKING:
@@ -30,12 +33,6 @@ if TYPE_CHECKING:
 #: Bumped on any incompatible change of the ``--json`` shape.
 REPORT_VERSION: Final = 1
 
-#: Outbox statuses that `status` counts (delivered ones are history, not state).
-OUTBOX_STATUSES: Final = ("pending", "failed", "dead")
-
-#: How many outbox rows of one status are read to count them; the count says ``N+`` past it.
-OUTBOX_SCAN_LIMIT: Final = 100_000
-
 #: Rejected ads listed per account in the text form; ``--json`` lists them all.
 SHOWN_REJECTED: Final = 10
 
@@ -43,97 +40,6 @@ _REJECTED: Final = "REJECTED"
 #: ``Stored.meta`` is msgpack ``[campaign_id, ad_group_id, pin_id, name]``.
 _ID_KEYS: Final = ("campaign_id", "ad_group_id", "pin_id")
 _decode_list = msgspec.msgpack.Decoder(list[Any]).decode
-
-
-def summary_counts(entities: Iterable[Stored], fields: Sequence[str]) -> dict[str, int]:
-    """Count live entities by ``summary_status`` (``UNKNOWN`` when unset or not watched).
-
-    Args:
-        entities: Stored states; tombstones are skipped.
-        fields: The watched fields the blobs were encoded with (``Snapshot.fields``).
-    """
-    index = list(fields).index("summary_status") if "summary_status" in fields else None
-    counts: dict[str, int] = {}
-    for stored in entities:
-        if stored.removed:
-            continue
-        values = _decode_list(stored.blob) if index is not None and stored.blob else []
-        status = values[index] if index is not None and index < len(values) else None
-        key = status if isinstance(status, str) and status else "UNKNOWN"
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def summary_counts_after(before: Mapping[str, int], events: Iterable[Event]) -> dict[str, int]:
-    """Counts by ``summary_status`` after a cycle: ``before`` moved by the cycle's events.
-
-    Every change of a watched field is an event, and ``summary_status`` is always watched,
-    so the events carry every move; the poller counts the snapshot it loads (before the
-    differ consumes it) and applies them, instead of keeping a second copy of the snapshot.
-    """
-    counts = dict(before)
-
-    def move(status: object, by: int) -> None:
-        key = status if isinstance(status, str) and status else "UNKNOWN"
-        counts[key] = counts.get(key, 0) + by
-        if counts[key] <= 0:
-            del counts[key]
-
-    for event in events:
-        if event.entity == "monitor":
-            continue
-        if event.change == "created":
-            move(event.state.get("summary_status"), +1)
-        elif event.change == "removed":
-            move(event.state.get("summary_status"), -1)
-        elif (change := event.changes.get("summary_status")) is not None:
-            move(change.old, -1)
-            move(change.new, +1)
-    return counts
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxSummary:
-    """Delivery counts by status, and the oldest pending delivery."""
-
-    counts: Mapping[str, int]
-    capped: frozenset[str]
-    oldest_pending: Delivery | None
-    oldest_pending_age_s: float | None
-
-    @property
-    def pending(self) -> int:
-        """Deliveries waiting to be sent (or retried)."""
-        return self.counts.get("pending", 0)
-
-
-async def outbox_summary(
-    store: StateStore,
-    *,
-    now: float,
-    statuses: Sequence[str] = OUTBOX_STATUSES,
-    limit: int = OUTBOX_SCAN_LIMIT,
-) -> OutboxSummary:
-    """Count the outbox by status; the metrics loop passes ``statuses=("pending",)``.
-
-    Args:
-        store: The state store.
-        now: Wall-clock Unix seconds, for the oldest pending delivery's age.
-        statuses: Which statuses to count.
-        limit: Rows read per status; a status with more is reported as ``capped``.
-    """
-    counts: dict[str, int] = {}
-    capped: set[str] = set()
-    oldest: Delivery | None = None
-    for status in statuses:
-        rows = await store.deliveries(statuses=[status], limit=limit)
-        counts[status] = len(rows)
-        if len(rows) >= limit:
-            capped.add(status)
-        if status == "pending" and rows:
-            oldest = min(rows, key=lambda d: (d.created_at, d.id))
-    age = None if oldest is None else max(0.0, now - oldest.created_at)
-    return OutboxSummary(counts, frozenset(capped), oldest, age)
 
 
 def _rejection(state: Mapping[str, Any]) -> list[str] | None:

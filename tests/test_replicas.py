@@ -22,7 +22,8 @@ from monitor.store.postgres import open_postgres
 from tests.sink import HttpSink
 from tests.test_store_postgres import pg_url  # noqa: F401  (fixture)
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
+# Generous: the waits below fail fast on a stall, so this only bounds a crawling machine.
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600)]
 
 ACCOUNTS = [str(549755000000 + i) for i in range(1000)]
 TOKEN = "tok-replicas-0123456789"
@@ -30,6 +31,8 @@ SECRET = "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA=="
 # Short enough for a quick test, long enough that 1,000 accounts per cycle fit on the
 # 2-core CI machine next to PostgreSQL and the simulator.
 INTERVAL_S = 4.0
+#: A wait fails when nothing at all happened for this long: no request, no delivery.
+STALL_S = 5 * INTERVAL_S
 
 
 def scenario() -> dict[str, Any]:
@@ -95,11 +98,21 @@ def cycle_durations(logs: list[Path]) -> list[float]:
     return out
 
 
-async def wait_until(check: Any, timeout_s: float) -> None:
-    """Poll a condition on this loop (the simulator and the sink keep serving meanwhile)."""
-    with anyio.fail_after(timeout_s):
-        while not check():  # noqa: ASYNC110 - the state lives in two processes and a sink
-            await anyio.sleep(0.1)
+async def wait_until(check: Any, progress: Any, stall_s: float) -> None:
+    """Poll a condition on this loop (the simulator and the sink keep serving meanwhile).
+
+    Fails only when nothing moves: ``progress()`` (a count of requests or deliveries)
+    unchanged for ``stall_s``. A machine busy with something else makes the replicas
+    slower, not stuck, and must not fail the test; one that stopped making progress does.
+    """
+    last, since = progress(), anyio.current_time()
+    while not check():
+        await anyio.sleep(0.1)
+        now, seen = anyio.current_time(), progress()
+        if seen != last:
+            last, since = seen, now
+        elif now - since > stall_s:
+            raise TimeoutError(f"no progress for {stall_s:g}s (stuck at {seen})")
 
 
 async def test_three_replicas_share_1000_accounts_and_survive_a_kill(
@@ -115,18 +128,23 @@ async def test_three_replicas_share_1000_accounts_and_survive_a_kill(
         replicas = [await anyio.open_process(cmd, stderr=f) for f in files]
         try:
             # Every account baselined (listed twice, so the second is a diff).
+            requests = lambda: len(sim.requests)  # noqa: E731
+            delivered = lambda: len(sink.requests)  # noqa: E731
             await wait_until(
                 lambda: (
                     len(first_pages(sim)) == 1000 and min(map(len, first_pages(sim).values())) >= 2
                 ),
-                15 * INTERVAL_S,
+                requests,
+                STALL_S,
             )
             steady_at = sim.now()  # start-up (baselines, rebalancing) is over
             wave1 = ACCOUNTS[:100]
             for a in wave1:
                 sim.world.reject_ad(str(sim.world.ids_of(a, "ads")[0]), reasons=["HASHTAGS"])
             await wait_until(
-                lambda: len({r.headers["webhook-id"] for r in sink.requests}) >= 100, 10 * INTERVAL_S
+                lambda: len({r.headers["webhook-id"] for r in sink.requests}) >= 100,
+                lambda: (requests(), delivered()),
+                STALL_S,
             )
             killed_at = sim.now()
             replicas[0].send_signal(signal.SIGKILL)
@@ -137,11 +155,13 @@ async def test_three_replicas_share_1000_accounts_and_survive_a_kill(
             for a in wave2:
                 sim.world.pause(str(sim.world.ids_of(a, "ads")[1]))
             await wait_until(
-                lambda: len({r.headers["webhook-id"] for r in sink.requests}) >= 300, 15 * INTERVAL_S
+                lambda: len({r.headers["webhook-id"] for r in sink.requests}) >= 300,
+                lambda: (requests(), delivered()),
+                STALL_S,
             )
             # Two more intervals, to see that every account keeps being polled.
             end = sim.now() + 2 * INTERVAL_S
-            await wait_until(lambda: sim.now() >= end, 4 * INTERVAL_S)
+            await wait_until(lambda: sim.now() >= end, requests, STALL_S)
         finally:
             for p in replicas:
                 if p.returncode is None:

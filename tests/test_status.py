@@ -13,15 +13,10 @@ from monitor.config import load_config
 from monitor.differ import DiffContext, diff_listing
 from monitor.events import Event
 from monitor.models import DEFAULT_WATCHED, Kind, Row, row_type
-from monitor.status import (
-    format_status,
-    show_status,
-    status_report,
-    summary_counts,
-    summary_counts_after,
-)
+from monitor.status import format_status, show_status, status_report
 from monitor.store import StateStore
 from monitor.store.sqlite import open_store
+from monitor.summary import summary_counts, summary_counts_after
 from monitor.targets import PREFIX
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]

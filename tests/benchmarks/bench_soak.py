@@ -145,7 +145,7 @@ async def _daemon_loop(
     from monitor.health import Health, serve_health
     from monitor.metrics import Metrics
     from monitor.models import Kind
-    from monitor.status import outbox_summary, summary_counts
+    from monitor.summary import outbox_summary, summary_counts
 
     metrics = Metrics()
     health = Health(interval_s=config.monitor.interval_s)

@@ -1,0 +1,235 @@
+"""One account's listing of one kind, each cycle: diff it against the stored snapshot, prove
+what it lacks, describe the events and commit them with the snapshot and their deliveries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import msgspec
+import structlog
+
+from monitor.config import Config
+from monitor.differ import AccountDiff, DiffContext, DiffResult, OrderError
+from monitor.events import Change, Event
+from monitor.evidence import FUTURE_TOLERANCE_S
+from monitor.listing import count_stored, diff_in_order, diff_whole
+from monitor.models import Kind, Row, row_type
+from monitor.mutes import Mute
+from monitor.names import ParentNames
+from monitor.normal import decode_meta
+from monitor.pinterest import PinterestClient
+from monitor.planner import plan
+from monitor.reminders import Reminders
+from monitor.removals import RemovalProof
+from monitor.store import SnapshotInfo, StateStore
+from monitor.summary import summary_counts, summary_counts_after
+
+log = structlog.get_logger("monitor.poll")
+
+#: Ids quoted in one warning: enough to look into, not a page of them.
+_QUOTED_IDS = 10
+#: The start-up report's "pending review for long": longer than Pinterest's usual day.
+_PENDING_LONG_S = 86_400.0
+
+
+class KindPoller:
+    """Polls one kind of entity of an account per call; keeps what outlives a cycle.
+
+    Args:
+        config: The whole config (watched fields, statuses, routes, stream_above).
+        client: The Pinterest client.
+        store: The state store.
+        targets: Each route's target keys, by route name (for the planner).
+        reminders: Started and ended by the events committed.
+        now: Wall clock (injected in tests).
+        on_event: Called with the type of every event detected (metrics).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        client: PinterestClient,
+        store: StateStore,
+        targets: Mapping[str, Sequence[str]],
+        reminders: Reminders,
+        now: Callable[[], float] = time.time,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._client = client
+        self._store = store
+        self._targets = targets
+        self._reminders = reminders
+        self._now = now
+        self._on_event = on_event
+        statuses = config.pinterest.entity_statuses
+        self._names = ParentNames(client, entity_statuses=statuses)
+        self._proof = RemovalProof(client, store, entity_statuses=statuses)
+        self._rows: dict[Kind, type[Row]] = {
+            kind: row_type(kind, config.monitor.watch[kind]) for kind in config.monitor.entities
+        }
+        #: Per (account, kind): live entities by summary_status after the last commit.
+        self.entity_counts: dict[tuple[str, Kind], dict[str, int]] = {}
+        #: Baselines report what stands (``report_on_start``, or after a lost state).
+        self.report_existing = config.monitor.report_on_start
+
+    async def poll(self, account_id: str, kind: Kind, mutes: Sequence[Mute]) -> tuple[int, int]:
+        """List, diff and commit one kind of one account; returns (new events, listed).
+
+        Raises:
+            PinterestError: The listing failed (nothing was committed).
+        """
+        watched = self._config.monitor.watch[kind]
+        info = await self._store.snapshot_info(account_id, kind)
+        ctx = DiffContext(
+            account_id=account_id,
+            kind=kind,
+            watched=watched,
+            stored_fields=info.fields or watched,
+            detected_at=self._now(),
+            baseline=info.fields is None,
+            report_existing=self.report_existing,
+            pending_before=self._now() - _PENDING_LONG_S,
+            trusted_until=self._client.now() + FUTURE_TOLERANCE_S,
+        )
+        before = await self._counts_before(ctx, info)
+        diff = await self._diff(ctx, info)
+        # A baseline reports nothing, so what it lacks needs no proof.
+        row = self._rows[kind]
+        gone = None if ctx.baseline else await self._proof.confirm(diff, account_id, kind, row)
+        result = diff.finish(complete=True, gone=gone)
+        _log_evidence(kind, result)
+        events = await self._describe(account_id, kind, result.events)
+        new = await self._commit(ctx, info, result, events, mutes)
+        self.entity_counts[(account_id, kind)] = (
+            summary_counts((r.stored for r in result.rows), watched)
+            if ctx.baseline
+            else summary_counts_after(before, result.events)
+        )
+        await self._reminders.track(events, now=self._now())
+        self._announce(ctx, result)
+        return new, result.seen
+
+    async def _counts_before(self, ctx: DiffContext, info: SnapshotInfo) -> dict[str, int]:
+        if info.fields is None:
+            return {}
+        key = (ctx.account_id, ctx.kind)
+        if key not in self.entity_counts:
+            # Once per process: later cycles move the counts by their events.
+            self.entity_counts[key] = await count_stored(
+                self._store, ctx.account_id, ctx.kind, info.fields, info.lengths
+            )
+        return self.entity_counts[key]
+
+    async def _diff(self, ctx: DiffContext, info: SnapshotInfo) -> AccountDiff:
+        statuses = self._config.pinterest.entity_statuses
+        row = self._rows[ctx.kind]
+        try:
+            if 0 < info.count <= self._config.monitor.stream_above:
+                # A small account costs one query read whole, and its memory is small.
+                return await diff_whole(ctx, self._client, self._store, row, statuses)
+            # Big, or never seen (a first cycle does not know how big it will be: page
+            # by page it writes as it goes).
+            return await diff_in_order(
+                ctx,
+                self._client,
+                self._store,
+                row,
+                statuses,
+                lengths=info.lengths,
+                empty=info.count == 0,
+            )
+        except OrderError as exc:
+            # Pinterest documents ordering by id; if a listing ignores it, diff this
+            # account against its whole snapshot instead (more memory, same result).
+            log.warning("poll.unordered_listing", kind=ctx.kind.value, error=str(exc))
+            return await diff_whole(ctx, self._client, self._store, row, statuses)
+
+    async def _describe(self, account_id: str, kind: Kind, events: list[Event]) -> list[Event]:
+        """The events with what people recognise: removed ones' last known ids and name
+        (kept out of memory, in the stored meta), every one's campaign and ad group names."""
+        if not events:
+            return []
+        gone = [e.entity_id for e in events if e.change == Change.REMOVED and e.name is None]
+        metas = await self._store.entity_meta(account_id, kind, gone) if gone else {}
+        out = []
+        for event in events:
+            meta = metas.get(event.entity_id) if event.change == Change.REMOVED else None
+            if meta:
+                campaign_id, ad_group_id, pin_id, name = decode_meta(meta)
+                event = msgspec.structs.replace(
+                    event,
+                    campaign_id=event.campaign_id or campaign_id,
+                    ad_group_id=event.ad_group_id or ad_group_id,
+                    pin_id=pin_id,
+                    name=name,
+                )
+            out.append(event)
+        return await self._names.fill(out)
+
+    async def _commit(
+        self,
+        ctx: DiffContext,
+        info: SnapshotInfo,
+        result: DiffResult,
+        events: list[Event],
+        mutes: Sequence[Mute],
+    ) -> int:
+        """Snapshot rows, events and their deliveries in one transaction; returns the new
+        events. Nothing changed, nothing written: most cycles of most accounts skip it
+        (it matters with hundreds of accounts on one database)."""
+        if not (result.rows or events or info.fields != ctx.watched):
+            return 0
+        planned = plan(events, self._config.routes, mutes, self._targets)
+        for event, mute in planned.muted:
+            # Recorded in the history, not sent: that is what a mute means.
+            log.info("event.muted", event_id=event.id, type=event.type, mute=mute.key)
+        return await self._store.commit_cycle(
+            ctx.account_id,
+            ctx.kind,
+            fields=ctx.watched,
+            rows=result.rows,
+            events=events,
+            deliveries=planned.rows,
+            at=self._now(),
+        )
+
+    def _announce(self, ctx: DiffContext, result: DiffResult) -> None:
+        if ctx.baseline:
+            log.info("poll.baseline", kind=ctx.kind.value, entities=result.seen)
+        for event in result.events:
+            log.info(
+                "event.detected", event_id=event.id, type=event.type, entity_id=event.entity_id
+            )
+            if self._on_event is not None:
+                self._on_event(event.type)
+
+
+def _log_evidence(kind: Kind, result: DiffResult) -> None:
+    """Warn about what the listing sent that could not be taken at its word."""
+    for bad in result.bad[:_QUOTED_IDS]:
+        log.warning(
+            "poll.bad_item", kind=kind.value, page=bad.page, excerpt=bad.excerpt, error=bad.error
+        )
+    if result.bad:
+        # Any of the skipped items may be an entity that is still there.
+        log.warning("poll.bad_items_skipped", kind=kind.value, skipped=len(result.bad))
+    if result.untrusted:
+        log.warning(
+            "poll.untrusted_updated_time",
+            kind=kind.value,
+            count=len(result.untrusted),
+            ids=result.untrusted[:_QUOTED_IDS],
+        )
+    if result.unknown:
+        log.warning(
+            "poll.fields_unknown",
+            kind=kind.value,
+            count=len(result.unknown),
+            ids=result.unknown[:_QUOTED_IDS],
+        )
+    if result.stale:
+        log.info("poll.stale_entries", kind=kind.value, stale=result.stale)
