@@ -239,7 +239,7 @@ class Deliverer:
     def _ready_at(self, batch: list[Delivery], notifier: Notifier) -> float:
         """Alertmanager's group_wait: a new digest group waits a little for company."""
         route = self._routes.get(batch[0].route)
-        if route is None or not notifier.batch or batch[0].event.entity == "monitor":
+        if route is None or not notifier.batch or batch[0].event.is_report:
             return 0.0
         return min(d.created_at for d in batch) + route.group_wait_s
 
@@ -396,7 +396,7 @@ def _batches(due: list[Delivery], notifier: Notifier) -> list[list[Delivery]]:
     """Digest groups: per route and account; one event each for webhooks and self-reports."""
     groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
     for d in due:
-        single = not notifier.batch or d.event.entity == "monitor"
+        single = not notifier.batch or d.event.is_report
         key = (d.route, d.event.id if single else d.event.ad_account_id)
         if len(groups[key]) < _MAX_GROUP:
             groups[key].append(d)

@@ -11,6 +11,9 @@ import msgspec
 #: Bumped on any incompatible change of the event JSON; consumers should check it.
 SCHEMA_VERSION: Final = 1
 
+#: The ``entity`` of pinmon's reports about itself (``monitor.*`` events).
+MONITOR: Final = "monitor"
+
 
 class Change(enum.StrEnum):
     """Entity transitions, most significant first: an event is named after the first that
@@ -82,8 +85,14 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def change(self) -> str:
-        """The transition part of the type: ``rejected`` for ``ad.rejected``."""
+        """The transition part of the type: ``rejected`` for ``ad.rejected`` (compare it
+        with :class:`Change` or ``OpsChange`` members, which are strings)."""
         return self.type.partition(".")[2]
+
+    @property
+    def is_report(self) -> bool:
+        """One of pinmon's reports about itself (``monitor.*``), not an entity's change."""
+        return self.entity == MONITOR
 
 
 def event_id(kind: str, entity_id: str, rev: int, blob: bytes) -> str:

@@ -77,7 +77,7 @@ def active(mutes: Iterable[Mute], now: float) -> list[Mute]:
 def muted_by(event: Event, mutes: Iterable[Mute]) -> Mute | None:
     """The mute that silences ``event``, if any. pinmon's own ``monitor.*`` reports are never
     muted: a mute on an ad must not hide that the token stopped working."""
-    if event.entity == "monitor":
+    if event.is_report:
         return None
     for mute in mutes:
         if (

@@ -71,18 +71,18 @@ class ParentNames:
         """The events with ``campaign_name`` and ``ad_group_name`` filled where known."""
         out = []
         for event in events:
-            if event.entity == "monitor":
+            if event.is_report:
                 out.append(event)
                 continue
             account = event.ad_account_id
             campaign = (
                 await self._lookup(account, Kind.CAMPAIGN, event.campaign_id)
-                if event.campaign_id and event.entity != "campaign"
+                if event.campaign_id and event.entity != Kind.CAMPAIGN
                 else None
             )
             group = (
                 await self._lookup(account, Kind.AD_GROUP, event.ad_group_id)
-                if event.ad_group_id and event.entity == "ad"
+                if event.ad_group_id and event.entity == Kind.AD
                 else None
             )
             out.append(

@@ -18,6 +18,7 @@ import structlog
 
 from monitor.config import Route
 from monitor.events import Change, Event, event_id, from_json, to_json
+from monitor.models import Kind
 from monitor.mutes import Mute
 from monitor.planner import plan_for_route
 from monitor.router import match_routes
@@ -73,7 +74,7 @@ class Reminders:
         start: dict[str, str] = {}
         end: list[str] = []
         for event in events:
-            if event.entity != "ad":
+            if event.entity != Kind.AD:
                 continue
             if event.change in (Change.REJECTED, Change.ALREADY_REJECTED):
                 for route in match_routes(event, self._all_routes):

@@ -61,7 +61,7 @@ def summary_counts_after(before: Mapping[str, int], events: Iterable[Event]) -> 
             del counts[key]
 
     for event in events:
-        if event.entity == "monitor":
+        if event.is_report:
             continue
         if event.change == Change.CREATED:
             move(event.state.get("summary_status"), +1)

@@ -8,9 +8,20 @@ every tuple against the spec, so they cannot drift apart silently.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
+#: The production API root (the sandbox is ``https://api-sandbox.pinterest.com/v5``).
+DEFAULT_BASE_URL: Final = "https://api.pinterest.com/v5"
+
+#: ``path_ad_account_id``: a digit string of at most 18 characters.
+AD_ACCOUNT_ID: Final = re.compile(r"\d{1,18}", re.ASCII)
+
 ENTITY_STATUSES: Final = ("ACTIVE", "PAUSED", "ARCHIVED", "DRAFT", "DELETED_DRAFT")
+
+#: Pinterest's default is ACTIVE+PAUSED, under which an archived entity silently drops out
+#: of the listing and would look deleted; so pinmon always asks for archives too.
+DEFAULT_ENTITY_STATUSES: Final = ("ACTIVE", "PAUSED", "ARCHIVED")
 
 REVIEW_STATUSES: Final = ("OTHER", "PENDING", "REJECTED", "APPROVED")
 

@@ -8,11 +8,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from monitor import vocab
 from monitor.config.types import ENTITY_STATUSES, Secret
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNIT_S: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+#: Any id in a config (campaigns, ads) is a digit string...
 _ACCOUNT_ID = re.compile(r"^\d+$")
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB)?", re.IGNORECASE)
 _UNIT_BYTES: Final = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
@@ -169,7 +171,11 @@ def _str_list(check: Callable[[str], str | None] | None = None) -> Callable[[Any
 
 
 def _account_id(item: str) -> str | None:
-    return None if _ACCOUNT_ID.match(item) else f"{item!r} is not an ad account id (digits only)"
+    # ...and an ad account id is what the API's path parameter allows, or every request
+    # for it would be refused.
+    if vocab.AD_ACCOUNT_ID.fullmatch(item):
+        return None
+    return f"{item!r} is not an ad account id (1 to 18 digits)"
 
 
 def _entity_status(item: str) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any, Final
 from monitor import vocab
 from monitor.models import DEFAULT_WATCHED, Kind
 
-DEFAULT_BASE_URL: Final = "https://api.pinterest.com/v5"
+DEFAULT_BASE_URL: Final = vocab.DEFAULT_BASE_URL
 ENTITY_STATUSES: Final = vocab.ENTITY_STATUSES
 
 
@@ -48,7 +48,7 @@ class PinterestConfig:
     client_secret: Secret | None = None
     refresh_token: Secret | None = None
     ad_accounts: tuple[str, ...] = ()
-    entity_statuses: tuple[str, ...] = ("ACTIVE", "PAUSED", "ARCHIVED")
+    entity_statuses: tuple[str, ...] = vocab.DEFAULT_ENTITY_STATUSES
     page_size: int = 250
     timeout_s: float = 60.0
     retries: int = 4

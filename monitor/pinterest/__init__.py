@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from monitor.pinterest.auth import StaticToken, TokenSource
-from monitor.pinterest.client import DEFAULT_BASE_URL, PinterestClient
+from monitor.pinterest.client import PinterestClient
 from monitor.pinterest.retry import RateLimit, RetryPolicy
 from monitor.pinterest.transport import USER_AGENT, OnResponse
+from monitor.vocab import DEFAULT_BASE_URL
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -34,12 +34,12 @@ from monitor.pinterest.params import (
 )
 from monitor.pinterest.retry import RateLimit, RetryPolicy
 from monitor.pinterest.transport import MAX_BODY_BYTES, OnResponse, Request, Transport
+from monitor.vocab import DEFAULT_BASE_URL
 
 log = structlog.get_logger(__name__)
 
 R = TypeVar("R")
 
-DEFAULT_BASE_URL: Final = "https://api.pinterest.com/v5"
 _DEFAULT_RETRY: Final = RetryPolicy()
 _decode_account = msgspec.json.Decoder(AdAccount).decode
 

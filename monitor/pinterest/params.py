@@ -11,21 +11,19 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-#: ``components.schemas.EntityStatus`` (also the item enum of ``query_entity_statuses``).
-ENTITY_STATUSES: Final[frozenset[str]] = frozenset(
-    {"ACTIVE", "PAUSED", "ARCHIVED", "DRAFT", "DELETED_DRAFT"}
-)
+from monitor import vocab
+from monitor.vocab import DEFAULT_ENTITY_STATUSES
 
-#: Pinterest's default is ACTIVE+PAUSED, under which an archived entity silently drops out
-#: of the listing and would look deleted; so pinmon always asks for archives too.
-DEFAULT_ENTITY_STATUSES: Final[tuple[str, ...]] = ("ACTIVE", "PAUSED", "ARCHIVED")
+__all__ = ["DEFAULT_ENTITY_STATUSES", "ENTITY_STATUSES", "ID_FILTERS", "MAX_FILTER_IDS"]
+
+#: ``components.schemas.EntityStatus`` (also the item enum of ``query_entity_statuses``).
+ENTITY_STATUSES: Final[frozenset[str]] = frozenset(vocab.ENTITY_STATUSES)
 
 #: ``query_page_size``: integer, minimum 1, maximum 250 (a larger value is a 400).
 PAGE_SIZE_MIN: Final = 1
 PAGE_SIZE_MAX: Final = 250
 
-#: ``path_ad_account_id``: a digit string of at most 18 characters.
-_AD_ACCOUNT_ID: Final = re.compile(r"\d{1,18}", re.ASCII)
+_AD_ACCOUNT_ID: Final = vocab.AD_ACCOUNT_ID
 
 #: The id filter of each list endpoint (``query_ad_ids``, ``query_campaign_ids``,
 #: ``query_ad_group_ids``): arrays of digit strings, 1 to 250 items.

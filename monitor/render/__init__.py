@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
-from monitor.events import Event
+from monitor.events import Change, Event
+from monitor.models import Kind
 from monitor.notify import LEVELS, Level, Message
 from monitor.render.escape import MARKDOWN, Dialect, escape_items
 from monitor.render.ops import ops_body, ops_level, ops_title
@@ -44,7 +45,7 @@ _LEVEL_BY_CHANGE: Final[Mapping[str, Level]] = {
 def level(event: Event) -> Level:
     """How urgent one event is: rejected → failure, approved → success,
     removed or pin deleted → warning, anything else → info."""
-    if event.entity == "monitor":
+    if event.is_report:
         return ops_level(event)
     return _LEVEL_BY_CHANGE.get(event.change, "info")
 
@@ -71,7 +72,7 @@ def render(
     if not events:
         raise ValueError("render() needs at least one event")
     ids = tuple(e.id for e in events)
-    if len(events) == 1 and events[0].entity == "monitor":
+    if len(events) == 1 and events[0].is_report:
         event = events[0]
         return Message(
             ops_title(event, dialect),
@@ -120,9 +121,9 @@ def _code(text: str, d: Dialect) -> str:
 
 def _context(event: Event, names: Mapping[str, str], d: Dialect) -> list[str]:
     lines = [f"- **Account:** {d.text(_account(event.ad_account_id, names))}"]
-    if event.entity != "campaign" and (event.campaign_name or event.campaign_id):
+    if event.entity != Kind.CAMPAIGN and (event.campaign_name or event.campaign_id):
         lines.append(f"- **Campaign:** {d.text(event.campaign_name or event.campaign_id)}")
-    if event.entity == "ad" and (event.ad_group_name or event.ad_group_id):
+    if event.entity == Kind.AD and (event.ad_group_name or event.ad_group_id):
         lines.append(f"- **Ad group:** {d.text(event.ad_group_name or event.ad_group_id)}")
     noun = event.entity.replace("_", " ").capitalize()
     lines.append(f"- **{noun} ID:** {_code(event.entity_id, d)}")
@@ -130,8 +131,8 @@ def _context(event: Event, names: Mapping[str, str], d: Dialect) -> list[str]:
 
 
 def _shows_reasons(event: Event) -> bool:
-    return event.change == "rejected" or (
-        event.change != "removed" and event.state.get("review_status") == "REJECTED"
+    return event.change == Change.REJECTED or (
+        event.change != Change.REMOVED and event.state.get("review_status") == "REJECTED"
     )
 
 
@@ -146,7 +147,7 @@ def _change_lines(event: Event, d: Dialect) -> list[str]:
 
 def _links(event: Event) -> str:
     links = [f"[Open in Ads Manager]({ads_manager_url(event)})"]
-    if event.entity == "ad" and event.pin_id:
+    if event.entity == Kind.AD and event.pin_id:
         links.append(f"[View the Pin]({pin_url(event.pin_id)})")
     return " · ".join(links)
 
@@ -163,14 +164,14 @@ def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
     changes = _change_lines(event, d)
     if changes:
         blocks.append("**What changed:**\n" + "\n".join(changes))
-    elif event.change in ("created", "removed"):
+    elif event.change in (Change.CREATED, Change.REMOVED):
         state = [
             f"- {name}: {d.text(value_text(event.state[name]))}"
             for name in _STATE_FIELDS
             if event.state.get(name) is not None
         ]
         if state:
-            heading = "Last known state" if event.change == "removed" else "State"
+            heading = "Last known state" if event.change == Change.REMOVED else "State"
             blocks.append(f"**{heading}:**\n" + "\n".join(state))
     blocks.append(_links(event))
     return "\n\n".join(blocks)

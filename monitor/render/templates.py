@@ -72,7 +72,7 @@ def variables(
 
     return {
         "type": event.type,
-        "what": outcome(event).headline(event.entity) if event.entity != "monitor" else event.type,
+        "what": outcome(event).headline(event.entity) if not event.is_report else event.type,
         "name": text(event.name or ""),
         "id": text(event.entity_id),
         "event_id": event.id,
@@ -91,7 +91,7 @@ def variables(
         "review_status": text(state.get("review_status") or ""),
         "summary_status": text(state.get("summary_status") or ""),
         # Built here from quoted ids: a URL, not text to escape.
-        "link": ads_manager_url(event) if event.entity != "monitor" else "",
+        "link": ads_manager_url(event) if not event.is_report else "",
         "pin_link": pin_url(event.pin_id) if event.pin_id else "",
         "detected_at": datetime.fromtimestamp(event.detected_at, UTC).isoformat(timespec="seconds"),
         "count": str(count),

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
-from monitor.events import Event
+from monitor.events import Change, Event
+from monitor.models import Kind
 
 #: Verified form: ``https://ads.pinterest.com/advertiser/{ad_account_id}/reporting/campaigns/``
 #: (Ads Manager's campaign table, seen in public browser-automation code). Unverified:
@@ -151,7 +152,7 @@ _CHANGED: Final = _o("🔄", "status changed")
 def outcome(event: Event) -> Outcome:
     """Name what happened, from the event type and the status it moved to."""
     change = event.change
-    if change == "approved" and any(
+    if change == Change.APPROVED and any(
         c.old == "REJECTED" for name, c in event.changes.items() if name.endswith("status")
     ):
         return _RESOLVED
@@ -194,7 +195,7 @@ def ads_manager_url(event: Event) -> str:
     filters = [
         (name, value)
         for name, value in (("campaignIds", event.campaign_id), ("adGroupIds", event.ad_group_id))
-        if value and not (name == "adGroupIds" and event.entity == "campaign")
+        if value and not (name == "adGroupIds" and event.entity == Kind.CAMPAIGN)
     ]
     if filters:
         url += "?" + "&".join(f"{n}={quote(f'[{v}]', safe='')}" for n, v in filters)
