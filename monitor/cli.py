@@ -199,10 +199,12 @@ def _detach_stdout() -> None:
     os.close(devnull)
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace, *, sends: bool = True) -> Config:
+    """The config; ``sends=False`` for commands that only read or write the state, which
+    need not ask apprise about every target URL (see ``load_config``)."""
     from monitor.config import load_config
 
-    return load_config(args.config)
+    return load_config(args.config, check_targets=sends)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -264,7 +266,7 @@ def _deliveries(args: argparse.Namespace) -> int:
 
     from monitor.commands import show_deliveries
 
-    return anyio.run(lambda: show_deliveries(_load(args), everything=args.all, as_json=args.json))
+    return anyio.run(lambda: show_deliveries(_load(args, sends=False), everything=args.all, as_json=args.json))
 
 
 def _redeliver(args: argparse.Namespace) -> int:
@@ -275,7 +277,7 @@ def _redeliver(args: argparse.Namespace) -> int:
     if not args.event_id and not args.failed:
         print("pinmon: redeliver needs an EVENT_ID or --failed", file=sys.stderr)
         return EXIT_USAGE
-    return anyio.run(lambda: redeliver(_load(args), event_id=args.event_id, failed=args.failed))
+    return anyio.run(lambda: redeliver(_load(args, sends=False), event_id=args.event_id, failed=args.failed))
 
 
 def _events(args: argparse.Namespace) -> int:
@@ -290,7 +292,7 @@ def _events(args: argparse.Namespace) -> int:
         print(f"pinmon: --since: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return anyio.run(
-        lambda: show_events(_load(args), since_s=since_s, types=args.type, as_json=args.json)
+        lambda: show_events(_load(args, sends=False), since_s=since_s, types=args.type, as_json=args.json)
     )
 
 
@@ -308,7 +310,7 @@ def _mute(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"pinmon: --for: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    config = _load(args)
+    config = _load(args, sends=False)
     return anyio.run(
         lambda: mute(config, scope=scope[0], entity_id=scope[1], for_s=for_s, reason=args.reason)  # type: ignore[arg-type]
     )
@@ -322,7 +324,7 @@ def _unmute(args: argparse.Namespace) -> int:
     scope = _scope(args)
     if scope is None:
         return EXIT_USAGE
-    config = _load(args)
+    config = _load(args, sends=False)
     return anyio.run(lambda: unmute(config, scope=scope[0], entity_id=scope[1]))  # type: ignore[arg-type]
 
 
@@ -331,7 +333,7 @@ def _mutes(args: argparse.Namespace) -> int:
 
     from monitor.commands import show_mutes
 
-    config = _load(args)
+    config = _load(args, sends=False)
     return anyio.run(lambda: show_mutes(config))
 
 
@@ -349,7 +351,7 @@ def _status(args: argparse.Namespace) -> int:
 
     from monitor.status import show_status
 
-    return anyio.run(lambda: show_status(_load(args), as_json=args.json))
+    return anyio.run(lambda: show_status(_load(args, sends=False), as_json=args.json))
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -130,8 +130,17 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
     )
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path, *, env: Mapping[str, str] | None = None, check_targets: bool = True
+) -> Config:
     """Read, interpolate and validate a config file.
+
+    Args:
+        path: The TOML file.
+        env: Where ``${VAR}`` is read (the process environment by default).
+        check_targets: Ask apprise whether it can load every apprise URL. Commands that
+            only read the state (`status`, `events`, ...) never send, and skip it: loading
+            apprise's plugins is most of their run time.
 
     Raises:
         ConfigError: with one ``file: key: reason`` line per problem.
@@ -166,7 +175,8 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
             "routes: at least one [[routes]] entry is needed, or no one hears of changes"
         )
     top.unknown()
-    _check_apprise_urls(routes, problems)
+    if check_targets:
+        _check_apprise_urls(routes, problems)
     if problems:
         raise ConfigError([f"{path}: {p}" for p in problems])
     warnings = config_warnings(pinterest, monitor, routes)
