@@ -266,7 +266,9 @@ def _deliveries(args: argparse.Namespace) -> int:
 
     from monitor.commands import show_deliveries
 
-    return anyio.run(lambda: show_deliveries(_load(args, sends=False), everything=args.all, as_json=args.json))
+    return anyio.run(
+        lambda: show_deliveries(_load(args, sends=False), everything=args.all, as_json=args.json)
+    )
 
 
 def _redeliver(args: argparse.Namespace) -> int:
@@ -277,7 +279,9 @@ def _redeliver(args: argparse.Namespace) -> int:
     if not args.event_id and not args.failed:
         print("pinmon: redeliver needs an EVENT_ID or --failed", file=sys.stderr)
         return EXIT_USAGE
-    return anyio.run(lambda: redeliver(_load(args, sends=False), event_id=args.event_id, failed=args.failed))
+    return anyio.run(
+        lambda: redeliver(_load(args, sends=False), event_id=args.event_id, failed=args.failed)
+    )
 
 
 def _events(args: argparse.Namespace) -> int:
@@ -292,7 +296,9 @@ def _events(args: argparse.Namespace) -> int:
         print(f"pinmon: --since: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return anyio.run(
-        lambda: show_events(_load(args, sends=False), since_s=since_s, types=args.type, as_json=args.json)
+        lambda: show_events(
+            _load(args, sends=False), since_s=since_s, types=args.type, as_json=args.json
+        )
     )
 
 
