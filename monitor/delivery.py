@@ -19,11 +19,11 @@ import structlog
 
 from monitor.config import Route
 from monitor.events import Event
-from monitor.notify import Message, Notifier, SendResult
+from monitor.notify import Fault, Message, Notifier, Outcome, SendResult
 from monitor.ops import OpsChange, ops_event
 from monitor.render import MARKDOWN, Dialect, render
 from monitor.render.templates import apply as apply_template
-from monitor.schedule import MAX_WAIT_S, retry_at
+from monitor.schedule import DELIVERY_RETRY, MAX_WAIT_S
 from monitor.store import Delivery, StateStore
 
 log = structlog.get_logger("monitor.delivery")
@@ -217,9 +217,9 @@ class Deliverer:
                 message = self.message_for(batch, notifier)
                 result = await self.send(notifier, message)
                 await self._record(batch, result, report)
-                if result.gone:
+                if result.outcome is Outcome.DISABLE:
                     disabled = await self._disable(notifier, result)
-                if self._stopping and not result.ok:
+                if self._stopping and result.outcome is not Outcome.SENT:
                     return None  # shutting down: retrying is for the next start
 
     def _ready_at(self, batch: list[Delivery], notifier: Notifier) -> float:
@@ -267,34 +267,23 @@ class Deliverer:
             with anyio.fail_after(self._timeout_s):
                 return await notifier.send(message)
         except TimeoutError:
-            return SendResult(ok=False, target=notifier.label, detail="timed out")
+            return SendResult.failed(notifier.label, "timed out", fault=Fault.TIMEOUT)
         except Exception as exc:  # a notifier must not take the delivery loop down
             log.exception("delivery.crashed", target=notifier.label)
-            return SendResult(ok=False, target=notifier.label, detail=type(exc).__name__)
+            return SendResult.failed(notifier.label, type(exc).__name__, fault=Fault.BROKEN)
 
     async def _record(self, batch: list[Delivery], result: SendResult, report: DrainReport) -> None:
         now = self._now()
         report.results.append((batch[0].route, result))
         if self._on_result is not None:
             self._on_result(batch, result)
-        dead = False
-        for d in batch:
-            if result.ok:
+        if result.outcome is Outcome.SENT:
+            for d in batch:
                 await self._store.mark_delivered(d.id, at=now)
-                continue
-            if result.permanent:
-                dead = True  # refused for good: as dead as a delivery out of retries
-                await self._store.mark_rejected(d.id, error=result.detail, at=now)
-                continue
-            when = retry_at(
-                d.attempts + 1, now, retry_after_s=result.retry_after_s, jitter=self._rand()
-            )
-            dead = dead or when is None
-            await self._store.mark_failed(d.id, error=result.detail, at=now, retry_at=when)
-        if result.ok:
             report.sent += len(batch)
             log.info("delivery.sent", route=batch[0].route, target=result.target, events=len(batch))
             return
+        dead = await self._settle_unsent(batch, result, now)
         if dead:
             report.dead += len(batch)
         else:
@@ -305,11 +294,28 @@ class Deliverer:
             target=result.target,
             events=len(batch),
             reason=result.detail,
+            outcome=result.outcome.value,
             permanent=result.permanent,
             dead=dead,
         )
-        if dead and not result.gone:
+        if dead and result.outcome is not Outcome.DISABLE:
             await self._report_dead(batch, result)
+
+    async def _settle_unsent(self, batch: list[Delivery], result: SendResult, now: float) -> bool:
+        """Schedule each delivery's retry, or give it up; True when any of them is dead."""
+        if result.outcome is not Outcome.RETRY:
+            # Refused for good, or the target is retired: as dead as out of retries.
+            for d in batch:
+                await self._store.mark_rejected(d.id, error=result.detail, at=now)
+            return True
+        dead = False
+        for d in batch:
+            when = DELIVERY_RETRY.retry_at(
+                d.attempts + 1, now, retry_after_s=result.retry_after_s, jitter=self._rand()
+            )
+            dead = dead or when is None
+            await self._store.mark_failed(d.id, error=result.detail, at=now, retry_at=when)
+        return dead
 
     async def _report_dead(self, batch: list[Delivery], result: SendResult) -> None:
         """Nothing dies quietly: a delivery given up on is reported to the other targets.
