@@ -277,13 +277,24 @@ class Deliverer:
         report.results.append((batch[0].route, result))
         if self._on_result is not None:
             self._on_result(batch, result)
+        dead = False
+        for d in batch:
+            match result.outcome:
+                case Outcome.SENT:
+                    await self._store.mark_delivered(d.id, at=now)
+                case Outcome.RETRY:
+                    when = DELIVERY_RETRY.retry_at(
+                        d.attempts + 1, now, retry_after_s=result.retry_after_s, jitter=self._rand()
+                    )
+                    dead = dead or when is None
+                    await self._store.mark_failed(d.id, error=result.detail, at=now, retry_at=when)
+                case Outcome.PERMANENT | Outcome.DISABLE:
+                    dead = True  # refused for good, or retired: as dead as out of retries
+                    await self._store.mark_rejected(d.id, error=result.detail, at=now)
         if result.outcome is Outcome.SENT:
-            for d in batch:
-                await self._store.mark_delivered(d.id, at=now)
             report.sent += len(batch)
             log.info("delivery.sent", route=batch[0].route, target=result.target, events=len(batch))
             return
-        dead = await self._settle_unsent(batch, result, now)
         if dead:
             report.dead += len(batch)
         else:
@@ -294,28 +305,11 @@ class Deliverer:
             target=result.target,
             events=len(batch),
             reason=result.detail,
-            outcome=result.outcome.value,
             permanent=result.permanent,
             dead=dead,
         )
         if dead and result.outcome is not Outcome.DISABLE:
             await self._report_dead(batch, result)
-
-    async def _settle_unsent(self, batch: list[Delivery], result: SendResult, now: float) -> bool:
-        """Schedule each delivery's retry, or give it up; True when any of them is dead."""
-        if result.outcome is not Outcome.RETRY:
-            # Refused for good, or the target is retired: as dead as out of retries.
-            for d in batch:
-                await self._store.mark_rejected(d.id, error=result.detail, at=now)
-            return True
-        dead = False
-        for d in batch:
-            when = DELIVERY_RETRY.retry_at(
-                d.attempts + 1, now, retry_after_s=result.retry_after_s, jitter=self._rand()
-            )
-            dead = dead or when is None
-            await self._store.mark_failed(d.id, error=result.detail, at=now, retry_at=when)
-        return dead
 
     async def _report_dead(self, batch: list[Delivery], result: SendResult) -> None:
         """Nothing dies quietly: a delivery given up on is reported to the other targets.
