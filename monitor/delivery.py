@@ -19,11 +19,11 @@ import structlog
 
 from monitor.config import Route
 from monitor.events import Event
-from monitor.notify import Message, Notifier, SendResult
+from monitor.notify import Fault, Message, Notifier, Outcome, SendResult
 from monitor.ops import OpsChange, ops_event
 from monitor.render import MARKDOWN, Dialect, render
 from monitor.render.templates import apply as apply_template
-from monitor.schedule import MAX_WAIT_S, retry_at
+from monitor.schedule import DELIVERY_RETRY, MAX_WAIT_S
 from monitor.store import Delivery, StateStore
 
 log = structlog.get_logger("monitor.delivery")
@@ -223,9 +223,9 @@ class Deliverer:
                 message = self.message_for(batch, notifier)
                 result = await self.send(notifier, message)
                 await self._record(batch, result, report)
-                if result.gone:
+                if result.outcome is Outcome.DISABLE:
                     disabled = await self._disable(notifier, result)
-                if self._stopping and not result.ok:
+                if self._stopping and result.outcome is not Outcome.SENT:
                     return None  # shutting down: retrying is for the next start
 
     async def _read_names(self) -> None:
@@ -281,10 +281,10 @@ class Deliverer:
             with anyio.fail_after(self._timeout_s):
                 return await notifier.send(message)
         except TimeoutError:
-            return SendResult(ok=False, target=notifier.label, detail="timed out")
+            return SendResult.failed(notifier.label, "timed out", fault=Fault.TIMEOUT)
         except Exception as exc:  # a notifier must not take the delivery loop down
             log.exception("delivery.crashed", target=notifier.label)
-            return SendResult(ok=False, target=notifier.label, detail=type(exc).__name__)
+            return SendResult.failed(notifier.label, type(exc).__name__, fault=Fault.BROKEN)
 
     async def _record(self, batch: list[Delivery], result: SendResult, report: DrainReport) -> None:
         now = self._now()
@@ -293,19 +293,19 @@ class Deliverer:
             self._on_result(batch, result)
         dead = False
         for d in batch:
-            if result.ok:
-                await self._store.mark_delivered(d.id, at=now)
-                continue
-            if result.permanent:
-                dead = True  # refused for good: as dead as a delivery out of retries
-                await self._store.mark_rejected(d.id, error=result.detail, at=now)
-                continue
-            when = retry_at(
-                d.attempts + 1, now, retry_after_s=result.retry_after_s, jitter=self._rand()
-            )
-            dead = dead or when is None
-            await self._store.mark_failed(d.id, error=result.detail, at=now, retry_at=when)
-        if result.ok:
+            match result.outcome:
+                case Outcome.SENT:
+                    await self._store.mark_delivered(d.id, at=now)
+                case Outcome.RETRY:
+                    when = DELIVERY_RETRY.retry_at(
+                        d.attempts + 1, now, retry_after_s=result.retry_after_s, jitter=self._rand()
+                    )
+                    dead = dead or when is None
+                    await self._store.mark_failed(d.id, error=result.detail, at=now, retry_at=when)
+                case Outcome.PERMANENT | Outcome.DISABLE:
+                    dead = True  # refused for good, or retired: as dead as out of retries
+                    await self._store.mark_rejected(d.id, error=result.detail, at=now)
+        if result.outcome is Outcome.SENT:
             report.sent += len(batch)
             log.info("delivery.sent", route=batch[0].route, target=result.target, events=len(batch))
             return
@@ -322,7 +322,7 @@ class Deliverer:
             permanent=result.permanent,
             dead=dead,
         )
-        if dead and not result.gone:
+        if dead and result.outcome is not Outcome.DISABLE:
             await self._report_dead(batch, result)
 
     async def _report_dead(self, batch: list[Delivery], result: SendResult) -> None:

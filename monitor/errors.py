@@ -1,4 +1,8 @@
-"""One hierarchy for every error pinmon raises on purpose."""
+"""One hierarchy for every error pinmon raises on purpose.
+
+A failed delivery is not an error: notifiers report it as a typed
+:class:`~monitor.notify.SendResult`, whose outcome the delivery loop acts on.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,44 @@ class PinterestError(MonitorError):
         self.status = status
         self.code = code
         self.request_id = request_id
+
+
+class TransientError(PinterestError):
+    """One try failed in a way another may not (5xx, 429, timeout, garbage body).
+
+    Raised inside the client's retry loop, which retries it under its
+    :class:`~monitor.pinterest.retry.RetryPolicy` and never lets it out: when the
+    retries run out it becomes a final error (see :func:`monitor.pinterest.retry.exhausted`).
+
+    Attributes:
+        reason: A stable word for logs: ``rate_limited``, ``server_error``, ``timeout``,
+            ``connection_error``, ``truncated_body``, ``too_large``, ``not_json``, ...
+        detail: One scrubbed line saying what happened.
+        hint_s: How long the server asked us to wait, when it said so (a 429).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        request_id: str | None = None,
+        hint_s: float | None = None,
+    ) -> None:
+        super().__init__(detail, status=status, code=code, request_id=request_id)
+        self.reason = reason
+        self.detail = detail
+        self.hint_s = hint_s
+
+
+class UnauthorizedError(PinterestError):
+    """Pinterest refused the token (401): the client refreshes it once and tries again,
+    and raises :class:`AuthError` if it is refused again. Never leaves the client."""
+
+    def __init__(self, code: int | None, request_id: str | None) -> None:
+        super().__init__("401", status=401, code=code, request_id=request_id)
 
 
 class AuthError(PinterestError):
@@ -76,7 +118,3 @@ class ListenError(MonitorError):
 
 class StoreError(MonitorError):
     """The state store could not be read or written."""
-
-
-class DeliveryError(MonitorError):
-    """A notification could not be delivered."""

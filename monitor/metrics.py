@@ -19,9 +19,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.exposition import generate_latest
 
 from monitor.events import EVENT_TYPES
+from monitor.notify.outcome import Outcome
 from monitor.ops import OpsChange
 from monitor.redact import DEFAULT, Redactor
-from monitor.schedule import retry_at
+from monitor.schedule import DELIVERY_RETRY
 
 if TYPE_CHECKING:
     from monitor.notify import SendResult
@@ -162,13 +163,15 @@ class Metrics:
     def send_result(self, batch: Sequence[Delivery], result: SendResult) -> None:
         """Count one send's deliveries by outcome: the Deliverer's ``on_result`` hook.
 
-        A failure is ``dead`` for each delivery that has used up its retries (the same
-        test the Deliverer applies), ``failed`` for each that will be retried.
+        The result's outcome says which: ``sent``, ``rejected`` (permanent, or the target
+        is retired), or a retry, which is ``dead`` for each delivery that this failure
+        leaves without a slot in the outbox's retry policy and ``failed`` for the others.
         """
-        if result.ok or result.permanent:
-            self.delivery(result.target, "sent" if result.ok else "rejected", count=len(batch))
+        if result.outcome is not Outcome.RETRY:
+            label = "sent" if result.outcome is Outcome.SENT else "rejected"
+            self.delivery(result.target, label, count=len(batch))
             return
-        dead = sum(retry_at(d.attempts + 1, 0.0) is None for d in batch)
+        dead = sum(DELIVERY_RETRY.exhausted(d.attempts + 1) for d in batch)
         if dead:
             self.delivery(result.target, "dead", count=dead)
         if len(batch) - dead:

@@ -15,7 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from monitor.config import load_config
-from monitor.daemon import EXIT_OK, run_once
+from monitor.daemon import EXIT_DELIVERY_FAILED, EXIT_OK, run_once
 from monitor.errors import ConfigError
 from monitor.events import Event
 from monitor.notify import Message
@@ -27,6 +27,7 @@ FIXTURE = Path(__file__).resolve().parent / "plugin_fixture"
 
 ENTRIES = {
     "testqueue": "pinmon_testplugin:QueueNotifier",
+    "legacyqueue": "pinmon_testplugin:LegacyQueueNotifier",
     "leaky": "pinmon_testplugin:leaky_factory",
     "strict": "pinmon_testplugin:strict_factory",
     "notanotifier": "pinmon_testplugin:not_a_notifier",
@@ -183,3 +184,45 @@ async def test_daemon_delivers_through_a_plugin_target(plugin: ModuleType, tmp_p
         assert [(e.type, e.ad_id) for e in events] == [("ad.rejected", ADS[0])]
         assert events[0].state["rejected_reasons"] == ["HASHTAGS"]
         assert SECRET_URL not in repr(logs)
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(60)
+async def test_a_plugin_answering_410_is_disabled_like_any_target(
+    plugin: ModuleType, tmp_path: Path
+) -> None:
+    """A plugin's 410, read by the shared classifier, disables its target and says so."""
+    async with rig(tmp_path) as r:
+        with r.path.open("a") as config:
+            config.write(PLUGIN_ROUTE.replace('topic = "ads"', 'topic = "ads", fail_status = 410'))
+        env = {"QUEUE_URL": SECRET_URL}
+        assert await run_once(load_config(r.path, env=env)) == EXIT_OK
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        assert await run_once(load_config(r.path, env=env)) == EXIT_DELIVERY_FAILED
+        r.sim.world.reject_ad(ADS[1], reasons=["HASHTAGS"])
+        await run_once(load_config(r.path, env=env))
+        titles = [m["title"] for m in r.messages()]
+        assert sum("disabled a notification target" in t for t in titles) == 1, titles
+        assert not any("gave up delivering" in t for t in titles), titles
+        # Tried once; the second rejection was never offered to the retired target.
+        assert [e.ad_id for n in plugin.BUILT for e in n.events] == [ADS[0]]
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(60)
+async def test_a_plugin_on_the_first_api_keeps_its_meaning(
+    plugin: ModuleType, tmp_path: Path
+) -> None:
+    """``SendResult(False, label, detail, permanent=True)`` is still given up at once, reported."""
+    async with rig(tmp_path) as r:
+        with r.path.open("a") as config:
+            config.write(PLUGIN_ROUTE.replace("testqueue", "legacyqueue"))
+        env = {"QUEUE_URL": SECRET_URL}
+        assert await run_once(load_config(r.path, env=env)) == EXIT_OK
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        assert await run_once(load_config(r.path, env=env)) == EXIT_DELIVERY_FAILED
+        assert await run_once(load_config(r.path, env=env)) == EXIT_OK  # nothing left to retry
+        dead = [m for m in r.messages() if "gave up delivering" in m["title"]]
+        assert len(dead) == 1, r.messages()
+        assert "HTTP 404" in dead[0]["message"]
+        assert len([m for n in plugin.BUILT for m in n.messages]) == 1

@@ -1,7 +1,8 @@
 """The notifier interface the delivery loop drives: a message in, a typed result out.
 
-Adapters (apprise, webhooks) implement :class:`Notifier`; none of them raises for an
-ordinary delivery failure, and none of them reports a failure as success.
+Adapters (apprise, webhooks, plugins) implement :class:`Notifier`; none of them raises for
+an ordinary delivery failure, and none of them reports a failure as success. What a
+failure means (retry, permanent, disable) is decided by :func:`classify`, for all of them.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
+from monitor.notify.outcome import Fault, Outcome, Verdict, classify, legacy_outcome
+
 if TYPE_CHECKING:
     from monitor.events import Event
+
+__all__ = ["LEVELS", "Fault", "Level", "Message", "Notifier", "Outcome", "SendResult", "classify"]
 
 Level = Literal["info", "success", "warning", "failure"]
 
@@ -40,33 +45,100 @@ class Message:
     events: tuple[Event, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SendResult:
     """What one send to one target came to.
 
+    Build one with :meth:`sent` or :meth:`failed` (which asks :func:`classify`); the
+    older ``SendResult(ok, target, detail, permanent=..., retry_after_s=..., status=...)``
+    still works and keeps its meaning (see :func:`~monitor.notify.outcome.legacy_outcome`).
+
     Attributes:
-        ok: The target accepted the message. Never true for a failure, nor for a
-            timeout (whose delivery is unknown).
+        outcome: What the delivery loop does next: sent, retry, permanent or disable.
         target: The notifier's masked label, safe to log.
         detail: Why it failed, e.g. ``HTTP 500: ...``; never contains credentials.
-        permanent: Retrying the same message cannot help (the target answered 400, 401,
-            403, 404, ...): the caller should stop retrying and alert instead.
-        retry_after_s: How long the target asked us to wait, when it said so.
-        status: The HTTP status the target answered, when there was one: a 410 Gone
-            from any kind of target disables it.
+        status: The HTTP status the target answered, when there was one.
+        retry_after_s: How long the target asked us to wait, when it said so and the
+            classifier kept it.
     """
 
-    ok: bool
+    outcome: Outcome
     target: str
-    detail: str = ""
-    permanent: bool = False
-    retry_after_s: float | None = None
-    status: int | None = None
+    detail: str
+    status: int | None
+    retry_after_s: float | None
+
+    def __init__(
+        self,
+        ok: bool | None = None,
+        target: str | None = None,
+        detail: str = "",
+        *,
+        outcome: Outcome | None = None,
+        permanent: bool = False,
+        retry_after_s: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        if target is None:
+            raise TypeError("SendResult needs a target")
+        if outcome is None:
+            if ok is None:
+                raise TypeError("SendResult needs ok or an outcome")
+            outcome = legacy_outcome(ok, permanent=permanent, status=status)
+        elif (ok is not None and ok != (outcome is Outcome.SENT)) or (
+            permanent and outcome not in _GIVEN_UP
+        ):
+            raise ValueError(f"ok={ok}, permanent={permanent} contradict outcome {outcome}")
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "target", target)
+        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "retry_after_s", retry_after_s)
+
+    @classmethod
+    def sent(cls, target: str) -> SendResult:
+        """The target accepted the message."""
+        return cls(target=target, outcome=Outcome.SENT)
+
+    @classmethod
+    def failed(
+        cls,
+        target: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        fault: Fault | None = None,
+        retry_after_s: float | None = None,
+    ) -> SendResult:
+        """A failed send, its outcome decided by :func:`classify`.
+
+        A 2xx here is a target that refused in its body (Slack answers 200 with
+        ``ok: false``): no status says "never", so it is retried.
+        """
+        verdict = classify(status, fault=fault, retry_after_s=retry_after_s)
+        if verdict.outcome is Outcome.SENT:
+            verdict = Verdict(Outcome.RETRY)
+        return cls(
+            target=target,
+            detail=detail,
+            outcome=verdict.outcome,
+            status=status,
+            retry_after_s=verdict.retry_after_s,
+        )
 
     @property
-    def gone(self) -> bool:
-        """The target says it is retired for good (HTTP 410): stop sending to it."""
-        return self.status == 410
+    def ok(self) -> bool:
+        """The target accepted the message. Never true for a failure, nor for a timeout
+        (whose delivery is unknown)."""
+        return self.outcome is Outcome.SENT
+
+    @property
+    def permanent(self) -> bool:
+        """Retrying the same message cannot help (permanent, or the target is retired)."""
+        return self.outcome in _GIVEN_UP
+
+
+_GIVEN_UP: Final = frozenset({Outcome.PERMANENT, Outcome.DISABLE})
 
 
 class Notifier(Protocol):

@@ -11,7 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any, Final
 
 from monitor.errors import ConfigError
-from monitor.notify import Message, SendResult
+from monitor.notify import Fault, Message, SendResult
 from monitor.notify.markup import dialect_for
 from monitor.redact import DEFAULT, MASK, Redactor, guard_logging, mask_url, quiet, scheme_of
 
@@ -22,15 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["AppriseNotifier", "apprise_label", "apprise_url_problem"]
 
-#: Answers that mean the target refuses this message or this configuration as such:
-#: sending it again unchanged cannot succeed, so the caller should alert, not retry.
-PERMANENT_STATUSES: Final = frozenset({400, 401, 403, 404, 405, 410, 413, 422})
-
 #: Schemes apprise sends as plain HTTP(S) requests. Its privacy mode treats their path and
 #: query as ordinary text (headers included), but webhook receivers routinely put secrets
 #: there: their labels are masked from the URL itself, like a signed webhook's.
 HTTP_SCHEMES: Final = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
+# apprise's plugins end a failed request's log line with "error=NNN." (see _http_status).
 _HTTP_STATUS = re.compile(r"\berror=(\d{3})\b")
 _MAX_DETAIL = 300
 
@@ -174,7 +171,7 @@ class AppriseNotifier:
                 timeout=self.timeout_s,
             )
         except Exception as exc:  # apprise reports failures as results; this is a bug in it
-            return self._failed(f"apprise raised {type(exc).__name__}: {exc}")
+            return self._failed(f"apprise raised {type(exc).__name__}: {exc}", Fault.BROKEN)
         with result:
             return self._outcome(result)
 
@@ -187,28 +184,31 @@ class AppriseNotifier:
             return self._failed(_last_problem(result.call_logs()) or result.status.name.lower())
         service = services[0]
         if service.status == AppriseResultStatus.SUCCESS:
-            return SendResult(ok=True, target=self.label)
+            return SendResult.sent(self.label)
         if service.status == AppriseResultStatus.TIMEOUT:
             # The request may still land after we stop waiting: a retry can duplicate it.
-            return self._failed(f"no answer within {self.timeout_s:g}s (delivery unknown)")
+            return self._failed(
+                f"no answer within {self.timeout_s:g}s (delivery unknown)", Fault.TIMEOUT
+            )
         problem = _last_problem(service.logs())
         status = _http_status(service.logs())
         prefix = f"{service.name}: " + (f"HTTP {status}: " if status is not None else "")
+        # Without a status (a refused connection, a failed DNS lookup, a plugin's own
+        # complaint) the log does not say what failed: retried as a broken request.
         return self._failed(
             prefix + (problem or "failed without a reason in apprise's log"),
-            permanent=status in PERMANENT_STATUSES,
+            Fault.BROKEN,
             status=status,
         )
 
     def _failed(
-        self, detail: str, *, permanent: bool = False, status: int | None = None
+        self, detail: str, fault: Fault | None = None, *, status: int | None = None
     ) -> SendResult:
         text = self._redactor.redact(detail)
         if len(text) > _MAX_DETAIL:
             text = text[: _MAX_DETAIL - 1] + "…"
-        return SendResult(
-            ok=False, target=self.label, detail=text, permanent=permanent, status=status
-        )
+        # apprise does not surface response headers: there is never a Retry-After.
+        return SendResult.failed(self.label, text, status=status, fault=fault)
 
 
 def _problems(entries: Any) -> list[str]:
@@ -221,6 +221,15 @@ def _last_problem(entries: Any) -> str | None:
 
 
 def _http_status(entries: Any) -> int | None:
-    """The last HTTP status apprise logged: its plugins end failures with ``error=NNN.``"""
+    """The last HTTP status apprise logged: its plugins end failures with ``error=NNN.``
+
+    Parsed from the log text because apprise offers no sturdier source: 2.3's result
+    objects (``NotifyResult``, ``NotifyAttempt``) carry only SUCCESS, FAILURE or TIMEOUT
+    and the captured log lines; each plugin reads ``requests``' ``status_code`` into a
+    local and logs it; and the one hook every plugin calls with the code
+    (``URLBase.http_response_code_lookup``) is a static method shared by all targets
+    and threads, so it cannot say which target answered. This is the only place the
+    log text is read for a status.
+    """
     statuses = [int(m.group(1)) for p in _problems(entries) for m in _HTTP_STATUS.finditer(p)]
     return statuses[-1] if statuses else None

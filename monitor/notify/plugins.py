@@ -6,6 +6,10 @@ callable ``factory(options: Mapping[str, Any], *, timeout_s: float) -> Notifier`
 class with that constructor works. It is called once per configured target, with that
 target's table of options, and must return an object with ``key``, ``label``, ``batch``
 and ``async def send(message) -> SendResult`` (see :class:`monitor.notify.Notifier`).
+A plugin reports a failure with ``SendResult.failed(label, detail, status=...)`` (or
+``fault=``), so the classifier the built-in notifiers share decides what it means
+(:func:`monitor.notify.classify`); the first form, ``SendResult(False, label, detail,
+permanent=...)``, keeps working.
 """
 
 from __future__ import annotations

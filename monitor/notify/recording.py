@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.events import Event
-from monitor.notify import Message, SendResult
+from monitor.notify import Message, Outcome, SendResult
 
 __all__ = ["RecordingNotifier"]
 
@@ -25,6 +25,7 @@ class _Scripted:
     permanent: bool
     detail: str
     retry_after_s: float | None
+    status: int | None
 
 
 class RecordingNotifier:
@@ -69,21 +70,33 @@ class RecordingNotifier:
         permanent: bool = False,
         detail: str = "scripted failure",
         retry_after_s: float | None = None,
+        status: int | None = None,
     ) -> None:
-        """Answer the next ``n`` sends with a failure, then succeed again."""
-        self._script.extend(_Scripted(permanent, detail, retry_after_s) for _ in range(n))
+        """Answer the next ``n`` sends with a failure, then succeed again.
+
+        With ``status``, the failure is that HTTP answer as the classifier reads it (a
+        410 disables the target, a 503 is retried); without, ``permanent`` says which.
+        """
+        scripted = _Scripted(permanent, detail, retry_after_s, status)
+        self._script.extend(scripted for _ in range(n))
 
     async def send(self, message: Message) -> SendResult:
         """Record ``message``; succeed, or fail as scripted."""
         self.messages.append(message)
         if self._script:
             failure = self._script.popleft()
+            if failure.status is not None:
+                return SendResult.failed(
+                    self.label,
+                    failure.detail,
+                    status=failure.status,
+                    retry_after_s=failure.retry_after_s,
+                )
             return SendResult(
-                ok=False,
+                outcome=Outcome.PERMANENT if failure.permanent else Outcome.RETRY,
                 target=self.label,
                 detail=failure.detail,
-                permanent=failure.permanent,
                 retry_after_s=failure.retry_after_s,
             )
         self.delivered.append(message)
-        return SendResult(ok=True, target=self.label)
+        return SendResult.sent(self.label)

@@ -25,19 +25,13 @@ from monitor import __version__
 from monitor.addresses import url_refused
 from monitor.errors import ConfigError
 from monitor.events import Event, to_json
-from monitor.notify import Message, SendResult
+from monitor.notify import Fault, Message, SendResult
 from monitor.notify.guard import LinkLocalRefused, guarded_session
 from monitor.redact import DEFAULT, Redactor, mask_url
 
 __all__ = ["WebhookNotifier", "decode_secret", "mask_webhook_url", "parse_retry_after", "sign"]
 
 SECRET_PREFIX: Final = "whsec_"
-
-#: Answers that say "not now" rather than "never": the same request may succeed later.
-RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-#: Only these answers carry a Retry-After we honour (RFC 9110 defines it for both).
-_RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 
 # Enough of a refusal's body to show why ("signature mismatch"); never the whole page.
 _MAX_BODY = 200
@@ -180,10 +174,10 @@ class WebhookNotifier:
         before the failure may arrive twice: receivers de-duplicate on ``webhook-id``.
         """
         if not message.events:
-            return self._failed("message carries no events (nothing to POST)", permanent=True)
+            return self._failed("message carries no events (nothing to POST)", Fault.UNSENDABLE)
         if self._refused is not None:
             # The URL itself names the address: no retry can change that.
-            return self._failed(f"refused: {self._refused}", permanent=True)
+            return self._failed(f"refused: {self._refused}", Fault.UNSENDABLE)
         if self._session is not None:
             return await self._send_all(self._session, message.events)
         own = aiohttp.ClientSession() if self._allow_link_local else guarded_session()
@@ -197,7 +191,7 @@ class WebhookNotifier:
             result = await self._post(session, event)
             if not result.ok:
                 return result
-        return SendResult(ok=True, target=self.label)
+        return SendResult.sent(self.label)
 
     def headers(self, event: Event, body: bytes) -> dict[str, str]:
         """The request headers for ``event`` whose JSON is ``body``, signed now."""
@@ -224,65 +218,54 @@ class WebhookNotifier:
                 return self._outcome(response.status, response.reason, response.headers, text)
         except TimeoutError:
             # The receiver may still act on it after we stop waiting: a retry can duplicate.
-            return self._failed(f"no answer within {self.timeout_s:g}s (delivery unknown)")
+            return self._failed(
+                f"no answer within {self.timeout_s:g}s (delivery unknown)", Fault.TIMEOUT
+            )
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, LinkLocalRefused):
                 # Retried like a failed lookup, not dead at once: a DNS answer can change
                 # (a resolver misconfigured for a while), and each attempt is checked anew,
                 # so a retry can never reach the address.
-                return self._failed(f"refused: {exc.os_error}; not connected")
-            return self._failed(f"cannot connect: {_connect_reason(exc)}")
+                return self._failed(f"refused: {exc.os_error}; not connected", Fault.UNREACHABLE)
+            return self._failed(f"cannot connect: {_connect_reason(exc)}", Fault.UNREACHABLE)
         except aiohttp.InvalidURL:
-            return self._failed("invalid URL", permanent=True)
+            return self._failed("invalid URL", Fault.UNSENDABLE)
         except (aiohttp.ClientError, OSError) as exc:
             # str() of these may quote the request URL: the type is the safe summary.
-            return self._failed(f"request failed: {type(exc).__name__}")
+            return self._failed(f"request failed: {type(exc).__name__}", Fault.BROKEN)
 
     def _outcome(
         self, status: int, reason: str | None, headers: Mapping[str, str], text: str
     ) -> SendResult:
         if 200 <= status < 300:
-            return SendResult(ok=True, target=self.label)
+            return SendResult.sent(self.label)
         said = f": {text}" if text else ""
         if status == 410:
-            return self._failed(
-                f"410 Gone: the receiver retired this endpoint{said}", permanent=True, status=410
-            )
-        if 300 <= status < 400:
+            detail = f"410 Gone: the receiver retired this endpoint{said}"
+        elif 300 <= status < 400:
             # The Location may carry a token, and following it would send the signed
             # payload somewhere nobody configured: the operator must update the URL.
-            return self._failed(
-                f"HTTP {status}: redirects are not followed{said}", permanent=True, status=status
-            )
-        retry_after_s = (
-            parse_retry_after(headers.get("Retry-After"), self._clock())
-            if status in _RETRY_AFTER_STATUSES
-            else None
-        )
-        detail = f"HTTP {status}" + (f" {reason}" if reason else "") + said
-        if status in RETRYABLE_STATUSES or status >= 500:
-            return self._failed(detail, retry_after_s=retry_after_s, status=status)
-        return self._failed(detail, permanent=True, status=status)
+            detail = f"HTTP {status}: redirects are not followed{said}"
+        else:
+            detail = f"HTTP {status}" + (f" {reason}" if reason else "") + said
+        # Whether the wait is honoured (only on a 429 or 503) is the classifier's call.
+        retry_after_s = parse_retry_after(headers.get("Retry-After"), self._clock())
+        return self._failed(detail, status=status, retry_after_s=retry_after_s)
 
     def _failed(
         self,
         detail: str,
+        fault: Fault | None = None,
         *,
-        permanent: bool = False,
-        retry_after_s: float | None = None,
         status: int | None = None,
+        retry_after_s: float | None = None,
     ) -> SendResult:
         # A receiver's answer or an exception may echo the URL or a secret back at us.
         detail = self._redactor.redact(detail)
         if len(detail) > _MAX_DETAIL:
             detail = detail[: _MAX_DETAIL - 1] + "…"
-        return SendResult(
-            ok=False,
-            target=self.label,
-            detail=detail,
-            permanent=permanent,
-            retry_after_s=retry_after_s,
-            status=status,
+        return SendResult.failed(
+            self.label, detail, status=status, fault=fault, retry_after_s=retry_after_s
         )
 
 

@@ -1,7 +1,12 @@
-"""How long to wait before retrying a request: the policy, backoff with jitter, rate-limit hints.
+"""The Pinterest client's retry policy: what is transient, how long to wait, when to give up.
 
-Pure functions of their inputs (the random source is a parameter), so the waits are testable
-without a clock.
+Everything the client's retry loop (:meth:`monitor.pinterest.transport.Transport.get`)
+decides lives here: which answers are worth another try (:func:`classify_status`), the
+attempts and full-jitter backoff, how far a server's rate-limit hint is honoured, that a
+429 pauses every request of the token, and the error raised when the tries run out.
+Pure functions of their inputs (the random source is a parameter), so the waits are
+testable without a clock. The outbox's own retry schedule is
+:class:`monitor.schedule.DeliveryRetry`.
 """
 
 from __future__ import annotations
@@ -10,6 +15,61 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+
+from monitor.errors import PinterestError, RateLimitedError, TransientError
+
+
+class Answer(StrEnum):
+    """What a non-2xx answer of the API means for the request that got it.
+
+    Attributes:
+        UNAUTHORIZED: 401: refresh the token once and try again, then give up.
+        ACCESS_LOST: 403: the token cannot reach the account; not transient.
+        SPAM_BLOCKED: A 429 that names spam: not a quota, and retrying prolongs it.
+        RATE_LIMITED: A quota 429: transient; wait for the hint and pause the token.
+        SERVER_ERROR: 408 or any 5xx: transient.
+        REFUSED: Any other status: final at once.
+    """
+
+    UNAUTHORIZED = "unauthorized"
+    ACCESS_LOST = "access_lost"
+    SPAM_BLOCKED = "spam_blocked"
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    REFUSED = "refused"
+
+
+#: The answers another try may not meet; their value is the TransientError's reason.
+TRANSIENT_ANSWERS = frozenset({Answer.RATE_LIMITED, Answer.SERVER_ERROR})
+
+
+def classify_status(status: int, message: str | None = None) -> Answer:
+    """What a non-2xx ``status`` means, with the error body's ``message`` when it had one."""
+    if status == 401:
+        return Answer.UNAUTHORIZED
+    if status == 403:
+        return Answer.ACCESS_LOST
+    if status == 429:
+        # A spam block is not a quota: retrying only prolongs it.
+        spam = message is not None and "spam" in message.lower()
+        return Answer.SPAM_BLOCKED if spam else Answer.RATE_LIMITED
+    if status >= 500 or status == 408:
+        return Answer.SERVER_ERROR
+    return Answer.REFUSED
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What the retry loop does after one transient failure.
+
+    Attributes:
+        wait_s: Sleep this long, then try again; None when the tries ran out.
+        pause_s: Pause every request of the token this long (its budget), or None.
+    """
+
+    wait_s: float | None
+    pause_s: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +119,24 @@ class RetryPolicy:
         """Return how long to honour a server's "retry in *hint_s* seconds"."""
         return min(max(hint_s, 0.0), self.rate_limit_wait_max_s)
 
+    def after(
+        self, failure: TransientError, failures: int, rng: random.Random | None = None
+    ) -> Step:
+        """Decide what follows the *failures*-th consecutive transient failure (1-based).
+
+        The wait is the server's hint (capped) when it gave one, else full-jitter backoff.
+        A 429 also pauses the token's budget for that wait, even when this request gives
+        up: the quota is shared by every request of the token, not just this one.
+        """
+        if failure.hint_s is not None:
+            wait_s = self.rate_limit_wait_s(failure.hint_s)
+        else:
+            wait_s = self.backoff_s(failures, rng)
+        return Step(
+            wait_s=None if failures >= self.attempts else wait_s,
+            pause_s=wait_s if failure.status == 429 else None,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
@@ -100,6 +178,19 @@ def retry_hint_s(headers: Mapping[str, str]) -> float | None:
         if seconds is not None and seconds > 0:
             return seconds
     return None
+
+
+def exhausted(
+    path: str, failure: TransientError, tries: int, final: type[PinterestError]
+) -> PinterestError:
+    """The error to raise when *failure* was the last of *tries* transient failures:
+    :class:`RateLimitedError` after 429s, else *final* (a listing raises ListingError)."""
+    message = f"GET {path} failed after {tries} tries: {failure.detail}"
+    if failure.reason == Answer.RATE_LIMITED:
+        return RateLimitedError(
+            message, code=failure.code, request_id=failure.request_id, retry_after_s=failure.hint_s
+        )
+    return final(message, status=failure.status, code=failure.code, request_id=failure.request_id)
 
 
 def _number(value: str | None) -> float | None:

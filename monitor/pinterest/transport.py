@@ -1,8 +1,9 @@
 """One GET against the Pinterest API: auth header, timeouts, bounded retries, typed errors.
 
 Every wait goes through the injected ``sleep`` so tests never sleep. Tokens never reach a
-log line or an error message: they live only in the Authorization header. stamina is not
-used here because its waits cannot be injected and 429s need server-dictated waits.
+log line or an error message: they live only in the Authorization header. What is
+retried, how long each wait is and when to give up is :mod:`monitor.pinterest.retry`'s call;
+this module only carries the loop out.
 """
 
 from __future__ import annotations
@@ -19,18 +20,11 @@ import msgspec
 import structlog
 
 from monitor import __version__
-from monitor.errors import AuthError, PinterestError
+from monitor.errors import AuthError, PinterestError, TransientError, UnauthorizedError
 from monitor.pinterest.auth import TokenSource
 from monitor.pinterest.budget import Budget
-from monitor.pinterest.responses import (
-    Transient,
-    Unauthorized,
-    describe,
-    exhausted,
-    quote,
-    raise_for_status,
-)
-from monitor.pinterest.retry import RateLimit, RetryPolicy
+from monitor.pinterest.responses import describe, quote, raise_for_status
+from monitor.pinterest.retry import RateLimit, RetryPolicy, exhausted
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +122,12 @@ class Transport:
             RateLimitedError: 429 that is a spam block, or 429s until retries ran out.
             PinterestError: Any other 4xx at once (or *failure* after exhausted retries).
         """
+        # A hand-written loop rather than stamina's: stamina (26.1) always sleeps through
+        # asyncio/trio itself, so neither the injected ``sleep`` (the tests never sleep and
+        # assert every wait) nor the budget sees its waits; its test mode zeroes all waits
+        # process-wide, server-dictated ones included; a retry after a token refresh must
+        # not count as an attempt; and its default hooks would log and export retries of
+        # their own (into prometheus_client's global registry) beside ``api.retry``.
         failures = 0
         tries = 0
         refreshed = False
@@ -138,7 +138,7 @@ class Transport:
             fresh = None
             try:
                 return await self._try(request, token, decode, tries)
-            except Unauthorized as exc:
+            except UnauthorizedError as exc:
                 if refreshed:
                     raise AuthError(
                         f"GET {request.path}: access token refused (401) again after a refresh",
@@ -149,14 +149,13 @@ class Transport:
                 refreshed = True
                 log.info("api.token_refreshing", endpoint=request.endpoint, attempt=tries)
                 fresh = await self._tokens.refresh(token)
-            except Transient as exc:
+            except TransientError as exc:
                 failures += 1
-                if exc.status == 429 and self._budget is not None:
-                    # The quota is shared: every request of this token waits, not just this.
-                    self._budget.pause(self._wait_s(exc, failures))
-                if failures >= self._retry.attempts:
+                step = self._retry.after(exc, failures, self._rng)
+                if step.pause_s is not None and self._budget is not None:
+                    self._budget.pause(step.pause_s)
+                if step.wait_s is None:
                     raise exhausted(request.path, exc, failures, failure) from None
-                wait_s = self._wait_s(exc, failures)
                 log.warning(
                     "api.retry",
                     endpoint=request.endpoint,
@@ -164,22 +163,24 @@ class Transport:
                     status=exc.status,
                     request_id=exc.request_id,
                     attempt=tries,
-                    wait_s=round(wait_s, 3),
+                    wait_s=round(step.wait_s, 3),
                 )
-                await self._sleep(wait_s)
+                await self._sleep(step.wait_s)
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        """The body, or Transient once it exceeds the cap (the rest is never read)."""
+        """The body, or TransientError once it exceeds the cap (the rest is never read)."""
         cap = self._max_body
         declared = response.content_length
         if declared is not None and declared > cap:
-            raise Transient("too_large", f"body of {declared} bytes exceeds the {cap}-byte limit")
+            raise TransientError(
+                "too_large", f"body of {declared} bytes exceeds the {cap}-byte limit"
+            )
         chunks: list[bytes] = []
         size = 0
         while chunk := await response.content.read(_CHUNK):
             size += len(chunk)
             if size > cap:
-                raise Transient("too_large", f"body exceeds the {cap}-byte limit")
+                raise TransientError("too_large", f"body exceeds the {cap}-byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -192,11 +193,6 @@ class Transport:
             return
         if when.tzinfo is not None:
             self._server_date = (when.timestamp(), self._clock())
-
-    def _wait_s(self, exc: Transient, failures: int) -> float:
-        if exc.hint_s is not None:
-            return self._retry.rate_limit_wait_s(exc.hint_s)
-        return self._retry.backoff_s(failures, self._rng)
 
     async def _try(
         self, request: Request, token: str, decode: Callable[[bytes], T], tries: int
@@ -220,13 +216,13 @@ class Transport:
             ) as response:
                 body = await self._read(response)
         except TimeoutError:
-            raise Transient("timeout", "timed out") from None
+            raise TransientError("timeout", "timed out") from None
         except aiohttp.ClientPayloadError as exc:
-            raise Transient("truncated_body", describe(exc, token)) from None
+            raise TransientError("truncated_body", describe(exc, token)) from None
         except aiohttp.ClientConnectionError as exc:
-            raise Transient("connection_error", describe(exc, token)) from None
+            raise TransientError("connection_error", describe(exc, token)) from None
         except aiohttp.ClientError as exc:
-            raise Transient("http_error", describe(exc, token)) from None
+            raise TransientError("http_error", describe(exc, token)) from None
         duration_s = time.monotonic() - started
         self._note_date(response.headers.get("Date"))
         status = response.status
@@ -251,11 +247,11 @@ class Transport:
                 return decode(body)
             except msgspec.ValidationError as exc:
                 detail = f"unexpected body: {quote(str(exc), token)}"
-                raise Transient(
+                raise TransientError(
                     "unexpected_body", detail, status=status, request_id=request_id
                 ) from None
             except msgspec.DecodeError:
-                raise Transient(
+                raise TransientError(
                     "not_json", "body is not JSON", status=status, request_id=request_id
                 ) from None
         raise_for_status(status, body, response.headers, token, request_id, request.path)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor.errors import ConfigError
+from monitor.notify import Message, SendResult
 from monitor.notify.recording import RecordingNotifier
 
 #: Every notifier the plugin built, newest last: the daemon builds its own, and this is
@@ -19,12 +20,27 @@ BUILT: list[QueueNotifier] = []
 
 
 class QueueNotifier(RecordingNotifier):
-    """A well-behaved plugin: a class whose constructor is the factory."""
+    """A well-behaved plugin: a class whose constructor is the factory.
+
+    ``fail_status = N`` makes every send answer HTTP N, as the classifier reads it.
+    """
 
     def __init__(self, options: Mapping[str, Any], *, timeout_s: float) -> None:
         super().__init__({"name": str(options.get("topic", "default"))}, timeout_s=timeout_s)
         self.options = dict(options)
+        if "fail_status" in options:
+            status = int(options["fail_status"])
+            self.fail_next(1000, status=status, detail=f"HTTP {status}")
         BUILT.append(self)
+
+
+class LegacyQueueNotifier(QueueNotifier):
+    """A plugin written against the first plugin API: ``SendResult(ok, label, detail,
+    permanent=...)``, here refusing every send for good."""
+
+    async def send(self, message: Message) -> SendResult:
+        self.messages.append(message)
+        return SendResult(False, self.label, "HTTP 404", permanent=True)
 
 
 def leaky_factory(options: Mapping[str, Any], *, timeout_s: float) -> QueueNotifier:
