@@ -66,7 +66,9 @@ class KindPoller:
         self._now = now
         self._on_event = on_event
         statuses = config.pinterest.entity_statuses
-        self._names = ParentNames(client, entity_statuses=statuses)
+        self._names = ParentNames(
+            client, entity_statuses=statuses, store=store, polled=config.monitor.entities
+        )
         self._proof = RemovalProof(client, store, entity_statuses=statuses)
         self._rows: dict[Kind, type[Row]] = {
             kind: row_type(kind, config.monitor.watch[kind]) for kind in config.monitor.entities

@@ -29,6 +29,9 @@ log = structlog.get_logger("monitor.poll")
 
 #: Account names are re-read this often, so a renamed account shows its new name.
 _NAMES_TTL_S = 3600.0
+#: Parents are polled before their children, so that an ad's event is named from the
+#: campaign listing of the same cycle (see ``ParentNames``).
+_PARENTS_FIRST = (Kind.CAMPAIGN, Kind.AD_GROUP, Kind.AD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +260,7 @@ class Poller:
             started = time.monotonic()
             events = entities = 0
             try:
-                for kind in self._config.monitor.entities:
+                for kind in sorted(self._config.monitor.entities, key=_PARENTS_FIRST.index):
                     new, seen = await self._kinds.poll(account_id, kind, self._mutes)
                     events += new
                     entities += seen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -241,3 +242,44 @@ async def test_listed_accounts_are_named_in_messages_and_status(tmp_path: Path) 
         finally:
             await store.close()
         assert [a["name"] for a in report["accounts"]] == ["Acme Home & Living"]
+
+
+def _listings(r: Any, kind: str) -> int:
+    """Requests for one kind's listing (first pages), lookups by id aside."""
+    return sum(
+        1
+        for q in r.sim.requests
+        if q.path.endswith(f"/{kind}")
+        and q.param("bookmark") is None
+        and not any(k.endswith("_ids") for k, _ in q.query)
+    )
+
+
+async def test_polled_parents_name_events_without_extra_requests(tmp_path: Path) -> None:
+    """With campaigns and ad groups polled, an ad's event is named from their snapshot:
+    the cycle costs exactly one listing per kind, no name lookups."""
+    async with rig(tmp_path) as r:
+        r.write(extra_monitor='entities = ["ads", "campaigns", "ad_groups"]', page_size=250)
+        await run_once(r.config)
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        before = len(r.sim.requests)
+        assert await run_once(r.config) == EXIT_OK
+        cycle = r.sim.requests[before:]
+        paths = sorted(q.path.rsplit("/", 1)[-1] for q in cycle if "/ad_accounts/" in q.path)
+        assert paths == ["ad_groups", "ads", "campaigns"]
+        (message,) = r.messages()
+        assert "Holiday Sale 2024" in message["message"]
+        assert "Gift Shoppers" in message["message"]
+
+
+async def test_name_lookups_are_cached_across_cycles(tmp_path: Path) -> None:
+    """Parents not polled are listed once for the first event that needs them, then cached."""
+    from monitor.daemon import open_runtime
+
+    async with rig(tmp_path) as r:
+        async with open_runtime(r.config) as rt:
+            await rt.poller.run_cycle()
+            for ad in ADS[:3]:
+                r.sim.world.reject_ad(ad, reasons=["HASHTAGS"])
+                await rt.poller.run_cycle()
+        assert (_listings(r, "campaigns"), _listings(r, "ad_groups")) == (1, 1)
