@@ -249,8 +249,7 @@ class Deliverer:
         events = [d.event for d in batch]
         route = self._routes.get(batch[0].route)
         max_items = route.max_items if route is not None else 20
-        limit: int | None = getattr(notifier, "body_limit", None)
-        dialect = getattr(notifier, "dialect", MARKDOWN)
+        limit, dialect = notifier.body_limit, notifier.dialect
         if not isinstance(dialect, Dialect):
             dialect = MARKDOWN
         while True:

@@ -181,10 +181,12 @@ def test_digest_fits_a_small_channel_limit() -> None:
     from monitor.delivery import Deliverer
     from monitor.events import Event, FieldChange
     from monitor.notify import Message, SendResult
+    from monitor.render.escape import MARKDOWN
     from monitor.store import Delivery
 
     class Discordish:
         key, label, batch, body_limit = "d", "discord://****", True, 2000
+        dialect = MARKDOWN
 
         async def send(self, message: Message) -> SendResult:  # pragma: no cover - unused
             return SendResult(True, self.label)

@@ -8,42 +8,13 @@ failure means (retry, permanent, disable) is decided by :func:`classify`, for al
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal, Protocol
+from typing import Final, Protocol
 
 from monitor.notify.outcome import Fault, Outcome, Verdict, classify, legacy_outcome
-
-if TYPE_CHECKING:
-    from monitor.events import Event
+from monitor.render.escape import Dialect
+from monitor.render.message import LEVELS, Level, Message
 
 __all__ = ["LEVELS", "Fault", "Level", "Message", "Notifier", "Outcome", "SendResult", "classify"]
-
-Level = Literal["info", "success", "warning", "failure"]
-
-#: Every level a :class:`Message` may carry, mildest first.
-LEVELS: Final[tuple[Level, ...]] = ("success", "info", "warning", "failure")
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One notification, ready to send.
-
-    Attributes:
-        title: One line: plain text, or the body's markup for targets that show the
-            title inside the body (see :class:`monitor.render.escape.Dialect`).
-        body: Markdown, with text from Pinterest escaped for the target.
-        level: How the target should colour it: ``info``, ``success``, ``warning`` or
-            ``failure``.
-        event_ids: The events this message reports, for the outbox and for logs.
-        events: The events themselves, for targets that send structured data (webhooks)
-            rather than the rendered text.
-    """
-
-    title: str
-    body: str
-    level: Level
-    event_ids: tuple[str, ...]
-    events: tuple[Event, ...] = ()
-
 
 @dataclass(frozen=True, slots=True, init=False)
 class SendResult:
@@ -151,14 +122,20 @@ class Notifier(Protocol):
         batch: Whether several events may go out as one message (a digest). Targets
             that want one event per request (webhooks) say False.
 
-    Optionally, ``body_limit`` (the longest body the target takes) and ``dialect`` (a
-    :class:`monitor.render.escape.Dialect`: the markup the target reads, default a
-    CommonMark body under a plain title) shape the messages it is handed.
+        body_limit: The longest body the target takes (None: no limit): digests are
+            cut to fit it with "…and N more".
+        dialect: The markup the target reads (:class:`monitor.render.escape.Dialect`),
+            which Pinterest text is escaped for; ``MARKDOWN`` for most.
+
+    A plugin may leave ``body_limit`` and ``dialect`` out: ``load_notifier`` supplies
+    the defaults.
     """
 
     key: str
     label: str
     batch: bool
+    body_limit: int | None
+    dialect: Dialect
 
     async def send(self, message: Message) -> SendResult:
         """Deliver one message; report failure as a result, never as an exception."""

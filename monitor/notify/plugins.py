@@ -19,8 +19,9 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Final, cast
 
 from monitor.errors import ConfigError
-from monitor.notify import Notifier
+from monitor.notify import Message, Notifier, SendResult
 from monitor.redact import Redactor, mask_url
+from monitor.render.escape import MARKDOWN, Dialect
 
 __all__ = ["BUILTIN", "GROUP", "load_notifier", "plugin_names"]
 
@@ -78,7 +79,34 @@ def load_notifier(kind: str, options: Mapping[str, Any], *, timeout_s: float) ->
     problem = _shape_problem(notifier)
     if problem is not None:
         raise ConfigError([f"{where}: {entry.value} returned {problem}"])
+    # The two attributes a plugin may leave out, given their defaults on the instance.
+    for name, default in (("body_limit", None), ("dialect", MARKDOWN)):
+        if not hasattr(notifier, name):
+            try:
+                setattr(notifier, name, default)
+            except AttributeError:  # __slots__ without them: wrap instead
+                return _Defaults(notifier)
     return cast(Notifier, notifier)
+
+
+class _Defaults:
+    """A plugin notifier that cannot take the optional attributes, with their defaults."""
+
+    body_limit: int | None = None
+    dialect: Dialect = MARKDOWN
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.key: str = inner.key
+        self.label: str = inner.label
+        self.batch: bool = inner.batch
+        self.body_limit = getattr(inner, "body_limit", None)
+        self.dialect = getattr(inner, "dialect", MARKDOWN)
+
+    async def send(self, message: Message) -> SendResult:
+        """Deliver through the plugin."""
+        result: SendResult = await self._inner.send(message)
+        return result
 
 
 def _entry_point(kind: str) -> EntryPoint:

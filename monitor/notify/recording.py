@@ -16,6 +16,7 @@ from typing import Any
 
 from monitor.events import Event
 from monitor.notify import Message, Outcome, SendResult
+from monitor.render.escape import MARKDOWN, Dialect
 
 __all__ = ["RecordingNotifier"]
 
@@ -50,6 +51,8 @@ class RecordingNotifier:
         self.key = f"recording:{name}"
         self.label = f"recording://{name}"
         self.batch = bool(opts.get("batch", True))
+        self.body_limit: int | None = None
+        self.dialect: Dialect = MARKDOWN
         self.timeout_s = timeout_s
         self.messages: list[Message] = []
         self.delivered: list[Message] = []

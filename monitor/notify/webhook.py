@@ -28,6 +28,7 @@ from monitor.events import Event, to_json
 from monitor.notify import Fault, Message, SendResult
 from monitor.notify.guard import LinkLocalRefused, guarded_session
 from monitor.redact import DEFAULT, Redactor, mask_url
+from monitor.render.escape import MARKDOWN, Dialect
 
 __all__ = ["WebhookNotifier", "decode_secret", "mask_webhook_url", "parse_retry_after", "sign"]
 
@@ -126,6 +127,9 @@ class WebhookNotifier:
     """
 
     batch = False
+    #: Webhooks send the event JSON, not the rendered text: no limit, no markup.
+    body_limit: int | None = None
+    dialect: Dialect = MARKDOWN
 
     def __init__(
         self,

@@ -15,8 +15,8 @@ from typing import Final
 
 from monitor.events import Change, Event
 from monitor.models import Kind
-from monitor.notify import LEVELS, Level, Message
 from monitor.render.escape import MARKDOWN, Dialect, escape_items
+from monitor.render.message import LEVELS, Level, Message
 from monitor.render.ops import ops_body, ops_level, ops_title
 from monitor.render.words import (
     ads_manager_url,

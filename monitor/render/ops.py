@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Final
 
 from monitor.events import Event
-from monitor.notify import Level
 from monitor.render.escape import Dialect
+from monitor.render.message import Level
 
 _TITLES: Final = {
     "auth_failed": "🔑 pinmon cannot authenticate with Pinterest",
