@@ -16,12 +16,15 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import anyio
 import structlog
 
 from monitor.store import Delivery
+
+if TYPE_CHECKING:
+    from monitor.pinterest.retry import RateLimit
 
 log = structlog.get_logger("monitor.replicas")
 
@@ -193,9 +196,9 @@ class SharedBudget:
                 return
             await self._sleep(wait)
 
-    def observe(self, remaining: int | None, reset_s: float | None) -> None:
-        """Apply the server's view to the local bucket."""
-        self._local.observe(remaining, reset_s)
+    def release(self, seen: RateLimit | None) -> None:
+        """Apply the server's view to the local budget."""
+        self._local.release(seen)
 
     def pause(self, seconds: float) -> None:
         """Pause this replica's requests (a 429 seen here)."""

@@ -8,6 +8,7 @@ import pytest
 from monitor.models import DEFAULT_WATCHED, Kind, row_type
 from monitor.pinterest import PinterestClient, StaticToken
 from monitor.pinterest.budget import RateBudget
+from monitor.pinterest.retry import RateLimit
 from monitor.simulator import ManualClock, Simulator
 from tests.harness import ACCOUNT, TOKEN, small_scenario
 
@@ -29,15 +30,35 @@ class FakeTime:
         self.clock.advance(seconds)
 
 
-async def test_burst_of_a_tenth_does_not_wait() -> None:
-    """A full bucket lets a tenth of the limit through at once, then paces the rest."""
-    t = FakeTime()
-    budget = RateBudget(100, 60.0, now=t.now, sleep=t.sleep)
-    for _ in range(10):
+async def sent(budget: RateBudget, n: int, *, told: RateLimit | None = None) -> None:
+    """``n`` requests through the budget, each answered (with ``told``) before the next."""
+    for _ in range(n):
         await budget.acquire()
+        budget.release(told)
+
+
+async def test_a_fresh_window_goes_out_at_once() -> None:
+    """No burst rule holds back a fresh window: the whole limit goes at once (here under
+    the per-second ceiling), and the next request waits for the first to leave it."""
+    t = FakeTime()
+    budget = RateBudget(100, 60.0, per_second=1000, now=t.now, sleep=t.sleep)
+    await sent(budget, 100)
     assert t.slept == []
-    await budget.acquire()
-    assert sum(t.slept) == pytest.approx(60.0 / 90)
+    await sent(budget, 1)
+    assert sum(t.slept) == pytest.approx(60.0)
+
+
+async def test_the_per_second_ceiling_holds() -> None:
+    """However big the window, no second sees more than ``per_second`` requests."""
+    t = FakeTime()
+    budget = RateBudget(1000, 60.0, per_second=100, now=t.now, sleep=t.sleep)
+    times = []
+    for _ in range(350):
+        await budget.acquire()
+        times.append(t.now())
+        budget.release(None)
+    assert max(sum(1 for x in times if s <= x < s + 1.0) for s in times) == 100
+    assert times[-1] - times[0] == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize("limit", [1, 10, 100, 1000])
@@ -45,23 +66,67 @@ async def test_never_more_than_the_limit_in_any_window(limit: int) -> None:
     """However requests arrive, no window of the budget's length sees more than `limit`."""
     t = FakeTime()
     budget = RateBudget(limit, 60.0, now=t.now, sleep=t.sleep)
-    sent: list[float] = []
+    sent_at: list[float] = []
     for i in range(3 * limit + 5):
         if i % 7 == 0:
-            await t.sleep(13.0)  # idle gaps let the bucket refill to its burst
+            await t.sleep(13.0)
         await budget.acquire()
-        sent.append(t.now())
-    worst = max(sum(1 for s in sent if start <= s < start + 60.0) for start in sent)
-    assert worst <= max(limit, 2)
+        sent_at.append(t.now())
+        budget.release(None)
+    worst = max(sum(1 for s in sent_at if start <= s < start + 60.0) for start in sent_at)
+    assert worst <= limit
 
 
 async def test_server_remaining_corrects_the_bucket() -> None:
-    """When the server says fewer remain, the budget believes the server."""
+    """When the server says nothing remains, the budget waits for its window to reset."""
     t = FakeTime()
     budget = RateBudget(100, 60.0, now=t.now, sleep=t.sleep)
-    budget.observe(remaining=0, reset_s=30.0)
+    await sent(budget, 1, told=RateLimit(limit=100, remaining=0, reset_s=30.0))
     await budget.acquire()
     assert sum(t.slept) == pytest.approx(30.0)
+
+
+async def test_never_more_in_flight_than_remain() -> None:
+    """Told 3 remain, 3 requests may be in flight at once and a 4th waits for the reset."""
+    t = FakeTime()
+    budget = RateBudget(1000, 60.0, now=t.now, sleep=t.sleep)
+    await sent(budget, 1, told=RateLimit(limit=1000, remaining=3, reset_s=20.0))
+    for _ in range(3):
+        await budget.acquire()
+    assert (budget.in_flight, t.slept) == (3, [])
+    await budget.acquire()
+    assert sum(t.slept) == pytest.approx(20.0)
+
+
+async def test_before_the_first_answer_one_request_goes_alone() -> None:
+    """A restart may land in a spent window: until an answer tells, one request at a time."""
+    import anyio
+
+    t = FakeTime()
+    budget = RateBudget(1000, 60.0, now=t.now, sleep=t.sleep)
+    await budget.acquire()
+    second = anyio.Event()
+
+    async def another() -> None:
+        await budget.acquire()
+        second.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(another)
+        await anyio.sleep(0.05)
+        assert not second.is_set()  # waiting for the first answer, not for time
+        budget.release(RateLimit(limit=1000, remaining=500, reset_s=40.0))
+        with anyio.fail_after(5):
+            await second.wait()
+    assert t.slept == []
+
+
+async def test_the_servers_limit_replaces_the_configured_one() -> None:
+    """A config that says 5,000 a minute does not outrun a server that allows 1,000."""
+    t = FakeTime()
+    budget = RateBudget(5000, 60.0, per_second=10_000, now=t.now, sleep=t.sleep)
+    await sent(budget, 1, told=RateLimit(limit=1000, remaining=999, reset_s=60.0))
+    assert budget.limit == 1000
 
 
 async def test_pause_is_capped() -> None:
@@ -187,3 +252,44 @@ async def test_replicas_sharing_a_token_stay_under_the_limit_together(tmp_path: 
     assert len(statuses) == 27
     assert 429 not in statuses
     assert t.slept >= 120.0  # 27 requests at 10 a minute: the budget made them wait
+
+
+@pytest.mark.parametrize("configured", [500, 1000, 4000])
+async def test_five_minutes_use_the_whole_quota_without_a_429(configured: int) -> None:
+    """Against a server with 1,000 a minute and 100 a second, five minutes of polling use
+    at least 97% of its quota with no 429 — whether the config says less, the same or more."""
+    clock = ManualClock()
+    t = FakeTime(clock)
+    sim = Simulator(
+        scenario=small_scenario(),
+        now=clock,
+        rate_limit=1000,
+        rate_window_s=60.0,
+        rate_per_second=100,
+    )
+    async with sim, aiohttp.ClientSession() as session:
+        client = PinterestClient(
+            session,
+            base_url=sim.base_url,
+            tokens=StaticToken(TOKEN),
+            page_size=250,
+            budget=RateBudget(configured, 60.0, now=t.now, sleep=t.sleep),
+            sleep=t.sleep,
+        )
+        row = row_type(Kind.AD, DEFAULT_WATCHED[Kind.AD])
+        start = clock()
+        while clock() - start < 300.0:
+            [p async for p in client.list_entities(Kind.AD, ACCOUNT, row=row)]
+    statuses = [r.status for r in sim.requests if r.at - start < 300.0]
+    assert 429 not in statuses
+    assert sim.limiter.ceiling_refusals == 0
+    assert len(statuses) >= 0.97 * 5 * 1000
+
+
+async def test_a_fresh_window_goes_at_the_per_second_ceiling() -> None:
+    """800 requests in a fresh window take the time the 100-a-second ceiling sets, not
+    more (requests themselves take no time here: this is the limiter's share)."""
+    t = FakeTime()
+    budget = RateBudget(1000, 60.0, per_second=100, now=t.now, sleep=t.sleep)
+    await sent(budget, 800, told=None)
+    assert sum(t.slept) <= 1.3 * 800 / 100

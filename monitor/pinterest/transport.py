@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Final, TypeVar
@@ -167,6 +167,40 @@ class Transport:
                 )
                 await self._sleep(step.wait_s)
 
+    async def _send(
+        self, request: Request, headers: Mapping[str, str], token: str
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """One GET, inside the budget: counted in flight from before it is sent until
+        its answer (or failure) is in, and the answer's rate-limit headers told to it."""
+        if self._budget is not None:
+            await self._budget.acquire()
+        seen: RateLimit | None = None
+        try:
+            # No redirects: a Location elsewhere must never receive the bearer token.
+            async with self._session.get(
+                self._base_url + request.path,
+                params=list(request.params),
+                headers=dict(headers),
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                seen = RateLimit.from_headers(response.headers)
+                body = await self._read(response)
+        except TimeoutError:
+            raise TransientError("timeout", "timed out") from None
+        except aiohttp.ClientPayloadError as exc:
+            raise TransientError("truncated_body", describe(exc, token)) from None
+        except aiohttp.ClientConnectionError as exc:
+            raise TransientError("connection_error", describe(exc, token)) from None
+        except aiohttp.ClientError as exc:
+            raise TransientError("http_error", describe(exc, token)) from None
+        finally:
+            if seen is not None:
+                self.rate_limit = seen
+            if self._budget is not None:
+                self._budget.release(seen)
+        return response, body
+
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         """The body, or TransientError once it exceeds the cap (the rest is never read)."""
         cap = self._max_body
@@ -202,36 +236,12 @@ class Transport:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
-        if self._budget is not None:
-            await self._budget.acquire()
         started = time.monotonic()
-        try:
-            # No redirects: a Location elsewhere must never receive the bearer token.
-            async with self._session.get(
-                self._base_url + request.path,
-                params=list(request.params),
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                body = await self._read(response)
-        except TimeoutError:
-            raise TransientError("timeout", "timed out") from None
-        except aiohttp.ClientPayloadError as exc:
-            raise TransientError("truncated_body", describe(exc, token)) from None
-        except aiohttp.ClientConnectionError as exc:
-            raise TransientError("connection_error", describe(exc, token)) from None
-        except aiohttp.ClientError as exc:
-            raise TransientError("http_error", describe(exc, token)) from None
+        response, body = await self._send(request, headers, token)
         duration_s = time.monotonic() - started
         self._note_date(response.headers.get("Date"))
         status = response.status
         request_id = response.headers.get("x-pinterest-rid")
-        seen = RateLimit.from_headers(response.headers)
-        if seen is not None:
-            self.rate_limit = seen
-            if self._budget is not None:
-                self._budget.observe(seen.remaining, seen.reset_s)
         log.debug(
             "api.request",
             endpoint=request.endpoint,

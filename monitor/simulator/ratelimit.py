@@ -1,13 +1,17 @@
-"""Pinterest-style quotas: a request budget per user per fixed window, told in headers.
+"""Pinterest-style quotas: a request budget per user per fixed window, told in headers,
+and an overall ceiling per second.
 
 Every response carries ``x-ratelimit-limit``, ``x-ratelimit-remaining`` and
 ``x-ratelimit-reset`` (whole seconds until the window resets); once the budget is spent
 the answer is 429 ``{"code": 8, "message": "Max rate limit exceeded"}`` until it resets.
+More than ``per_second`` requests within any second are refused the same way (the
+window's headers unchanged: the ceiling is not announced, only enforced).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,11 +43,22 @@ class RateLimiter:
         now: The injected clock.
     """
 
-    def __init__(self, *, limit: int, window_s: float, now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        limit: int,
+        window_s: float,
+        now: Callable[[], float],
+        per_second: int | None = None,
+    ) -> None:
         self.limit = limit
         self.window_s = window_s
+        self.per_second = per_second
         self.now = now
         self._windows: dict[str, tuple[float, int]] = {}  # key -> (window start, used)
+        self._recent: dict[str, deque[float]] = {}  # key -> accepted requests' times, 1 s
+        #: Requests refused for the per-second ceiling (for tests and benchmarks).
+        self.ceiling_refusals = 0
 
     def _window(self, key: str) -> tuple[float, int]:
         t = self.now()
@@ -62,6 +77,14 @@ class RateLimiter:
         if used >= self.limit:
             self._windows[key] = (start, used)
             return self._budget(start, used, allowed=False)
+        if self.per_second is not None:
+            now, recent = self.now(), self._recent.setdefault(key, deque())
+            while recent and recent[0] <= now - 1.0:
+                recent.popleft()
+            if len(recent) >= self.per_second:
+                self.ceiling_refusals += 1
+                return self._budget(start, used, allowed=False)
+            recent.append(now)
         self._windows[key] = (start, used + 1)
         return self._budget(start, used + 1)
 
@@ -72,3 +95,4 @@ class RateLimiter:
     def reset(self) -> None:
         """Forget every window."""
         self._windows.clear()
+        self._recent.clear()

@@ -73,10 +73,12 @@ class AuthSpec:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSpec:
-    """The ``[rate_limit]`` table: requests per token-user per window (``ads_read``)."""
+    """The ``[rate_limit]`` table: requests per token-user per window (``ads_read``), and
+    the overall ceiling per second (None: none, as before ``per_second`` existed)."""
 
     limit: int = 1000
     window_s: float = 60.0
+    per_second: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,15 +241,20 @@ def _auth(table: Mapping[str, Any], p: Problems) -> AuthSpec:
 
 
 def _rate_limit(table: Mapping[str, Any], p: Problems) -> RateLimitSpec:
-    check_keys(table, ("limit", "window_s"), "rate_limit", p)
+    check_keys(table, ("limit", "window_s", "per_second"), "rate_limit", p)
     limit = get_number(table, "limit", "rate_limit", p, integer=True)
     window = get_number(table, "window_s", "rate_limit", p)
+    per_second = get_number(table, "per_second", "rate_limit", p, integer=True)
     if window is not None and window <= 0:
         p.add("rate_limit.window_s", "must be positive")
         window = None
+    if per_second is not None and per_second < 1:
+        p.add("rate_limit.per_second", "must be at least 1")
+        per_second = None
     return RateLimitSpec(
         limit=int(limit) if limit is not None else 1000,
         window_s=float(window) if window is not None else 60.0,
+        per_second=int(per_second) if per_second is not None else None,
     )
 
 

@@ -52,6 +52,8 @@ class Simulator:
         host: Interface to bind (loopback only by default).
         port: Port to bind; 0 picks a free one.
         rate_limit: Requests per window per user (the scenario's, or 1000).
+        rate_per_second: Requests per second per user, beyond which answers are 429
+            whatever the window says (Pinterest's overall ceiling is 100).
         rate_window_s: Window length (the scenario's, or 60 s).
         token_lifetime_s: Access-token lifetime (the scenario's, or 30 days).
         refresh_token_lifetime_s: Refresh-token lifetime (the scenario's, or 60 days).
@@ -68,6 +70,7 @@ class Simulator:
         port: int = 0,
         rate_limit: int | None = None,
         rate_window_s: float | None = None,
+        rate_per_second: int | None = None,
         token_lifetime_s: float | None = None,
         refresh_token_lifetime_s: float | None = None,
         auth: AuthSpec | None = None,
@@ -90,6 +93,9 @@ class Simulator:
         self.limiter = RateLimiter(
             limit=rate_limit if rate_limit is not None else spec.rate_limit.limit,
             window_s=rate_window_s if rate_window_s is not None else spec.rate_limit.window_s,
+            per_second=rate_per_second
+            if rate_per_second is not None
+            else spec.rate_limit.per_second,
             now=now,
         )
         self.pages = Pages(world)
