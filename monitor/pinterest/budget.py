@@ -36,6 +36,9 @@ log = structlog.get_logger("monitor.pinterest.budget")
 
 #: Pinterest's overall ceiling, per user and app, whatever the category.
 PER_SECOND: Final = 100
+#: The per-second ceiling is kept over a second and this much: the server counts
+#: arrivals, and two requests sent a second apart may arrive closer than that.
+CEILING_SLACK_S: Final = 0.1
 #: Two answers whose window resets this far apart belong to different windows (the
 #: header is whole seconds, so one window's answers disagree by up to one).
 _SAME_WINDOW_S: Final = 1.5
@@ -167,7 +170,8 @@ class RateBudget:
         if len(self._sent) >= self.limit:
             waits.append(self._sent[len(self._sent) - self.limit] + self._window_s - now)
         if len(self._sent) >= self._per_second:
-            waits.append(self._sent[len(self._sent) - self._per_second] + 1.0 - now)
+            span = 1.0 + CEILING_SLACK_S
+            waits.append(self._sent[len(self._sent) - self._per_second] + span - now)
         return max(waits)
 
     def release(self, seen: RateLimit | None) -> None:

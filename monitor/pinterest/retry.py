@@ -171,9 +171,13 @@ def retry_hint_s(headers: Mapping[str, str]) -> float | None:
     """Return the seconds a 429 asks us to wait: ``x-ratelimit-reset``, else ``Retry-After``.
 
     ``Retry-After`` as an HTTP date is ignored (Pinterest does not document the header at
-    all): the caller falls back to exponential backoff.
+    all): the caller falls back to exponential backoff. A 429 whose window still has
+    requests left (``x-ratelimit-remaining`` above 0) was not about the window — the
+    per-second ceiling — so its reset is no hint: waiting out the minute would be wrong.
     """
-    for name in ("x-ratelimit-reset", "retry-after"):
+    remaining = _number(headers.get("x-ratelimit-remaining"))
+    names = ("retry-after",) if remaining is not None and remaining > 0 else ()
+    for name in names or ("x-ratelimit-reset", "retry-after"):
         seconds = _number(headers.get(name))
         if seconds is not None and seconds > 0:
             return seconds
