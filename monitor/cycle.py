@@ -45,6 +45,9 @@ class KindPoller:
         reminders: Started and ended by the events committed.
         now: Wall clock (injected in tests).
         on_event: Called with the type of every event detected (metrics).
+        count: Keep live entities by summary_status per account (for ``/metrics``):
+            the first cycle of a process reads every stored row to start the counts,
+            which a `run --once` without metrics need not pay for.
     """
 
     def __init__(
@@ -57,8 +60,10 @@ class KindPoller:
         reminders: Reminders,
         now: Callable[[], float] = time.time,
         on_event: Callable[[str], None] | None = None,
+        count: bool = True,
     ) -> None:
         self._config = config
+        self._count = count
         self._client = client
         self._store = store
         self._targets = targets
@@ -97,7 +102,7 @@ class KindPoller:
             pending_before=self._now() - _PENDING_LONG_S,
             trusted_until=self._client.now() + FUTURE_TOLERANCE_S,
         )
-        before = await self._counts_before(ctx, info)
+        before = await self._counts_before(ctx, info) if self._count else {}
         diff = await self._diff(ctx, info)
         # A baseline reports nothing, so what it lacks needs no proof.
         row = self._rows[kind]
@@ -106,11 +111,12 @@ class KindPoller:
         _log_evidence(kind, result)
         events = await self._describe(account_id, kind, result.events)
         new = await self._commit(ctx, info, result, events, mutes)
-        self.entity_counts[(account_id, kind)] = (
-            summary_counts((r.stored for r in result.rows), watched)
-            if ctx.baseline
-            else summary_counts_after(before, result.events)
-        )
+        if self._count:
+            self.entity_counts[(account_id, kind)] = (
+                summary_counts((r.stored for r in result.rows), watched)
+                if ctx.baseline
+                else summary_counts_after(before, result.events)
+            )
         await self._reminders.track(events, now=self._now())
         self._announce(ctx, result)
         return new, result.seen

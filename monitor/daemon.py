@@ -247,6 +247,8 @@ async def open_runtime(
                 on_event=metrics.event,
                 replica=replica,
                 reports=reports,
+                # Only /metrics shows them; counting starts by reading every stored row.
+                count_entities=config.monitor.listen is not None,
             )
             deliverer = Deliverer(
                 store,

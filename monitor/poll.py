@@ -80,6 +80,7 @@ class Poller:
         replica: With replicas on PostgreSQL: which accounts are this one's to poll.
         reports: Where pinmon's reports about itself are committed; by default one
             routed like the config says.
+        count_entities: Keep the entity counts ``/metrics`` shows (see ``KindPoller``).
     """
 
     def __init__(
@@ -93,6 +94,7 @@ class Poller:
         on_event: Callable[[str], None] | None = None,
         replica: Replica | None = None,
         reports: Reports | None = None,
+        count_entities: bool = True,
     ) -> None:
         self._config = config
         self.replica = replica
@@ -114,6 +116,7 @@ class Poller:
             reminders=self._reminders,
             now=now,
             on_event=on_event,
+            count=count_entities,
         )
 
     @property
