@@ -58,7 +58,7 @@ async def test_the_per_second_ceiling_holds() -> None:
         times.append(t.now())
         budget.release(None)
     assert max(sum(1 for x in times if s <= x < s + 1.0) for s in times) == 100
-    # Kept over a second and a little (arrivals jitter): 3 × 1.1 s for 350.
+    # Kept over a second and a little (arrivals jitter): 3 x 1.1 s for 350.
     assert times[-1] - times[0] == pytest.approx(3.3)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from monitor import logs
 from monitor.models import Kind
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken
 from monitor.pinterest.budget import RateBudget, bucket_shape
@@ -168,6 +169,7 @@ def main() -> None:
     parser.add_argument("--ads", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true", help="1 minute, 50,000 ads")
     args = parser.parse_args()
+    logs.configure(level="warning")  # the client's debug lines are not the figures
     if args.quick:
         args.minutes, args.ads = 1.0, 50_000
     with tempfile.TemporaryDirectory(prefix="pinmon-budget-") as tmp:
