@@ -18,7 +18,7 @@ from monitor.events import Event
 from monitor.evidence import FUTURE_TOLERANCE_S
 from monitor.listing import count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
-from monitor.mutes import PREFIX, Mute, active, muted_by, parse_mutes
+from monitor.mutes import Mute, muted_by
 from monitor.names import ParentNames
 from monitor.normal import cap_text, decode_meta
 from monitor.notify import Notifier
@@ -179,7 +179,7 @@ class Poller:
                 account_ids = await self.replica.accounts_to_poll(account_ids)
             limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
             before = {a.account_id: a for a in await self._store.accounts()}
-            self._mutes = active(parse_mutes(await self._store.get_prefix(PREFIX)), self._now())
+            self._mutes = await self._store.mutes(now=self._now())
 
             async def one(account_id: str) -> None:
                 async with limiter:

@@ -19,7 +19,6 @@ import msgspec
 
 from monitor.events import Event
 from monitor.models import Kind, Stored
-from monitor.mutes import PREFIX, active, parse_mutes
 from monitor.normal import decode_state
 from monitor.store import AccountState, Delivery, StateStore
 from monitor.targets import label_of, load_labels
@@ -223,7 +222,7 @@ async def status_report(
         "mutes": [
             {"scope": m.scope, "id": m.entity_id, "until": m.until, "reason": m.reason}
             for m in sorted(
-                active(parse_mutes(await store.get_prefix(PREFIX)), now), key=lambda m: m.until
+                await store.mutes(now=now), key=lambda m: m.until
             )
         ],
     }
