@@ -128,9 +128,11 @@ async def token_source(
     saved = await store.credentials()
     if saved is not None and saved.origin == origin and saved.refresh_token:
         state = TokenState(
-            saved.access_token, saved.access_expires_at, saved.refresh_token,
-            saved.refresh_expires_at,
-        )  # fmt: skip
+            access_token=saved.access_token,
+            access_expires_at=saved.access_expires_at,
+            refresh_token=saved.refresh_token,
+            refresh_expires_at=saved.refresh_expires_at,
+        )
     else:
         state = TokenState(
             access_token=p.access_token.reveal() if p.access_token else None,
@@ -139,10 +141,14 @@ async def token_source(
         )
 
     async def persist(new: TokenState) -> None:
-        await store.save_credentials(
-            Credentials(origin, new.access_token, new.access_expires_at, new.refresh_token,
-                        new.refresh_expires_at)
-        )  # fmt: skip
+        rotated = Credentials(
+            origin=origin,
+            access_token=new.access_token,
+            access_expires_at=new.access_expires_at,
+            refresh_token=new.refresh_token,
+            refresh_expires_at=new.refresh_expires_at,
+        )
+        await store.save_credentials(rotated)
 
     return RefreshingToken(
         session,

@@ -86,7 +86,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         """CREATE TABLE kv (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL)""",
     ),
-    (  # 2: sharing the work between replicas (see _pg_leases).
+    (  # 2: sharing the work between replicas (see _leases).
         # A NULL replica is a released lease; -infinity never blocks a claim.
         """CREATE TABLE account_leases (
             account_id TEXT COLLATE "C" PRIMARY KEY,

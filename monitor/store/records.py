@@ -8,19 +8,7 @@ from typing import Final
 
 from monitor.events import Event
 from monitor.models import Stored
-from monitor.mutes import Mute
-
-__all__ = [
-    "STATUSES",
-    "AccountState",
-    "Credentials",
-    "Delivery",
-    "Mute",
-    "Reminder",
-    "Snapshot",
-    "SnapshotInfo",
-    "StateLoss",
-]
+from monitor.mutes import Mute as Mute  # stored here, defined with its logic
 
 #: Every delivery status; ``failed`` is a permanent refusal, ``dead`` means retries ran out.
 STATUSES: Final = ("pending", "delivered", "failed", "dead")

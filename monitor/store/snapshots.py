@@ -45,7 +45,8 @@ _ENTITY_SELECT: Final = (
     "SELECT entity_id, updated_time, rev, blob, removed, raw_hash FROM entities"
     " WHERE account_id = :a AND kind = :k"
 )
-_RANGE_ORDER: Final = " ORDER BY length(entity_id), entity_id LIMIT :limit"
+# Within one length, text order is numeric order; SQLite reads it off the primary key.
+_RANGE_ORDER: Final = " ORDER BY entity_id LIMIT :limit"
 # Bounds spelled out, not "IS NULL OR ...": a generic plan could not use them to seek
 # the index, and would read every id of that length.
 _RANGE_BY_BOUNDS: Final = {
