@@ -1,7 +1,9 @@
 """The PostgreSQL store's own guarantees: migrations, and replicas sharing the work.
 
-The shared contract runs in test_store.py; these need ``PINMON_TEST_POSTGRES`` too and
-skip without it, except the few that need no server (backend choice, URL masking).
+The shared contract runs against both backends in test_store.py and
+test_store_settings.py, the migrations in test_migrations.py; these need
+``PINMON_TEST_POSTGRES`` too and skip without it, except the few that need no server
+(backend choice, URL masking).
 """
 
 from __future__ import annotations

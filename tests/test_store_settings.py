@@ -3,6 +3,7 @@ mutes, reminders, target labels and disabled targets, OAuth credentials."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,26 @@ async def test_credentials_are_replaced_whole(opener: Opener, db_path: Path) -> 
         await again.close()
     assert saved == Credentials("o1", None, None, "rt2")
     assert "rt2" not in repr(saved)
+
+
+async def test_an_unreadable_reminder_is_skipped_and_can_be_ended(tmp_path: Path) -> None:
+    """A reminder whose stored event this pinmon cannot decode is left out, not fatal."""
+    from monitor.store.sqlite import open_store
+
+    path = tmp_path / "state.db"
+    first = await open_store(path)
+    good = Reminder("slack", "acc", "a1", rejection("a1"), next_at=100.0)
+    await first.save_reminders([good, Reminder("slack", "acc", "a2", rejection("a2"), 100.0)])
+    await first.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE reminders SET event = x'00ff' WHERE ad_id = 'a2'")
+    conn.close()
+    store = await open_store(path)
+    try:
+        assert await store.reminders() == [good]
+        await store.delete_reminders([("slack", "acc", "a2")])
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT ad_id FROM reminders").fetchall() == [("a1",)]
+        conn.close()
+    finally:
+        await store.close()
