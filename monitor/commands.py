@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from monitor.config import Config
-from monitor.delivery import DISABLED_PREFIX
 from monitor.events import to_json
-from monitor.mutes import PREFIX, Mute, Scope, active, mute_key, parse_mutes
+from monitor.mutes import Mute, Scope
 from monitor.redact import register_config_secrets
 from monitor.store import StateStore
 from monitor.store.factory import open_state
@@ -85,7 +84,7 @@ async def redeliver(config: Config, *, event_id: str | None, failed: bool) -> in
     try:
         count = await store.requeue(event_id=event_id, failed=failed)
         # A target disabled by a 410 gets another chance: the user says it is fixed.
-        enabled = await store.clear_prefix(DISABLED_PREFIX)
+        enabled = await store.enable_targets()
     finally:
         await store.close()
     print(f"queued {count} deliver{'y' if count == 1 else 'ies'} again")
@@ -126,7 +125,7 @@ async def mute(
     entry = Mute(scope, entity_id, until=now + for_s, created_at=now, reason=reason)
     store = await _open(config)
     try:
-        await store.set_values({entry.key: entry.to_json()})
+        await store.set_mute(entry)
     finally:
         await store.close()
     print(
@@ -139,7 +138,7 @@ async def unmute(config: Config, *, scope: Scope, entity_id: str) -> int:
     """Lift a mute; 1 when there was none."""
     store = await _open(config)
     try:
-        gone = await store.delete_keys([mute_key(scope, entity_id)])
+        gone = await store.delete_mute(scope, entity_id)
     finally:
         await store.close()
     print(f"unmuted {scope} {entity_id}" if gone else f"{scope} {entity_id} was not muted")
@@ -150,7 +149,7 @@ async def show_mutes(config: Config) -> int:
     """Print the mutes in force."""
     store = await _open(config)
     try:
-        mutes = active(parse_mutes(await store.get_prefix(PREFIX)), time.time())
+        mutes = await store.mutes(now=time.time())
     finally:
         await store.close()
     if not mutes:

@@ -26,12 +26,12 @@ from monitor.ops import OpsChange, ops_event
 from monitor.outbox import Reports
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
 from monitor.pinterest.budget import Budget, RateBudget
-from monitor.pinterest.oauth import OAUTH_KEYS, RefreshingToken, TokenState, origin_of
+from monitor.pinterest.oauth import RefreshingToken, TokenState, origin_of
 from monitor.poll import CycleReport, Poller
 from monitor.redact import DEFAULT, Redactor, register_config_secrets
 from monitor.replicas import Replica, ReplicaCoordinator, SharedBudget
 from monitor.schedule import next_cycle_start
-from monitor.store import Delivery, StateStore
+from monitor.store import Credentials, Delivery, StateStore
 from monitor.store.factory import is_postgres_url, open_state
 from monitor.store.lock import StateLock
 from monitor.summary import outbox_summary
@@ -126,17 +126,30 @@ async def token_source(
         assert p.access_token is not None  # the config guarantees one or the other
         return StaticToken(p.access_token.reveal())
     origin = origin_of(p.refresh_token.reveal())
-    keys = ("oauth.origin", *(f"oauth.{k}" for k in OAUTH_KEYS))
-    values = {key: await store.get_value(key) for key in keys}
-    persisted = TokenState.from_values(values) if values["oauth.origin"] == origin else None
-    state = persisted or TokenState(
-        access_token=p.access_token.reveal() if p.access_token else None,
-        access_expires_at=None,
-        refresh_token=p.refresh_token.reveal(),
-    )
+    saved = await store.credentials()
+    if saved is not None and saved.origin == origin and saved.refresh_token:
+        state = TokenState(
+            access_token=saved.access_token,
+            access_expires_at=saved.access_expires_at,
+            refresh_token=saved.refresh_token,
+            refresh_expires_at=saved.refresh_expires_at,
+        )
+    else:
+        state = TokenState(
+            access_token=p.access_token.reveal() if p.access_token else None,
+            access_expires_at=None,
+            refresh_token=p.refresh_token.reveal(),
+        )
 
     async def persist(new: TokenState) -> None:
-        await store.set_values(new.to_values(origin))
+        rotated = Credentials(
+            origin=origin,
+            access_token=new.access_token,
+            access_expires_at=new.access_expires_at,
+            refresh_token=new.refresh_token,
+            refresh_expires_at=new.refresh_expires_at,
+        )
+        await store.save_credentials(rotated)
 
     return RefreshingToken(
         session,

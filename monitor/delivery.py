@@ -32,8 +32,6 @@ log = structlog.get_logger("monitor.delivery")
 _MAX_GROUP = 100
 #: Deliveries fetched per pass of one target.
 _BATCH = 500
-#: Where a disabled target is remembered (across restarts) until `pinmon redeliver`.
-DISABLED_PREFIX = "disabled:"
 #: How often account names are re-read from the store.
 _NAMES_TTL_S = 60.0
 #: A jump between the wall clock and the monotonic one bigger than this is a clock step
@@ -199,7 +197,7 @@ class Deliverer:
         """Send what is due for one target; returns when the first held group is ready."""
         notifier = self._notifiers[key]
         await self._read_names()
-        disabled = await self._store.get_value(DISABLED_PREFIX + key)
+        disabled = (await self._store.disabled_targets()).get(key)
         while True:
             due = await self._fetch_due(self._now(), key, _BATCH)
             if not due:
@@ -358,7 +356,7 @@ class Deliverer:
     async def _disable(self, notifier: Notifier, result: SendResult) -> str:
         """A 410 Gone: stop sending to this target, and tell the other routes."""
         reason = result.detail[:200]
-        await self._store.set_values({DISABLED_PREFIX + notifier.key: reason})
+        await self._store.disable_target(notifier.key, reason, self._now())
         log.error("delivery.target_disabled", target=notifier.label, reason=reason)
         if self._emit is not None:
             now = self._now()

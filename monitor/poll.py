@@ -15,7 +15,7 @@ from monitor.cycle import KindPoller
 from monitor.errors import AuthError, MonitorError, PinterestError
 from monitor.events import Event
 from monitor.models import Kind
-from monitor.mutes import PREFIX, Mute, active, parse_mutes
+from monitor.mutes import Mute
 from monitor.normal import cap_text
 from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
@@ -207,7 +207,7 @@ class Poller:
 
     async def _poll_all(self, account_ids: Sequence[str]) -> list[AccountResult]:
         before = {a.account_id: a for a in await self._store.accounts()}
-        self._mutes = active(parse_mutes(await self._store.get_prefix(PREFIX)), self._now())
+        self._mutes = await self._store.mutes(now=self._now())
         limiter = anyio.CapacityLimiter(self._config.monitor.concurrency)
         results: list[AccountResult] = []
 

@@ -1,37 +1,36 @@
 """Reminders while an ad stays rejected (a route's ``repeat_after``), until it is resolved.
 
 A rejection that nobody fixed is still costing delivery a day later; a reminder in the
-channel that received it keeps it from being forgotten. Tracked in the state store
-(``remind:<route>:<account>:<ad>``), so reminders survive restarts; any later event that
-shows the ad no longer rejected (approved, removed, back in review) ends them.
+channel that received it keeps it from being forgotten. Tracked in the state store (table
+``reminders``, by route, account and ad), so reminders survive restarts; any later event
+that shows the ad no longer rejected (approved, removed, back in review) ends them.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Final
 
 import msgspec
 import structlog
 
 from monitor.config import Route
-from monitor.events import Change, Event, event_id, from_json, to_json
+from monitor.events import Change, Event, event_id
 from monitor.models import Kind
 from monitor.mutes import Mute
 from monitor.planner import plan_for_route
 from monitor.router import match_routes
-from monitor.store import StateStore
+from monitor.store import Reminder, StateStore
 
 log = structlog.get_logger("monitor.reminders")
 
-PREFIX: Final = "remind:"
 _REJECTED: Final = "REJECTED"
 
 
-def _key(route: str, account_id: str, entity_id: str) -> str:
-    return f"{PREFIX}{route}:{account_id}:{entity_id}"
+def _key(route: str, account_id: str, entity_id: str) -> tuple[str, str, str]:
+    return (route, account_id, entity_id)
 
 
 def _still_rejected(event: Event) -> bool:
@@ -71,27 +70,28 @@ class Reminders:
         """Start reminders for new rejections; end them for ads no longer rejected."""
         if not self._routes:
             return
-        start: dict[str, str] = {}
-        end: list[str] = []
+        start: dict[tuple[str, str, str], Reminder] = {}
+        end: list[tuple[str, str, str]] = []
         for event in events:
             if event.entity != Kind.AD:
                 continue
             if event.change in (Change.REJECTED, Change.ALREADY_REJECTED):
                 for route in match_routes(event, self._all_routes):
                     if route.repeat_after_s:
-                        start[_key(route.name, event.ad_account_id, event.entity_id)] = json.dumps(
-                            {
-                                "event": to_json(event).decode(),
-                                "next_at": now + route.repeat_after_s,
-                                "count": 0,
-                            }
+                        start[_key(route.name, event.ad_account_id, event.entity_id)] = Reminder(
+                            route.name,
+                            event.ad_account_id,
+                            event.entity_id,
+                            event,
+                            next_at=now + route.repeat_after_s,
+                            count=0,
                         )
             elif not _still_rejected(event) or event.change == Change.REMOVED:
                 end += [_key(r.name, event.ad_account_id, event.entity_id) for r in self._routes]
         if end:
-            await self._store.delete_keys(end)
+            await self._store.delete_reminders(end)
         if start:
-            await self._store.set_values(start)
+            await self._store.save_reminders(list(start.values()))
 
     async def send_due(self, *, mutes: Sequence[Mute]) -> int:
         """Commit a ``still_rejected`` event for every reminder due (to the route that
@@ -101,17 +101,12 @@ class Reminders:
         now = self._now()
         by_name = {r.name: r for r in self._routes}
         sent = 0
-        updates: dict[str, str] = {}
-        stale: list[str] = []
-        for key, value in (await self._store.get_prefix(PREFIX)).items():
-            route = by_name.get(key[len(PREFIX) :].split(":", 1)[0])
-            try:
-                data = json.loads(value)
-                original = from_json(data["event"])
-                next_at, count = float(data["next_at"]), int(data["count"])
-            except (ValueError, KeyError, TypeError, msgspec.MsgspecError):
-                stale.append(key)
-                continue
+        updates: list[Reminder] = []
+        stale: list[tuple[str, str, str]] = []
+        for entry in await self._store.reminders():
+            key = entry.key
+            route = by_name.get(entry.route)
+            original, next_at, count = entry.event, entry.next_at, entry.count
             if route is None or route.repeat_after_s is None:
                 stale.append(key)  # the route was removed or stopped asking for reminders
                 continue
@@ -126,12 +121,10 @@ class Reminders:
             )
             rows = plan_for_route([reminder], route, mutes, self._targets).rows
             await self._store.record_events([reminder], deliveries=rows, at=now)
-            updates[key] = json.dumps(
-                {"event": data["event"], "next_at": now + route.repeat_after_s, "count": count + 1}
-            )
+            updates.append(replace(entry, next_at=now + route.repeat_after_s, count=count + 1))
             sent += 1
         if stale:
-            await self._store.delete_keys(stale)
+            await self._store.delete_reminders(stale)
         if updates:
-            await self._store.set_values(updates)
+            await self._store.save_reminders(updates)
         return sent

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from monitor.models import Kind
-from monitor.mutes import PREFIX, active, parse_mutes
 from monitor.normal import decode_state
 from monitor.store import AccountState, StateStore
 from monitor.summary import (
@@ -129,7 +128,7 @@ async def status_report(
         "mutes": [
             {"scope": m.scope, "id": m.entity_id, "until": m.until, "reason": m.reason}
             for m in sorted(
-                active(parse_mutes(await store.get_prefix(PREFIX)), now), key=lambda m: m.until
+                await store.mutes(now=now), key=lambda m: m.until
             )
         ],
     }

@@ -2,21 +2,18 @@
 
 A target's outbox key is a hash of its URL; its label (``slack://T...2/A...D/T...Q/#ads``)
 comes from its notifier, and an apprise notifier needs apprise (~0.4 s to import). So
-whatever builds the notifiers records ``key -> label`` in the state, and the read-only
-commands (`pinmon deliveries`, `pinmon status`) read the labels back from there.
+whatever builds the notifiers records ``key -> label`` in the state (table ``targets``),
+and the read-only commands (`pinmon deliveries`, `pinmon status`) read them back there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from monitor.notify import Notifier
     from monitor.store import StateStore
-
-#: Key/value prefix of the persisted labels: ``target:<outbox key>`` -> label.
-PREFIX: Final = "target:"
 
 
 def distinguish(notifiers: Iterable[Notifier]) -> None:
@@ -42,12 +39,12 @@ def distinguish(notifiers: Iterable[Notifier]) -> None:
 async def save_labels(store: StateStore, notifiers: Mapping[str, Notifier]) -> None:
     """Record each target's label under its outbox key (one transaction)."""
     if notifiers:
-        await store.set_values({PREFIX + key: n.label for key, n in notifiers.items()})
+        await store.save_labels({key: n.label for key, n in notifiers.items()})
 
 
 async def load_labels(store: StateStore) -> dict[str, str]:
     """Every recorded label, by outbox key."""
-    return {k.removeprefix(PREFIX): v for k, v in (await store.get_prefix(PREFIX)).items()}
+    return await store.labels()
 
 
 def label_of(labels: Mapping[str, str], key: str) -> str:

@@ -70,7 +70,8 @@ async def test_refresh_token_rotation_is_persisted_and_reused(tmp_path: Path) ->
         assert oauth_requests(sim) == 1
         store = await open_store(tmp_path / "state.db")
         try:
-            rotated = await store.get_value("oauth.refresh_token")
+            saved = await store.credentials()
+            rotated = saved.refresh_token if saved is not None else None
         finally:
             await store.close()
         assert rotated

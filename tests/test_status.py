@@ -17,7 +17,6 @@ from monitor.status import format_status, show_status, status_report
 from monitor.store import StateStore
 from monitor.store.sqlite import open_store
 from monitor.summary import summary_counts, summary_counts_after
-from monitor.targets import PREFIX
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -104,7 +103,7 @@ async def store(tmp_path: Path) -> AsyncIterator[StateStore]:
     for d in hook:
         await s.mark_failed(d.id, error="HTTP 410: gone", at=T0 + 400, retry_at=None)
     # What the daemon records when it builds its notifiers (here: only the Slack target's).
-    await s.set_values({PREFIX + "slack": SLACK_LABEL})
+    await s.save_labels({"slack": SLACK_LABEL})
     yield s
     await s.close()
 

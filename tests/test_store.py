@@ -1,4 +1,8 @@
-"""The state store contract, run against every backend, plus SQLite's own file guarantees."""
+"""The state store contract, run against every backend, plus SQLite's own file guarantees.
+
+PostgreSQL runs too when ``PINMON_TEST_POSTGRES`` names a server (each test in a schema of
+its own), and skips otherwise. Mutes, reminders, targets and credentials: test_store_settings.py.
+"""
 
 from __future__ import annotations
 
@@ -334,6 +338,32 @@ async def test_prune_keeps_events_with_pending_deliveries(store: StateStore) -> 
     assert await store.prune_events(before=T0 + 50) == 2
     assert sorted(e.id for e in await store.events()) == ["evt_0002", "evt_0004"]
     assert [d.id for d in await store.deliveries(statuses=STATUSES)] == [owed]
+
+
+async def test_repeats_within_one_batch(store: StateStore) -> None:
+    """A row or event repeated in one commit acts as applied in order."""
+    rows = [
+        SnapshotRow("a", Stored(1, 1, b"x", b"meta")),
+        SnapshotRow("a", Stored(2, 2, b"y", b"")),
+    ]
+    new = await store.commit_cycle(
+        "acc", Kind.AD, fields=(), rows=rows, events=[event(1), event(1)], deliveries=[], at=T0
+    )
+    assert new == 1
+    assert (await store.load_snapshot("acc", Kind.AD)).entities == {"a": Stored(2, 2, b"y")}
+    assert await store.entity_meta("acc", Kind.AD, ["a"]) == {"a": b"meta"}
+
+
+@pytest.mark.parametrize(
+    "pattern", ["[z-a]*", "[!z-a]*", "a[b-]*", "*[\\]*", "[]a]*", "[!]", "[c-b-a]", "ad.*[!_]"]
+)
+async def test_odd_type_globs(store: StateStore, pattern: str) -> None:
+    """Empty ranges, stray dashes, backslashes and brackets filter exactly as fnmatch does."""
+    types = ["a", "ab", "a-", "a\\b", "]x", "[!]", "c", "-", "ad.x_", "ad.xy", "zz"]
+    events = [event(n, type_=t) for n, t in enumerate(types)]
+    await store.record_events(events, deliveries=[], at=T0)
+    found = {e.type for e in await store.events(types=[pattern])}
+    assert found == {t for t in types if fnmatch.fnmatchcase(t, pattern)}
 
 
 # -- accounts and key/value ---------------------------------------------------------------

@@ -31,7 +31,6 @@ REFRESH_MARGIN_S: Final = 86_400.0
 #: a revoked refresh token does not turn every request into a refresh attempt.
 _BACKOFF_INITIAL_S: Final = 60.0
 _BACKOFF_MAX_S: Final = 3_600.0
-OAUTH_KEYS: Final = ("access_token", "access_expires_at", "refresh_token", "refresh_expires_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,33 +44,6 @@ class TokenState:
 
     def __repr__(self) -> str:
         return "TokenState(<redacted>)"
-
-    def to_values(self, origin: str) -> dict[str, str]:
-        """The state as key/values for the store, tagged with the configured token's hash."""
-        values = {
-            f"oauth.{k}": "" if getattr(self, k) is None else str(getattr(self, k))
-            for k in OAUTH_KEYS
-        }
-        values["oauth.origin"] = origin
-        return values
-
-    @classmethod
-    def from_values(cls, values: dict[str, str | None]) -> TokenState | None:
-        """Rebuild a persisted state; None when nothing (complete) was persisted."""
-        refresh = values.get("oauth.refresh_token")
-        if not refresh:
-            return None
-
-        def number(key: str) -> float | None:
-            raw = values.get(key)
-            return float(raw) if raw else None
-
-        return cls(
-            access_token=values.get("oauth.access_token") or None,
-            access_expires_at=number("oauth.access_expires_at"),
-            refresh_token=refresh,
-            refresh_expires_at=number("oauth.refresh_expires_at"),
-        )
 
 
 def origin_of(refresh_token: str) -> str:

@@ -1,21 +1,31 @@
-"""The PostgreSQL schema, its forward-only migrations (under an advisory lock), and the pool."""
+"""The PostgreSQL schema, its forward-only migrations (under an advisory lock), and the pool.
+
+Also the PostgreSQL side of the store's seam (:class:`PostgresDb`).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Final, LiteralString
+import functools
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final
 
 import psycopg
-from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import AsyncConnectionPool
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool
 
 from monitor.errors import StoreError
+from monitor.store._db import Column, Db, Params, Row
+from monitor.store._migrations import Types, move_kv_rows, tables
+
+Conn = psycopg.Connection[Any]
 
 #: ``MIGRATIONS[n]`` takes a database from schema version n to n + 1. Append only: a
 #: migration that has shipped is never edited, since databases in the field already ran it.
 #: Text columns that are compared or sorted use the "C" collation, so that ids sort by
 #: byte as they do in SQLite, whatever locale the database was created with.
-MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 1: the schema of the SQLite store, table for table.
         """CREATE TABLE entities (
             account_id   TEXT COLLATE "C" NOT NULL,
@@ -76,7 +86,7 @@ MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
         )""",
         """CREATE TABLE kv (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL)""",
     ),
-    (  # 2: sharing the work between replicas (see _pg_leases).
+    (  # 2: sharing the work between replicas (see _leases).
         # A NULL replica is a released lease; -infinity never blocks a claim.
         """CREATE TABLE account_leases (
             account_id TEXT COLLATE "C" PRIMARY KEY,
@@ -109,7 +119,16 @@ MIGRATIONS: Final[tuple[tuple[LiteralString, ...], ...]] = (
         """CREATE INDEX entities_by_number
             ON entities (account_id, kind, length(entity_id), entity_id)""",
     ),
+    (  # 4: reminders, mutes, targets and credentials in tables of their own (moved out
+        # of kv by move_kv_rows); the field set as JSON text, as SQLite stores it, so that
+        # both read it with one query.
+        *tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
+        "ALTER TABLE snapshots ALTER COLUMN fields TYPE TEXT USING array_to_json(fields)::text",
+    ),
 )
+
+#: What a migration does to the data, after its statements: by the version it makes.
+DATA_MIGRATIONS: Final[dict[int, Callable[[Db], None]]] = {4: move_kv_rows}
 
 #: The schema version this code reads and writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -117,11 +136,68 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 #: First key of the migration advisory lock ("pin"); the second is the schema's name, so
 #: deployments in different schemas of one database do not wait for each other.
 _LOCK_CLASS: Final = 0x70696E
+#: Rows per batch statement: big enough to amortise the round trip, small enough that
+#: one statement's parameters stay a few megabytes.
+_BATCH: Final = 5_000
+# `:name` but not the `::` of a cast.
+_NAMED: Final = re.compile(r"(?<![:\w]):(\w+)")
 
-Conn = AsyncConnection[Any]
+
+@functools.lru_cache(maxsize=1024)
+def pyformat(sql: str) -> bytes:
+    """``sql`` in SQLite's parameter style (``?``, ``:name``) in psycopg's (``%s``, ``%(x)s``)."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%")).replace("?", "%s").encode()
 
 
-async def connect(url: str, *, max_connections: int, timeout_s: float) -> AsyncConnectionPool[Conn]:
+class PostgresDb(Db):
+    """A pooled PostgreSQL connection (autocommit: we say BEGIN ourselves)."""
+
+    begin_write = "BEGIN"
+    # One snapshot of the database for several reads (the field set and the blobs
+    # encoded with it must match).
+    begin_read = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor[Any]:
+        """Run one statement; results come in binary (bytea without hex decoding)."""
+        return self.conn.execute(pyformat(sql), params, binary=True)
+
+    def execute_many(self, sql: str, params: Sequence[Params]) -> None:
+        """Run one statement per set of parameters, pipelined: one round trip in all."""
+        with self.conn.cursor() as cur:
+            cur.executemany(pyformat(sql), params)
+
+    def insert_many(
+        self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[object]], tail: str
+    ) -> int:
+        """One ``INSERT ... SELECT FROM unnest(arrays)`` per few thousand rows: a round trip
+        per batch, not per row."""
+        names = ", ".join(name for name, _ in columns)
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {tail}".encode()
+        count = 0
+        for start in range(0, len(rows), _BATCH):
+            chunk = rows[start : start + _BATCH]
+            cur = self.conn.execute(sql, [list(column) for column in zip(*chunk, strict=True)])
+            count += max(cur.rowcount, 0)
+        return count
+
+    def stream(self, sql: str, params: Params = ()) -> Iterator[Row]:
+        """A server-side cursor fetched 10,000 rows at a time."""
+        with self.conn.cursor(name="pinmon_stream", binary=True) as cur:
+            cur.itersize = 10_000
+            cur.execute(pyformat(sql), params)
+            yield from cur
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (or failed and not yet rolled back)."""
+        return self.conn.info.transaction_status != TransactionStatus.IDLE
+
+
+def connect(url: str, *, max_connections: int, timeout_s: float) -> ConnectionPool[Conn]:
     """Migrate the database at ``url``, then open a pool of autocommit connections to it.
 
     Raises:
@@ -138,24 +214,31 @@ async def connect(url: str, *, max_connections: int, timeout_s: float) -> AsyncC
             application_name=params.get("application_name", "pinmon"),
             connect_timeout=params.get("connect_timeout", "10"),
         )
-        async with await AsyncConnection.connect(conninfo, autocommit=True) as conn:
-            await migrate(conn, where)
-        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+        with psycopg.Connection.connect(conninfo, autocommit=True) as conn:
+            migrate(conn, where)
+
+        def configure(conn: Conn) -> None:
+            # No statement runs longer than a call may take.
+            timeout = f"{int(timeout_s * 1000)}ms"
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (timeout,))
+
+        pool: ConnectionPool[Conn] = ConnectionPool(
             conninfo,
             kwargs={"autocommit": True},
             min_size=1,
             max_size=max_connections,
             timeout=timeout_s,
+            configure=configure,
             # A checkout costs one round trip, and a call made after a database restart
             # or failover does not fail: the pool replaces dead connections, not lends them.
-            check=AsyncConnectionPool.check_connection,
+            check=ConnectionPool.check_connection,
             name="pinmon",
             open=False,
         )
         try:
-            await pool.open(wait=True, timeout=timeout_s)
+            pool.open(wait=True, timeout=timeout_s)
         except BaseException:
-            await pool.close()
+            pool.close()
             raise
     except psycopg.Error as exc:
         raise StoreError(f"{where}: cannot open the state database: {exc}") from exc
@@ -173,18 +256,16 @@ def describe(url: str) -> str:
     return f"postgresql://{user}{params.get('host', '')}{port}/{params.get('dbname', '')}"
 
 
-async def schema_version(conn: Conn) -> int:
+def schema_version(conn: Conn) -> int:
     """The version the database is at: 0 before the first migration."""
-    cur = await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")
-    exists = await cur.fetchone()
-    if exists is None or not exists[0]:
+    row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    if row is None or not row[0]:
         return 0
-    cur = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
-    row = await cur.fetchone()
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
     return 0 if row is None else int(row[0])
 
 
-async def migrate(conn: Conn, where: str, *, target: int = SCHEMA_VERSION) -> None:
+def migrate(conn: Conn, where: str, *, target: int = SCHEMA_VERSION) -> None:
     """Bring the database at ``conn`` (autocommit) to schema version ``target``.
 
     Several replicas may start at once: the first takes a transaction-scoped advisory
@@ -197,28 +278,31 @@ async def migrate(conn: Conn, where: str, *, target: int = SCHEMA_VERSION) -> No
             is changed).
     """
     # The common case (already current) takes no lock and writes nothing.
-    version = await schema_version(conn)
+    version = schema_version(conn)
     _check(version, where)
     if version >= target:
         return
-    async with conn.transaction():
-        await conn.execute(
+    db = PostgresDb(conn)
+    with db.transaction():
+        conn.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))",
             (_LOCK_CLASS,),
         )
-        await conn.execute(
+        conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_version (
                 version    INTEGER PRIMARY KEY,
                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )"""
         )
         # Re-read under the lock: another replica may have migrated meanwhile.
-        version = await schema_version(conn)
+        version = schema_version(conn)
         _check(version, where)
         for number in range(version + 1, target + 1):
             for sql in MIGRATIONS[number - 1]:
-                await conn.execute(sql)
-            await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+                conn.execute(sql.encode())
+            if number in DATA_MIGRATIONS:
+                DATA_MIGRATIONS[number](db)
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
 
 
 def _check(version: int, where: str) -> None:

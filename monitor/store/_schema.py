@@ -1,16 +1,20 @@
-"""The SQLite schema, its forward-only migrations, and opening a private, durable connection."""
+"""The SQLite schema, its forward-only migrations, and opening a private, durable connection.
+
+Also the SQLite side of the store's seam (:class:`SqliteDb`), which the migrations use.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
 from monitor.errors import StoreError
+from monitor.store._db import Column, Db, Params, Row, marks
+from monitor.store._migrations import Types, move_kv_rows, tables
 
 #: ``MIGRATIONS[n]`` takes a database from ``PRAGMA user_version`` n to n + 1. Append only:
 #: a migration that has shipped is never edited, since databases in the field already ran it.
@@ -83,7 +87,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX entities_by_number"
         " ON entities (account_id, kind, length(entity_id), entity_id)",
     ),
+    (  # 4: reminders, mutes, targets and credentials in tables of their own (moved out
+        # of kv by move_kv_rows), and the claim columns, so that the outbox SQL is the
+        # one PostgreSQL runs (on SQLite nobody claims: they stay NULL).
+        *tables(Types(key="TEXT", real="REAL", blob="BLOB", table=" WITHOUT ROWID")),
+        "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE deliveries ADD COLUMN claimed_until REAL",
+    ),
 )
+
+#: What a migration does to the data, after its statements: by the version it makes.
+DATA_MIGRATIONS: Final[dict[int, Callable[[Db], None]]] = {4: move_kv_rows}
 
 #: The schema version this code reads and writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -131,22 +145,42 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[sqlite3.Connection]:
-    """One transaction: committed when the block ends, rolled back on any error.
+class SqliteDb(Db):
+    """A SQLite connection (opened with ``isolation_level=None``: we say BEGIN ourselves)."""
 
-    A write transaction is IMMEDIATE: it takes the write lock up front, so a concurrent
-    writer makes us wait for ``busy_timeout`` at BEGIN instead of failing half-way through
-    with SQLITE_BUSY. A read transaction (``write=False``) sees one consistent snapshot.
-    """
-    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    # IMMEDIATE takes the write lock up front, so a concurrent writer (a `pinmon
+    # redeliver` next to the daemon) makes us wait for busy_timeout at BEGIN instead of
+    # failing half-way through with SQLITE_BUSY. DEFERRED reads one consistent snapshot.
+    begin_write = "BEGIN IMMEDIATE"
+    begin_read = "BEGIN DEFERRED"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        """Run one statement."""
+        return self.conn.execute(sql, params)
+
+    def execute_many(self, sql: str, params: Sequence[Params]) -> None:
+        """Run one statement per set of parameters."""
+        self.conn.executemany(sql, params)
+
+    def insert_many(
+        self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[object]], tail: str
+    ) -> int:
+        """``executemany`` of one ``INSERT ... VALUES``; its row count sums the rows'."""
+        names = ", ".join(name for name, _ in columns)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks(len(columns))}) {tail}"
+        return self.conn.executemany(sql, rows).rowcount
+
+    def stream(self, sql: str, params: Params = ()) -> Iterator[Row]:
+        """Iterating the cursor (not fetchall) keeps one row tuple alive at a time."""
+        yield from self.conn.execute(sql, params)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open."""
+        return self.conn.in_transaction
 
 
 def make_private_directory(folder: Path) -> None:
@@ -205,13 +239,16 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         return
     # All pending migrations in one transaction: DDL is transactional in SQLite, so a
     # failed upgrade leaves the old schema and data as they were.
-    with transaction(conn):
+    db = SqliteDb(conn)
+    with db.transaction():
         # Re-read under the write lock: another process may have migrated meanwhile.
         version = _user_version(conn)
         _check_version(conn, path)
-        for statements in MIGRATIONS[version:]:
-            for sql in statements:
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for sql in MIGRATIONS[number - 1]:
                 conn.execute(sql)
+            if number in DATA_MIGRATIONS:
+                DATA_MIGRATIONS[number](db)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -230,7 +267,7 @@ def _ensure_instance(conn: sqlite3.Connection) -> None:
     # Read first: a read-only command beside the daemon must not queue for the write lock.
     if instance_of(conn) is not None:
         return
-    with transaction(conn):
+    with SqliteDb(conn).transaction():
         conn.execute(
             "INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (INSTANCE_KEY, uuid.uuid4().hex)
         )

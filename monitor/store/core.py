@@ -1,0 +1,323 @@
+"""The state store: one implementation of the contract, over either backend's connections.
+
+Every method runs one synchronous function of a concept module (``snapshots``,
+``outbox``, ``accounts``, ``settings``, ``alerting``) in a worker thread, on a connection
+the backend lends (:meth:`Store._connection`): SQLite has one, PostgreSQL a pool. A
+capacity limiter the size of that supply queues calls without parking a thread per
+waiting task. Calls are not abandoned on cancellation: a cancelled task waits for its
+transaction to commit or roll back, never half-way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import ClassVar, TypeVar, TypeVarTuple
+
+import anyio
+import anyio.to_thread
+
+from monitor.errors import StoreError
+from monitor.events import Event
+from monitor.models import Kind, SnapshotRow, Stored
+from monitor.mutes import Mute, Scope
+from monitor.store import accounts, alerting, outbox, settings, snapshots
+from monitor.store._db import Db
+from monitor.store.records import (
+    AccountState,
+    Credentials,
+    Delivery,
+    Reminder,
+    Snapshot,
+    SnapshotInfo,
+    StateLoss,
+)
+
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+Pairs = Sequence[tuple[str, str, str]]
+
+
+class Store(ABC):
+    """What the daemon needs from persistent state. Every method is safe to call concurrently.
+
+    Raises (every method): StoreError when the database fails or the store is closed.
+    """
+
+    #: The driver's errors, turned into :class:`StoreError`.
+    errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def __init__(self, where: str, *, connections: int) -> None:
+        self._where = where
+        self._limiter = anyio.CapacityLimiter(connections)
+
+    @abstractmethod
+    def _connection(self, op: str) -> AbstractContextManager[Db]:
+        """Lend a connection for one call (StoreError when closed)."""
+
+    @abstractmethod
+    async def verify(self) -> StateLoss | None:
+        """Whether the state is still the one opened; recover it when it is not."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Flush and close; later calls fail, closing again does nothing."""
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    async def load_snapshot(self, account_id: str, kind: Kind) -> Snapshot:
+        """The stored snapshot of one account and kind (a fresh dict the caller may consume),
+        without ``meta`` (see :meth:`entity_meta`)."""
+        return await self._run("load_snapshot", snapshots.load_snapshot, account_id, kind)
+
+    async def snapshot_info(self, account_id: str, kind: Kind) -> SnapshotInfo:
+        """The snapshot's fields, version, size and id lengths, without its entities."""
+        return await self._run("snapshot_info", snapshots.snapshot_info, account_id, kind)
+
+    async def load_range(
+        self,
+        account_id: str,
+        kind: Kind,
+        *,
+        after: str | None,
+        upto: str | None,
+        limit: int | None = None,
+        lengths: tuple[int, int] | None = None,
+    ) -> list[tuple[str, Stored]]:
+        """Stored entities (tombstones included, without meta) with ids in ``(after, upto]``
+        compared as numbers (None: unbounded), in that order, at most ``limit``.
+
+        ``lengths`` (from :meth:`snapshot_info`) bounds the id lengths searched: each
+        length is one index seek. How a cycle reads the snapshot page by page, alongside
+        a listing in ascending id order, so that its memory does not grow with the account.
+        """
+        args = (account_id, kind, after, upto, limit, lengths)
+        return await self._run("load_range", snapshots.load_range, *args)
+
+    async def entity_meta(
+        self, account_id: str, kind: Kind, entity_ids: Sequence[str]
+    ) -> dict[str, bytes]:
+        """The stored ``meta`` of these entities (msgpack ``[campaign_id, ad_group_id,
+        pin_id, name]``), which :meth:`load_snapshot` leaves out to save memory."""
+        return await self._run("entity_meta", snapshots.entity_meta, account_id, kind, entity_ids)
+
+    async def write_rows(self, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]) -> None:
+        """Upsert rows of a *baseline* before its commit, to bound its memory.
+
+        Only for a baseline (no snapshot marker yet): it reports nothing, so rows written
+        by a baseline that then fails are harmless; the next cycle is a baseline again.
+        """
+        await self._run("write_rows", snapshots.write_rows, account_id, kind, rows)
+
+    async def commit_cycle(
+        self,
+        account_id: str,
+        kind: Kind,
+        *,
+        fields: tuple[str, ...],
+        rows: Sequence[SnapshotRow],
+        events: Sequence[Event],
+        deliveries: Pairs,
+        at: float,
+    ) -> int:
+        """Atomically write a completed listing's outcome; returns how many events were new.
+
+        In one transaction: upsert ``rows``, record ``fields`` as the snapshot's field set
+        (which also marks the baseline as taken), insert ``events`` into the history
+        (ignoring ids already present), and insert one pending outbox row per
+        ``(event_id, route, target)`` in ``deliveries`` (ignoring pairs already present).
+        A failure (e.g. a pair naming an unknown event) writes nothing.
+        """
+        args = (account_id, kind, fields, rows, events, deliveries, at)
+        return await self._run("commit_cycle", snapshots.commit_cycle, *args)
+
+    # -- the outbox and the history ------------------------------------------------------
+
+    async def record_events(self, events: Sequence[Event], *, deliveries: Pairs, at: float) -> int:
+        """Insert events not tied to a snapshot (``monitor.*``) with their outbox rows,
+        atomically, ignoring ids already present; returns how many were new."""
+        return await self._run("record_events", outbox.record_events, events, deliveries, at)
+
+    async def due_deliveries(
+        self, now: float, *, limit: int = 100, target: str | None = None
+    ) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, oldest first; of one target if
+        given. Rows a replica holds a live claim on are left out."""
+        return await self._run("due_deliveries", outbox.due_deliveries, now, limit, target)
+
+    async def outbox_depth(self) -> tuple[int, float | None]:
+        """Pending deliveries, and when the oldest of them was queued (for metrics)."""
+        return await self._run("outbox_depth", outbox.oldest_pending)
+
+    async def mark_delivered(self, delivery_id: int, *, at: float) -> None:
+        """A delivery succeeded (StoreError if no delivery has this id)."""
+        await self._settle(delivery_id, "delivered", at, None, None)
+
+    async def mark_failed(
+        self, delivery_id: int, *, error: str, at: float, retry_at: float | None
+    ) -> None:
+        """A delivery attempt failed: retry at ``retry_at``, or give up (``dead``) when None."""
+        status = "dead" if retry_at is None else "pending"
+        await self._settle(delivery_id, status, at, error, retry_at)
+
+    async def mark_rejected(self, delivery_id: int, *, error: str, at: float) -> None:
+        """The target refused the delivery for good (e.g. HTTP 400): ``failed``, no retry."""
+        await self._settle(delivery_id, "failed", at, error, None)
+
+    async def deliveries(self, *, statuses: Sequence[str], limit: int = 1000) -> list[Delivery]:
+        """Deliveries in the given statuses, newest first (ValueError for an unknown one)."""
+        return await self._run("deliveries", outbox.deliveries, statuses, limit)
+
+    async def shift_pending(self, delta_s: float) -> int:
+        """Move the times of every pending delivery by ``delta_s``, in one statement: the
+        wall clock stepped while the daemon ran, and retries and group waits keep their
+        distance from now. Returns how many moved."""
+        return await self._run("shift_pending", outbox.shift_pending, delta_s)
+
+    async def clamp_pending(self, now: float, max_wait_s: float) -> int:
+        """Pending deliveries due after ``now + max_wait_s`` become due then, and any queued
+        after ``now`` count as queued now: at start, a clock that was ahead when they were
+        scheduled must not stall them. Returns how many changed."""
+        return await self._run("clamp_pending", outbox.clamp_pending, now, max_wait_s)
+
+    async def requeue(self, *, event_id: str | None = None, failed: bool = False) -> int:
+        """Queue deliveries again, due at once and unclaimed; returns the count.
+
+        ``event_id`` selects every delivery of that event whatever its status (a resend);
+        ``failed=True`` every ``failed`` and ``dead`` one; both, those of that event.
+        Attempt counts are kept. ValueError when neither is given.
+        """
+        return await self._run("requeue", outbox.requeue, event_id, failed)
+
+    async def events(
+        self, *, since: float | None = None, types: Sequence[str] = (), limit: int = 1000
+    ) -> list[Event]:
+        """Event history, newest first; ``since`` is inclusive, ``types`` are fnmatch globs."""
+        return await self._run("events", outbox.events, since, types, limit)
+
+    async def prune_events(self, *, before: float) -> int:
+        """Drop history older than ``before`` whose deliveries are all settled, with those
+        deliveries; an event with a pending delivery stays. Returns the count."""
+        return await self._run("prune_events", outbox.prune_events, before)
+
+    # -- accounts ------------------------------------------------------------------------
+
+    async def record_poll(
+        self, account_id: str, *, name: str | None, ok: bool, at: float, error: str | None = None
+    ) -> AccountState:
+        """Record an account's cycle outcome; returns the updated bookkeeping.
+
+        A success resets the failure count and error; a failure counts up and keeps the
+        last success time. ``name=None`` keeps the name already known.
+        """
+        args = (account_id, name, ok, at, error)
+        return await self._run("record_poll", accounts.record_poll, *args)
+
+    async def record_successes(self, polls: Sequence[tuple[str, str | None]], *, at: float) -> None:
+        """Record several accounts' successful cycles (``(account_id, name)``) at once."""
+        if polls:
+            await self._run("record_successes", accounts.record_successes, polls, at)
+
+    async def accounts(self) -> list[AccountState]:
+        """Every account the store has bookkeeping for, by account id."""
+        return await self._run("accounts", accounts.accounts)
+
+    # -- settings: key/values, credentials, targets --------------------------------------
+
+    async def get_value(self, key: str) -> str | None:
+        """A setting of the store (its instance id, the removal holds), or None."""
+        return await self._run("get_value", settings.get_value, key)
+
+    async def set_values(self, values: Mapping[str, str]) -> None:
+        """Write several settings in one transaction."""
+        await self._run("set_values", settings.set_values, values)
+
+    async def get_prefix(self, prefix: str) -> dict[str, str]:
+        """Every setting whose key starts with ``prefix`` (taken literally)."""
+        return await self._run("get_prefix", settings.get_prefix, prefix)
+
+    async def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete these settings in one transaction; returns how many existed."""
+        return await self._run("delete_keys", settings.delete_keys, keys)
+
+    async def clear_prefix(self, prefix: str) -> int:
+        """Delete the settings whose key starts with ``prefix``; returns how many."""
+        return await self._run("clear_prefix", settings.clear_prefix, prefix)
+
+    async def credentials(self) -> Credentials | None:
+        """The persisted OAuth token state, if any."""
+        return await self._run("credentials", settings.credentials)
+
+    async def save_credentials(self, state: Credentials) -> None:
+        """Persist a rotated OAuth token state (all of it, or nothing)."""
+        await self._run("save_credentials", settings.save_credentials, state)
+
+    async def save_labels(self, labels: Mapping[str, str]) -> None:
+        """Record each target's masked label by outbox key (one transaction)."""
+        if labels:
+            await self._run("save_labels", settings.save_labels, labels)
+
+    async def labels(self) -> dict[str, str]:
+        """Every recorded target label, by outbox key."""
+        return await self._run("labels", settings.labels)
+
+    async def disable_target(self, key: str, reason: str, at: float) -> None:
+        """Stop delivering to a target (it answered 410 Gone) until :meth:`enable_targets`."""
+        await self._run("disable_target", settings.disable_target, key, reason, at)
+
+    async def disabled_targets(self) -> dict[str, str]:
+        """The disabled targets' reasons, by outbox key."""
+        return await self._run("disabled_targets", settings.disabled_targets)
+
+    async def enable_targets(self) -> int:
+        """Enable every disabled target again; returns how many were disabled."""
+        return await self._run("enable_targets", settings.enable_targets)
+
+    # -- alerting: mutes and reminders ---------------------------------------------------
+
+    async def mutes(self, *, now: float | None = None) -> list[Mute]:
+        """The mutes in force at ``now`` (all stored when None), soonest to end first."""
+        return await self._run("mutes", alerting.mutes, now)
+
+    async def set_mute(self, mute: Mute) -> None:
+        """Add a mute, or replace the one on the same scope and id."""
+        await self._run("set_mute", alerting.set_mute, mute)
+
+    async def delete_mute(self, scope: Scope, entity_id: str) -> bool:
+        """Lift a mute; whether there was one."""
+        return await self._run("delete_mute", alerting.delete_mute, scope, entity_id)
+
+    async def reminders(self) -> list[Reminder]:
+        """Every reminder, by route, account and ad."""
+        return await self._run("reminders", alerting.reminders)
+
+    async def save_reminders(self, entries: Sequence[Reminder]) -> None:
+        """Start or update reminders (by route, account and ad), in one transaction."""
+        if entries:
+            await self._run("save_reminders", alerting.save_reminders, entries)
+
+    async def delete_reminders(self, keys: Sequence[tuple[str, str, str]]) -> None:
+        """End the reminders of these ``(route, account_id, ad_id)``."""
+        if keys:
+            await self._run("delete_reminders", alerting.delete_reminders, keys)
+
+    # -- running a call ------------------------------------------------------------------
+
+    async def _settle(
+        self, delivery_id: int, status: str, at: float, error: str | None, retry: float | None
+    ) -> None:
+        await self._run(f"mark_{status}", outbox.settle, delivery_id, status, at, error, retry)
+
+    async def _run(self, op: str, func: Callable[[Db, *_Ts], _T], *args: *_Ts) -> _T:
+        return await anyio.to_thread.run_sync(self._call, op, func, args, limiter=self._limiter)
+
+    def _call(self, op: str, func: Callable[[Db, *_Ts], _T], args: tuple[*_Ts]) -> _T:
+        try:
+            with self._connection(op) as db:
+                return func(db, *args)
+        except self.errors as exc:
+            raise StoreError(f"{self._where}: {op} failed: {exc}") from exc
+
+    def _closed(self, op: str) -> StoreError:
+        return StoreError(f"{self._where}: {op} on a closed store")

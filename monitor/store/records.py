@@ -1,0 +1,137 @@
+"""The values the state store takes and returns: frozen dataclasses, one per stored concept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from monitor.events import Event
+from monitor.models import Stored
+from monitor.mutes import Mute as Mute  # stored here, defined with its logic
+
+#: Every delivery status; ``failed`` is a permanent refusal, ``dead`` means retries ran out.
+STATUSES: Final = ("pending", "delivered", "failed", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An account's stored snapshot of one entity kind.
+
+    Attributes:
+        entities: Entity id to its stored state (tombstones included, flagged ``removed``).
+        fields: The watched fields the blobs were encoded with; ``None`` when this account
+            and kind have never completed a cycle (the next one is a silent baseline).
+    """
+
+    entities: dict[str, Stored]
+    fields: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """What a cycle needs to know of a snapshot before reading it.
+
+    Attributes:
+        fields: The watched fields it was encoded with; None before the first baseline.
+        taken_at: The ``at`` of the commit that wrote it (a version).
+        count: Entities stored, tombstones included.
+        lengths: The shortest and longest id stored (ids order as numbers), if any.
+    """
+
+    fields: tuple[str, ...] | None
+    taken_at: float | None = None
+    count: int = 0
+    lengths: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One (event, target) pair in the outbox."""
+
+    id: int
+    event: Event
+    route: str
+    target: str
+    attempts: int
+    status: str  # pending | delivered | failed | dead
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """Bookkeeping per account for `pinmon status` and health."""
+
+    account_id: str
+    name: str | None
+    last_success_at: float | None
+    last_attempt_at: float | None
+    last_error: str | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """A rejection that a route repeats until the ad is no longer rejected.
+
+    Attributes:
+        route: The route that asked for reminders (``repeat_after``).
+        account_id: The ad's account.
+        ad_id: The rejected ad.
+        event: The rejection event the reminders repeat.
+        next_at: When the next reminder is due.
+        count: Reminders sent so far.
+    """
+
+    route: str
+    account_id: str
+    ad_id: str
+    event: Event
+    next_at: float
+    count: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """``(route, account_id, ad_id)``: what identifies it (see ``Store.delete_reminders``)."""
+        return (self.route, self.account_id, self.ad_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The OAuth token state in force, persisted at every rotation.
+
+    Attributes:
+        origin: A fingerprint of the configured refresh token these descend from: a
+            state is used only while the config still names that token.
+        access_token: The access token, if one was obtained.
+        access_expires_at: Its expiry (Unix seconds), when known.
+        refresh_token: The refresh token to use next (Pinterest rotates it).
+        refresh_expires_at: Its expiry, when known.
+    """
+
+    origin: str
+    access_token: str | None
+    access_expires_at: float | None
+    refresh_token: str
+    refresh_expires_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Credentials(origin={self.origin!r}, <tokens redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
+class StateLoss:
+    """The state was found changed under the running daemon (SQLite: the file).
+
+    Attributes:
+        reason: ``deleted``, ``replaced`` (another file at the path), ``truncated`` or
+            ``overwritten`` (the same file, other contents), ``unreadable``.
+        restored: The running state was written back: nothing was lost.
+        kept_as: Where the file found at the path was moved, so nothing is destroyed.
+    """
+
+    reason: str
+    restored: bool
+    kept_as: Path | None = None

@@ -1,0 +1,199 @@
+"""Snapshots: each account's stored entities per kind, and the mark of a completed baseline.
+
+Synchronous functions of a :class:`~monitor.store._db.Db`, run in the store's worker
+threads; see :class:`monitor.store.core.Store` for the contract of each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Final
+
+from monitor.events import Event
+from monitor.models import Kind, SnapshotRow, Stored
+from monitor.store._db import Column, Db, Row
+from monitor.store._ranges import length_spans
+from monitor.store.outbox import insert_events
+from monitor.store.records import Snapshot, SnapshotInfo
+
+#: A ``LIMIT`` that limits nothing (SQLite and PostgreSQL spell "no limit" differently).
+_NO_LIMIT: Final = 2**62
+
+_ENTITY_COLUMNS: Final[tuple[Column, ...]] = (
+    ("account_id", "text"),
+    ("kind", "text"),
+    ("entity_id", "text"),
+    ("updated_time", "bigint"),
+    ("rev", "bigint"),
+    ("blob", "bytea"),
+    ("meta", "bytea"),
+    ("removed", "boolean"),
+    ("raw_hash", "bigint"),
+)
+_UPSERT_ENTITY: Final = """
+    ON CONFLICT (account_id, kind, entity_id) DO UPDATE SET
+        updated_time = excluded.updated_time, rev = excluded.rev, blob = excluded.blob,
+        -- Snapshots are loaded without meta (see load_snapshot): an empty one keeps the stored.
+        meta = CASE WHEN length(excluded.meta) = 0 THEN entities.meta ELSE excluded.meta END,
+        removed = excluded.removed, raw_hash = excluded.raw_hash"""
+_UPSERT_SNAPSHOT: Final = """
+    INSERT INTO snapshots (account_id, kind, fields, taken_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (account_id, kind) DO UPDATE SET
+        fields = excluded.fields, taken_at = excluded.taken_at"""
+_ENTITY_SELECT: Final = (
+    "SELECT entity_id, updated_time, rev, blob, removed, raw_hash FROM entities"
+    " WHERE account_id = :a AND kind = :k"
+)
+# Within one length, text order is numeric order; SQLite reads it off the primary key.
+_RANGE_ORDER: Final = " ORDER BY entity_id LIMIT :limit"
+# Bounds spelled out, not "IS NULL OR ...": a generic plan could not use them to seek
+# the index, and would read every id of that length.
+_RANGE_BY_BOUNDS: Final = {
+    (low, high): _ENTITY_SELECT
+    + " AND length(entity_id) = :n"
+    + (" AND entity_id > :low" if low else "")
+    + (" AND entity_id <= :high" if high else "")
+    + _RANGE_ORDER
+    for low in (False, True)
+    for high in (False, True)
+}
+_INFO: Final = """
+    SELECT s.fields, s.taken_at, e.n, e.shortest, e.longest
+    FROM (SELECT count(*) AS n, min(length(entity_id)) AS shortest,
+                 max(length(entity_id)) AS longest
+          FROM entities WHERE account_id = :a AND kind = :k) AS e
+    LEFT JOIN snapshots AS s ON s.account_id = :a AND s.kind = :k"""
+
+
+def _stored(row: Row) -> tuple[str, Stored]:
+    entity_id, updated_time, rev, blob, removed, raw_hash = row
+    return entity_id, Stored(updated_time, rev, blob, b"", bool(removed), raw_hash)
+
+
+def load_snapshot(db: Db, account_id: str, kind: Kind) -> Snapshot:
+    """The stored snapshot of one account and kind, without ``meta``."""
+    key = {"a": account_id, "k": str(kind)}
+    # One read transaction: the field set and the blobs encoded with it must match.
+    with db.transaction(write=False):
+        marker = db.one("SELECT fields FROM snapshots WHERE account_id = :a AND kind = :k", key)
+        # Streaming keeps one batch of rows alive at a time: the dict of Stored is the only
+        # thing that grows with the account's size. Meta (ids and name, a third of a row)
+        # stays in the database: only removed entities need it, and entity_meta() fetches
+        # just those.
+        entities = dict(_stored(row) for row in db.stream(_ENTITY_SELECT, key))
+    return Snapshot(entities, None if marker is None else tuple(json.loads(marker[0])))
+
+
+def snapshot_info(db: Db, account_id: str, kind: Kind) -> SnapshotInfo:
+    """The snapshot's fields, version, size and id lengths, without its entities."""
+    row = db.one(_INFO, {"a": account_id, "k": str(kind)})
+    assert row is not None  # the aggregate always yields one row
+    fields, taken_at, count, shortest, longest = row
+    return SnapshotInfo(
+        fields=None if fields is None else tuple(json.loads(fields)),
+        taken_at=taken_at,
+        count=count,
+        lengths=None if not count else (shortest, longest),
+    )
+
+
+def load_range(
+    db: Db,
+    account_id: str,
+    kind: Kind,
+    after: str | None,
+    upto: str | None,
+    limit: int | None,
+    lengths: tuple[int, int] | None,
+) -> list[tuple[str, Stored]]:
+    """Stored entities with ids in ``(after, upto]`` as numbers, in that order."""
+    spans = length_spans(after, upto, lengths)
+    if len(spans) == 1:  # one statement reads one snapshot by itself
+        return _load_spans(db, account_id, kind, spans, limit)
+    with db.transaction(write=False):
+        return _load_spans(db, account_id, kind, spans, limit)
+
+
+def _load_spans(
+    db: Db,
+    account_id: str,
+    kind: Kind,
+    spans: list[tuple[int, str | None, str | None]],
+    limit: int | None,
+) -> list[tuple[str, Stored]]:
+    out: list[tuple[str, Stored]] = []
+    for length, low, high in spans:
+        params = {"a": account_id, "k": str(kind), "n": length, "low": low, "high": high}
+        params["limit"] = _NO_LIMIT if limit is None else limit - len(out)
+        query = _RANGE_BY_BOUNDS[(low is not None, high is not None)]
+        out += [_stored(row) for row in db.all(query, params)]
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def entity_meta(db: Db, account_id: str, kind: Kind, entity_ids: Sequence[str]) -> dict[str, bytes]:
+    """The stored ``meta`` of these entities."""
+    rows = db.any_of(
+        "SELECT entity_id, meta FROM entities"
+        " WHERE account_id = ? AND kind = ? AND entity_id IN ({marks})",
+        entity_ids,
+        (account_id, str(kind)),
+    )
+    return {entity_id: bytes(meta) for entity_id, meta in rows}
+
+
+def write_rows(db: Db, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]) -> None:
+    """Upsert rows of a baseline ahead of its commit."""
+    with db.transaction():
+        upsert_rows(db, account_id, kind, rows)
+
+
+def upsert_rows(db: Db, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]) -> None:
+    """Upsert entity rows in the caller's transaction; a repeated id acts as applied in order."""
+    # PostgreSQL's ON CONFLICT DO UPDATE may not touch a row twice in one statement, so
+    # repeats are folded first: the last wins, and its empty meta keeps the meta an
+    # earlier repeat carried (as applying them in order would).
+    latest: dict[str, Stored] = {}
+    for row in rows:
+        stored, earlier = row.stored, latest.get(row.entity_id)
+        if earlier is not None and not stored.meta and earlier.meta:
+            stored = Stored(
+                stored.updated_time, stored.rev, stored.blob, earlier.meta, stored.removed,
+                stored.raw_hash,
+            )  # fmt: skip
+        latest[row.entity_id] = stored
+    kind_value = str(kind)
+    db.insert_many(
+        "entities",
+        _ENTITY_COLUMNS,
+        [
+            (account_id, kind_value, entity_id, s.updated_time, s.rev, s.blob, s.meta,
+             s.removed, s.raw_hash)
+            for entity_id, s in latest.items()
+        ],
+        _UPSERT_ENTITY,
+    )  # fmt: skip
+
+
+def mark_snapshot(db: Db, account_id: str, kind: Kind, fields: tuple[str, ...], at: float) -> None:
+    """Record ``fields`` as the snapshot's field set (the mark of a baseline) and its time."""
+    db.execute(_UPSERT_SNAPSHOT, (account_id, str(kind), json.dumps(list(fields)), at))
+
+
+def commit_cycle(
+    db: Db,
+    account_id: str,
+    kind: Kind,
+    fields: tuple[str, ...],
+    rows: Sequence[SnapshotRow],
+    events: Sequence[Event],
+    deliveries: Sequence[tuple[str, str, str]],
+    at: float,
+) -> int:
+    """A completed listing's rows, field set, events and outbox rows, in one transaction."""
+    with db.transaction():
+        upsert_rows(db, account_id, kind, rows)
+        mark_snapshot(db, account_id, kind, fields, at)
+        return insert_events(db, events, deliveries, at)
