@@ -6,12 +6,12 @@ import aiohttp
 
 from monitor import __version__
 from monitor.config import Config
-from monitor.daemon import build_notifiers, make_client
 from monitor.errors import PinterestError
 from monitor.pinterest import PinterestClient
 from monitor.redact import Redactor, mask_url, register_config_secrets
 from monitor.store.factory import open_state
 from monitor.targets import save_labels
+from monitor.wiring import build_notifiers, make_client
 
 
 async def check(config: Config) -> int:

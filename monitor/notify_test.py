@@ -15,7 +15,6 @@ from typing import cast
 import structlog
 
 from monitor.config import Config
-from monitor.daemon import build_notifiers
 from monitor.delivery import Deliverer
 from monitor.errors import ConfigError, StoreError
 from monitor.events import Event, FieldChange, event_id
@@ -25,6 +24,7 @@ from monitor.redact import register_config_secrets
 from monitor.store import Delivery, StateStore
 from monitor.store.factory import open_state
 from monitor.targets import save_labels
+from monitor.wiring import build_notifiers
 
 log = structlog.get_logger("monitor.notify_test")
 

@@ -182,8 +182,9 @@ async def test_fingerprints_never_outlive_another_writers_commit(
     """
     import aiohttp
 
-    from monitor.daemon import make_client, open_runtime
+    from monitor.daemon import open_runtime
     from monitor.poll import Poller
+    from monitor.wiring import make_client
 
     async with rig(tmp_path, stream=stream) as r:
         config = r.config

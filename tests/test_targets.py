@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from monitor.daemon import build_notifiers
 from monitor.redact import Redactor
 from monitor.store.sqlite import open_store
 from monitor.targets import label_of, load_labels, save_labels
+from monitor.wiring import build_notifiers
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
