@@ -10,7 +10,7 @@ from monitor.config import Config
 from monitor.events import to_json
 from monitor.mutes import Mute, Scope
 from monitor.redact import register_config_secrets
-from monitor.store import StateStore
+from monitor.store import STATUSES, StateStore
 from monitor.store.factory import open_state
 from monitor.targets import label_of, load_labels
 
@@ -79,18 +79,47 @@ async def show_deliveries(config: Config, *, everything: bool, as_json: bool) ->
 
 
 async def redeliver(config: Config, *, event_id: str | None, failed: bool) -> int:
-    """Queue deliveries again; 1 when nothing matched."""
+    """Queue deliveries again; 1 when nothing matched.
+
+    One event's deliveries are queued again, and the planner gives it any target the
+    config routes it to now that it never had (a route fixed or added since): a redelivery
+    is an explicit ask, so mutes do not hold it back.
+    """
     store = await _open(config)
     try:
         count = await store.requeue(event_id=event_id, failed=failed)
+        added = await _plan_again(config, store, event_id) if event_id is not None else 0
         # A target disabled by a 410 gets another chance: the user says it is fixed.
         enabled = await store.enable_targets()
     finally:
         await store.close()
     print(f"queued {count} deliver{'y' if count == 1 else 'ies'} again")
+    if added:
+        print(f"queued {added} new deliver{'y' if added == 1 else 'ies'} to targets it never had")
     if enabled:
         print(f"re-enabled {enabled} target{'' if enabled == 1 else 's'} disabled by 410 Gone")
-    return 0 if count else 1
+    return 0 if count or added else 1
+
+
+async def _plan_again(config: Config, store: StateStore, event_id: str) -> int:
+    from monitor.planner import plan
+    from monitor.wiring import build_notifiers
+
+    found = await store.events(event_id=event_id, limit=1)
+    if not found:
+        return 0
+    _, by_route = build_notifiers(config)
+    targets = {name: [n.key for n in ns] for name, ns in by_route.items()}
+    had = {
+        (d.route, d.target)
+        for d in await store.deliveries(statuses=STATUSES, event_id=event_id, limit=10_000)
+    }
+    rows = [
+        r for r in plan(found, config.routes, (), targets).rows if (r.route, r.target) not in had
+    ]
+    if rows:
+        await store.record_events(found, deliveries=rows, at=time.time())
+    return len(rows)
 
 
 async def show_events(

@@ -20,6 +20,7 @@ from monitor.errors import ConfigError, StoreError
 from monitor.events import Event, FieldChange, event_id
 from monitor.notify import Notifier
 from monitor.notify.guard import guarded_session
+from monitor.planner import plan_for_route
 from monitor.redact import register_config_secrets
 from monitor.store import Delivery, StateStore
 from monitor.store.factory import open_state
@@ -82,9 +83,13 @@ async def notify_test(config: Config, *, route: str | None = None) -> int:
         deliverer = Deliverer(
             cast("StateStore", _NoStore()), notifiers, routes=config.routes, now=lambda: now
         )
+        targets = {name: [n.key for n in ns] for name, ns in by_route.items()}
         for r in routes:
-            for notifier in by_route[r.name]:
-                delivery = Delivery(0, event, r.name, notifier.key, 0, "pending", now, None, now)
+            # The route's own targets whatever its criteria (a sample is not a real
+            # rejection of theirs), as the planner gives them to any producer.
+            for row in plan_for_route([event], r, (), targets).rows:
+                notifier = notifiers[row.target]
+                delivery = Delivery(0, event, r.name, row.target, 0, "pending", now, None, now)
                 message = deliverer.message_for([delivery], notifier)
                 result = await deliverer.send(notifier, message)
                 status = "ok" if result.ok else f"FAILED: {redactor.redact(result.detail)}"

@@ -171,3 +171,30 @@ def test_redeliver_without_arguments_is_a_usage_error(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "EVENT_ID or --failed" in out.stderr
     assert load_config(config).routes
+
+
+@pytest.mark.anyio
+async def test_redeliver_gives_an_event_the_targets_routed_to_it_now(tmp_path: Path) -> None:
+    """An event redelivered after a route was added also goes to the new route's target."""
+    async with rig(tmp_path) as r:
+        await run_once(r.config)
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        assert await run_once(r.config) == EXIT_OK
+        store = await open_store(tmp_path / "state.db")
+        try:
+            (event,) = await store.events()
+        finally:
+            await store.close()
+        add_webhook_route(r.path, r.sink.url("/late"), name="late")
+        out = subprocess.run(
+            [sys.executable, "-m", "monitor", "redeliver", event.id, "-c", str(r.path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "queued 1 new delivery to targets it never had" in out.stdout
+        assert await run_once(r.config) == EXIT_OK
+        (late,) = r.sink.on("/late")
+        assert late.headers["webhook-id"] == event.id
+        assert len(r.messages()) == 2  # and the original target got it again

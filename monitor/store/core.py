@@ -165,9 +165,12 @@ class Store(ABC):
         """The target refused the delivery for good (e.g. HTTP 400): ``failed``, no retry."""
         await self._settle(delivery_id, "failed", at, error, None)
 
-    async def deliveries(self, *, statuses: Sequence[str], limit: int = 1000) -> list[Delivery]:
-        """Deliveries in the given statuses, newest first (ValueError for an unknown one)."""
-        return await self._run("deliveries", outbox.deliveries, statuses, limit)
+    async def deliveries(
+        self, *, statuses: Sequence[str], limit: int = 1000, event_id: str | None = None
+    ) -> list[Delivery]:
+        """Deliveries in the given statuses, newest first (ValueError for an unknown one);
+        only those of ``event_id`` when given."""
+        return await self._run("deliveries", outbox.deliveries, statuses, limit, event_id)
 
     async def shift_pending(self, delta_s: float) -> int:
         """Move the times of every pending delivery by ``delta_s``, in one statement: the
@@ -191,10 +194,18 @@ class Store(ABC):
         return await self._run("requeue", outbox.requeue, event_id, failed)
 
     async def events(
-        self, *, since: float | None = None, types: Sequence[str] = (), limit: int = 1000
+        self,
+        *,
+        since: float | None = None,
+        types: Sequence[str] = (),
+        limit: int = 1000,
+        entity_id: str | None = None,
+        event_id: str | None = None,
     ) -> list[Event]:
-        """Event history, newest first; ``since`` is inclusive, ``types`` are fnmatch globs."""
-        return await self._run("events", outbox.events, since, types, limit)
+        """Event history, newest first; ``since`` is inclusive, ``types`` are fnmatch globs;
+        only one entity's (``entity_id``: an ad's timeline) or one event when given."""
+        args = (since, types, limit, entity_id, event_id)
+        return await self._run("events", outbox.events, *args)
 
     async def prune_events(self, *, before: float) -> int:
         """Drop history older than ``before`` whose deliveries are all settled, with those

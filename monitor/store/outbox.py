@@ -94,16 +94,19 @@ def oldest_pending(db: Db) -> tuple[int, float | None]:
     return int(row[0]), row[1]
 
 
-def deliveries(db: Db, statuses: Sequence[str], limit: int) -> list[Delivery]:
-    """Deliveries in the given statuses, newest first."""
+def deliveries(
+    db: Db, statuses: Sequence[str], limit: int, event_id: str | None = None
+) -> list[Delivery]:
+    """Deliveries in the given statuses (of one event when given), newest first."""
     unknown = set(statuses) - set(STATUSES)
     if unknown:
         raise ValueError(f"unknown delivery status {sorted(unknown)}; known: {STATUSES}")
+    of_event = "" if event_id is None else " AND d.event_id = ?"
     return delivery_rows(
         db.all(
-            f"{_DELIVERY_SELECT} WHERE d.status IN ({marks(len(statuses))})"
+            f"{_DELIVERY_SELECT} WHERE d.status IN ({marks(len(statuses))}){of_event}"
             " ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
-            (*statuses, limit),
+            (*statuses, *([] if event_id is None else [event_id]), limit),
         )
     )
 
@@ -166,12 +169,24 @@ def requeue(db: Db, event_id: str | None, failed: bool) -> int:
     ).rowcount
 
 
-def events(db: Db, since: float | None, types: Sequence[str], limit: int) -> list[Event]:
-    """Event history, newest first; ``since`` inclusive, ``types`` fnmatch globs."""
+def events(
+    db: Db,
+    since: float | None,
+    types: Sequence[str],
+    limit: int,
+    entity_id: str | None = None,
+    event_id: str | None = None,
+) -> list[Event]:
+    """Event history, newest first; ``since`` inclusive, ``types`` fnmatch globs; of one
+    entity (an ad's timeline) or one event when given."""
     conditions, params = ["1 = 1"], list[object]()
     if since is not None:
         conditions.append("detected_at >= ?")
         params.append(since)
+    for column, value in (("entity_id", entity_id), ("id", event_id)):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
     if types:
         # The globs are matched by fnmatch itself against the few distinct types stored,
         # rather than translated into each database's pattern language.
