@@ -1,0 +1,202 @@
+"""Benchmark: a steady `pinmon run --once` against the cost of reading the bytes, and against
+a naive poller, all measured in the same run, as whole processes (start-up included).
+
+One simulator process serves one generated account (200,000 ads by default). Before each
+measured round 1% of the ads are rejected through the simulator's admin API, then three
+processes list the same account, each measured by the kernel's rusage (user + system CPU):
+
+- **floor**: reads every page (aiohttp, the bookmark chain) and hashes each ad's raw JSON
+  with xxh3: the least any poller that looks at every ad can do;
+- **naive**: aiohttp + ``json.loads`` of each page + a full-dict compare of every ad with
+  its stored JSON in SQLite (one JSON blob per ad), writing the changed ones back;
+- **pinmon**: ``pinmon run --once`` (its state, its diff, its commit; one webhook target
+  that nothing reaches in a steady cycle).
+
+    python tests/benchmarks/bench_steady.py [--ads 200000] [--rounds 3] [--profile]
+
+Goals (issue #13): pinmon <= 1.5x the floor and <= 0.15x the naive poller at 200,000 ads
+(<= 0.3x at 50,000). ``--profile`` also runs pinmon once under cProfile and prints the
+top of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[2]
+ACCOUNT = "549755885175"
+TOKEN = "bench-token"
+SCENARIO = (
+    f'name = "steady"\n[auth]\naccess_tokens = ["{TOKEN}"]\n[rate_limit]\nlimit = 1000000\n'
+    f'[[accounts]]\nid = "{ACCOUNT}"\nname = "Big Account"\n'
+    "generate = {{ ads = {ads}, campaigns = 40, ad_groups_per_campaign = 5 }}\n"
+)
+
+_PAGES = """
+import asyncio, aiohttp
+async def pages(base, account, token):
+    headers = {"Authorization": "Bearer " + token}
+    params = [("entity_statuses", s) for s in ("ACTIVE", "PAUSED", "ARCHIVED")]
+    params += [("page_size", "250"), ("order", "ASCENDING")]
+    bookmark = None
+    async with aiohttp.ClientSession(headers=headers) as session:
+        while True:
+            query = params + ([("bookmark", bookmark)] if bookmark else [])
+            async with session.get(f"{base}/ad_accounts/{account}/ads", params=query) as r:
+                body = await r.read()
+            yield body
+            bookmark = PARSE_BOOKMARK(body)
+            if not bookmark:
+                return
+"""
+
+FLOOR = (
+    """
+import asyncio, sys, msgspec, xxhash
+class Page(msgspec.Struct):
+    items: list[msgspec.Raw]
+    bookmark: str | None = None
+decode = msgspec.json.Decoder(Page).decode
+PARSE_BOOKMARK = lambda body: decode(body).bookmark
+"""
+    + _PAGES
+    + """
+async def main():
+    n = 0
+    async for body in pages(sys.argv[1], sys.argv[2], sys.argv[3]):
+        for raw in decode(body).items:
+            xxhash.xxh3_64_intdigest(raw)
+            n += 1
+    print(n)
+asyncio.run(main())
+"""
+)
+
+NAIVE = (
+    """
+import asyncio, json, sqlite3, sys
+PARSE_BOOKMARK = lambda body: json.loads(body).get("bookmark")
+"""
+    + _PAGES
+    + """
+async def main():
+    db = sqlite3.connect(sys.argv[4])
+    db.execute("CREATE TABLE IF NOT EXISTS ads (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    stored = {i: json.loads(b) for i, b in db.execute("SELECT id, body FROM ads")}
+    changed = []
+    async for body in pages(sys.argv[1], sys.argv[2], sys.argv[3]):
+        for ad in json.loads(body)["items"]:
+            if stored.get(ad["id"]) != ad:
+                changed.append((ad["id"], json.dumps(ad)))
+    with db:
+        db.executemany("INSERT OR REPLACE INTO ads (id, body) VALUES (?, ?)", changed)
+    print(len(changed))
+asyncio.run(main())
+"""
+)
+
+
+def child(argv: list[str], cwd: Path) -> float:
+    """Run one process to its end; its CPU seconds (user + system)."""
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 3):
+        sys.stderr.write(proc.stderr.read().decode() if proc.stderr else "")
+        raise SystemExit(f"{argv[:4]}: exit {code}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def reject_some(base_url: str, share: float, ids: list[str], rng: random.Random) -> None:
+    admin = base_url.removesuffix("/v5") + "/_sim/steps"
+    chosen = rng.sample(ids, max(1, int(len(ids) * share)))
+    step = [{"action": "reject", "ads": chosen, "reasons": ["HASHTAGS"]}]
+    request = urllib.request.Request(admin, data=json.dumps(step).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    urllib.request.urlopen(request, timeout=120).read()
+
+
+def ad_ids(base_url: str) -> list[str]:
+    admin = base_url.removesuffix("/v5") + f"/_sim/ids?account={ACCOUNT}&kind=ads"
+    with urllib.request.urlopen(admin, timeout=120) as answer:
+        data = json.loads(answer.read())
+    return [str(i) for i in (data["ids"] if isinstance(data, dict) else data)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ads", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    rng = random.Random(1)
+    with tempfile.TemporaryDirectory(prefix="pinmon-steady-") as tmp:
+        folder = Path(tmp)
+        (folder / "big.toml").write_text(SCENARIO.format(ads=args.ads))
+        (folder / "floor.py").write_text(FLOOR)
+        (folder / "naive.py").write_text(NAIVE)
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "simulate", "--port", "0", "--scenario",
+             str(folder / "big.toml")],
+            env={**os.environ, "PYTHONPATH": str(HERE)}, cwd=folder,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            assert sim.stdout is not None
+            base_url = sim.stdout.readline().split('"')[1]
+            config = folder / "pinmon.toml"
+            config.write_text(
+                f'[pinterest]\nbase_url = "{base_url}"\naccess_token = "{TOKEN}"\n'
+                f'ad_accounts = ["{ACCOUNT}"]\n[monitor]\nstate = "state.db"\n'
+                '[[routes]]\nname = "sink"\nevents = ["*"]\n'
+                'webhooks = [{ url = "http://127.0.0.1:9/in", secret = '
+                '"whsec_c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA==" }]\n'
+            )
+            pinmon = [sys.executable, "-m", "monitor", "run", "--once", "-c", str(config),
+                      "--log-level", "error"]  # fmt: skip
+            floor = [sys.executable, str(folder / "floor.py"), base_url, ACCOUNT, TOKEN]
+            naive = [*[sys.executable, str(folder / "naive.py")], base_url, ACCOUNT, TOKEN,
+                     str(folder / "naive.db")]  # fmt: skip
+            child(pinmon, folder)  # the baselines: both pollers start from a full state
+            child(naive, folder)
+            ids = ad_ids(base_url)
+            figures: dict[str, list[float]] = {"floor": [], "naive": [], "pinmon": []}
+            for _ in range(args.rounds):
+                reject_some(base_url, 0.01, ids, rng)
+                # Each reads the same listing; pinmon and naive see the same 1% changed.
+                figures["floor"].append(child(floor, folder))
+                figures["naive"].append(child(naive, folder))
+                figures["pinmon"].append(child(pinmon, folder))
+            if args.profile:
+                reject_some(base_url, 0.01, ids, rng)
+                out = folder / "profile.out"
+                child([sys.executable, "-m", "cProfile", "-o", str(out), *pinmon[1:]], folder)
+                import pstats
+
+                pstats.Stats(str(out)).sort_stats("cumulative").print_stats(25)
+        finally:
+            sim.terminate()
+            sim.wait(10)
+    median = {name: statistics.median(runs) for name, runs in figures.items()}
+    print(f"ads={args.ads} rounds={args.rounds}, 1% rejected before each; whole processes, "
+          "CPU = user + system, median [all]")  # fmt: skip
+    for name, runs in figures.items():
+        print(f"  {name:<7} {median[name]:6.2f} s  [{', '.join(f'{r:.2f}' for r in runs)}]")
+    print(f"  pinmon / floor = {median['pinmon'] / median['floor']:.2f}  (goal <= 1.5)")
+    goal = 0.15 if args.ads >= 200_000 else 0.3
+    print(f"  pinmon / naive = {median['pinmon'] / median['naive']:.3f}  (goal <= {goal})")
+
+
+if __name__ == "__main__":
+    main()
