@@ -7,6 +7,7 @@ complete, which is the only case in which an entity missing from it counts as re
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
+from operator import itemgetter
 
 import msgspec
 from xxhash import xxh3_64_intdigest
@@ -14,7 +15,10 @@ from xxhash import xxh3_64_intdigest
 from monitor.compare import DiffContext, DiffResult, EntityComparer
 from monitor.errors import ListingError
 from monitor.evidence import BadItem, excerpt, usable_id
-from monitor.models import Row, SnapshotRow, Stored
+from monitor.models import ROW_HASH, ROW_REMOVED, Row, SnapshotRow, Stored, StoredRow, from_row
+
+#: A range row's raw hash (C-level, for mapping over a page's worth).
+_row_hash = itemgetter(ROW_HASH)
 
 __all__ = ["AccountDiff", "DiffContext", "DiffResult", "OrderError", "diff_listing", "id_key"]
 
@@ -90,7 +94,7 @@ class AccountDiff:
         self,
         items: Sequence[msgspec.Raw],
         row: type[Row],
-        stored: Sequence[tuple[str, Stored]],
+        stored: Sequence[StoredRow],
     ) -> None:
         """Diff one page of raw items against the stored entities of its id range.
 
@@ -98,7 +102,8 @@ class AccountDiff:
             items: The page, in ascending id order.
             row: The Struct a changed item decodes into.
             stored: The stored entities whose ids fall after the previous page's last
-                id and up to this page's last one, in ascending order.
+                id and up to this page's last one, in ascending order, as the store's
+                range rows.
 
         An item whose raw bytes hash to what was stored with the entity at the same
         position cannot have changed: it is neither decoded nor compared (one xxh3 per ad
@@ -110,13 +115,64 @@ class AccountDiff:
         """
         decode = self._decoder(row)
         self._page += 1
+        digests = [xxh3_64_intdigest(raw) >> 1 for raw in items]  # 63 bits: a SQL integer
+        if not (self._same_fields and self._aligned(items, digests, stored, decode)):
+            self._walk(items, digests, [from_row(r) for r in stored], decode)
+        self._result.seen = self._count
+
+    def _aligned(
+        self,
+        items: Sequence[msgspec.Raw],
+        digests: list[int],
+        stored: Sequence[StoredRow],
+        decode: Callable[[bytes], Row],
+    ) -> bool:
+        """The common page, diffed in bulk: item *i* is stored entity *i* of the range,
+        so unchanged items are found by comparing two lists of hashes (no per-item work
+        in Python), and only the items whose bytes changed are decoded. False, having
+        changed nothing, when the page is not like that (an entity added or gone, an
+        item that does not decode, a tombstone listed again): :meth:`_walk` takes it.
+        """
+        if len(stored) != len(items):
+            stored = [r for r in stored if not r[ROW_REMOVED]]  # tombstones stay stored
+            if len(stored) != len(items):
+                return False
+        held = list(map(_row_hash, stored))  # a tombstone's is -1: it never matches
+        changed: list[tuple[int, Row]] = []
+        if digests != held:  # one C-level compare settles the ~8% of pages with no change
+            for i in [i for i, (d, h) in enumerate(zip(digests, held, strict=True)) if d != h]:
+                try:
+                    parsed = decode(items[i])
+                except msgspec.MsgspecError:
+                    return False
+                if parsed.id != stored[i][0] or stored[i][ROW_REMOVED]:
+                    return False
+                changed.append((i, parsed))
+        self._count += len(items) - len(changed)
+        for i, parsed in changed:
+            self._hash = digests[i]
+            self._count += 1
+            self._compare.hash = digests[i]
+            self._compare.compare(parsed, from_row(stored[i])[1])
+        self._hash = 0
+        if stored:
+            self._last_id = stored[-1][0]
+        return True
+
+    def _walk(
+        self,
+        items: Sequence[msgspec.Raw],
+        digests: list[int],
+        stored: Sequence[tuple[str, Stored]],
+        decode: Callable[[bytes], Row],
+    ) -> None:
+        """Any page, item by item: two cursors over the page and the stored range."""
         pending = self._stored
         for entity_id, old in stored:
             pending[entity_id] = old
         fast = self._same_fields
         k, n = 0, len(stored)
-        for raw in items:
-            digest = xxh3_64_intdigest(raw) >> 1  # 63 bits: fits a signed SQL integer
+        for raw, digest in zip(items, digests, strict=True):
             if fast and k < n:
                 entity_id, old = stored[k]
                 if old.raw_hash == digest and not old.removed:
@@ -143,7 +199,6 @@ class AccountDiff:
             self._hash = digest
             self._one(parsed)
         self._hash = 0
-        self._result.seen = self._count
 
     def feed_any(self, items: Sequence[msgspec.Raw], row: type[Row]) -> None:
         """Diff raw items in any order against the whole stored snapshot (given at

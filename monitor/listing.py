@@ -81,7 +81,9 @@ async def diff_in_order(
         stored = (
             []
             if empty
-            else await store.load_range(account_id, kind, after=after, upto=upto, lengths=lengths)
+            else await store.load_range_rows(
+                account_id, kind, after=after, upto=upto, lengths=lengths
+            )
         )
         diff.feed_page(page, row, stored)
         after = upto

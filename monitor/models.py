@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Final, cast
+from typing import Any, Final, TypeAlias, cast
 
 import msgspec
 
@@ -138,6 +138,30 @@ class Stored(msgspec.Struct, frozen=True, gc=False):
     meta: bytes = b""
     removed: bool = False
     raw_hash: int = 0
+
+
+#: One stored entity as a range read returns it, not yet made a :class:`Stored`:
+#: ``(entity_id, updated_time, rev, blob, removed, raw_hash)``. A steady cycle reads
+#: 200,000 of these and needs the full state of only the ~1% whose bytes changed, so the
+#: hot path compares the tuples' hashes and builds a Stored only for those.
+StoredRow: TypeAlias = tuple[str, "int | None", int, bytes, "bool | int", int]
+#: Where the raw hash sits in a :data:`StoredRow`.
+ROW_HASH: Final = 5
+#: Where the tombstone flag sits in a :data:`StoredRow`.
+ROW_REMOVED: Final = 4
+
+
+def from_row(row: StoredRow) -> tuple[str, Stored]:
+    """The id and :class:`Stored` (without meta) of a range row."""
+    entity_id, updated_time, rev, blob, removed, raw_hash = row
+    return entity_id, Stored(updated_time, rev, bytes(blob), b"", bool(removed), raw_hash)
+
+
+def as_row(entity_id: str, stored: Stored) -> StoredRow:
+    """A :class:`Stored` as a range row (for callers that hold Stored states); a
+    tombstone's hash reads -1, as the store reads it."""
+    s = stored
+    return (entity_id, s.updated_time, s.rev, s.blob, s.removed, -1 if s.removed else s.raw_hash)
 
 
 class SnapshotRow(msgspec.Struct, frozen=True, gc=False):

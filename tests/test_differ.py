@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from monitor.differ import AccountDiff, DiffContext, DiffResult, diff_listing
-from monitor.models import DEFAULT_WATCHED, Kind, Row, Stored, row_type
+from monitor.models import DEFAULT_WATCHED, Kind, Row, Stored, as_row, row_type
 
 AD = row_type(Kind.AD, DEFAULT_WATCHED[Kind.AD])
 AD_NAME = row_type(Kind.AD, (*DEFAULT_WATCHED[Kind.AD], "name", "destination_url"))
@@ -293,7 +293,7 @@ def paged(stored: list[tuple[str, Stored]], pages: list[list[msgspec.Raw]]) -> D
         in_range = [kv for kv in stored
                     if (after is None or (len(kv[0]), kv[0]) > (len(after), after))
                     and (len(kv[0]), kv[0]) <= key]
-        diff.feed_page(page, RAW_AD, in_range)
+        diff.feed_page(page, RAW_AD, [as_row(*kv) for kv in in_range])
         after = upto
     diff.add_stored(kv for kv in stored if after is None or (len(kv[0]), kv[0]) > (len(after), after))
     return diff.finish(complete=True)
@@ -331,3 +331,42 @@ def test_an_ad_repeated_across_a_page_boundary_counts_once() -> None:
     stored = stored_range(raw("1"), raw("2"), raw("3"))
     result = paged(stored, [[raw("1"), raw("2", **PAUSED)], [raw("2", **PAUSED), raw("3")]])
     assert [e.type for e in result.events] == ["ad.status_changed"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_paged_diff_matches_the_whole_snapshot_diff(seed: int) -> None:
+    """Whatever a listing does to the stored ranges (changes, ads added and gone, tombstones
+    listed again, unchanged pages, a page boundary shifting), diffing page by page against
+    the range rows finds exactly what diffing against the whole snapshot finds."""
+    import random
+
+    rng = random.Random(seed)
+    ids = sorted(rng.sample(range(100, 400), 60))
+    stored = stored_range(*(raw(str(i)) for i in ids))
+    for k in rng.sample(range(len(stored)), 5):  # some tombstones among them
+        stored[k] = (stored[k][0], msgspec.structs.replace(stored[k][1], removed=True, raw_hash=0))
+    listed: list[msgspec.Raw] = []
+    for i in range(100, 400):
+        roll = rng.random()
+        if i in ids and roll < 0.85:
+            listed.append(raw(str(i), **(rng.choice([REJECTED, PAUSED]) if roll < 0.1 else {})))
+        elif i not in ids and roll < 0.03:
+            listed.append(raw(str(i)))  # a new ad between stored ones
+    size = rng.choice([5, 10, 25])
+    pages = [listed[i : i + size] for i in range(0, len(listed), size)]
+    by_pages = paged(stored, pages)
+    ctx = DiffContext("549755885175", Kind.AD, AD_FIELDS, AD_FIELDS, 1.0)
+    whole = AccountDiff(ctx, dict(stored))
+    for page in pages:
+        whole.feed_any(page, RAW_AD)
+    by_whole = whole.finish(complete=True)
+
+    def summary(result: DiffResult) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]:
+        return (
+            sorted((e.entity_id, e.type) for e in result.events),
+            sorted((r.entity_id, r.stored.rev) for r in result.rows),
+        )
+
+    assert by_pages.events, "the story changes something"
+    assert summary(by_pages) == summary(by_whole)
+    assert by_pages.seen == by_whole.seen == len(listed)

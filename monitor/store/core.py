@@ -20,7 +20,7 @@ import anyio.to_thread
 
 from monitor.errors import StoreError
 from monitor.events import Event
-from monitor.models import Kind, SnapshotRow, Stored
+from monitor.models import Kind, SnapshotRow, Stored, StoredRow
 from monitor.mutes import Mute, Scope
 from monitor.store import accounts, alerting, outbox, settings, snapshots
 from monitor.store._db import Db
@@ -94,6 +94,22 @@ class Store(ABC):
         """
         args = (account_id, kind, after, upto, limit, lengths)
         return await self._run("load_range", snapshots.load_range, *args)
+
+    async def load_range_rows(
+        self,
+        account_id: str,
+        kind: Kind,
+        *,
+        after: str | None,
+        upto: str | None,
+        limit: int | None = None,
+        lengths: tuple[int, int] | None = None,
+    ) -> list[StoredRow]:
+        """:meth:`load_range` as plain row tuples (:data:`~monitor.models.StoredRow`): the
+        cycle's hot path, which compares hashes and builds a :class:`Stored` only for the
+        few entities whose bytes changed."""
+        args = (account_id, kind, after, upto, limit, lengths)
+        return await self._run("load_range", snapshots.load_range_rows, *args)
 
     async def entity_meta(
         self, account_id: str, kind: Kind, entity_ids: Sequence[str]

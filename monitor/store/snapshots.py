@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Final
 
 from monitor.events import Event
-from monitor.models import Kind, SnapshotRow, Stored
+from monitor.models import Kind, SnapshotRow, Stored, StoredRow, from_row
 from monitor.store._db import Column, Db, Row
 from monitor.store._ranges import length_spans
 from monitor.store.outbox import insert_events
@@ -45,16 +46,24 @@ _ENTITY_SELECT: Final = (
     "SELECT entity_id, updated_time, rev, blob, removed, raw_hash FROM entities"
     " WHERE account_id = :a AND kind = :k"
 )
+# The hot path's rows: a tombstone reads with raw hash -1, which no item hashes to (they
+# are 63-bit, >= 0), so a page compares hashes alone, never the flag of each row.
+_ROW_SELECT: Final = (
+    "SELECT entity_id, updated_time, rev, blob, removed,"
+    " CASE WHEN removed THEN -1 ELSE raw_hash END FROM entities"
+    " WHERE account_id = :a AND kind = :k"
+)
 # Within one length, text order is numeric order; SQLite reads it off the primary key.
 _RANGE_ORDER: Final = " ORDER BY entity_id LIMIT :limit"
 # Bounds spelled out, not "IS NULL OR ...": a generic plan could not use them to seek
 # the index, and would read every id of that length.
 _RANGE_BY_BOUNDS: Final = {
-    (low, high): _ENTITY_SELECT
+    (select, low, high): select
     + " AND length(entity_id) = :n"
     + (" AND entity_id > :low" if low else "")
     + (" AND entity_id <= :high" if high else "")
     + _RANGE_ORDER
+    for select in (_ENTITY_SELECT, _ROW_SELECT)
     for low in (False, True)
     for high in (False, True)
 }
@@ -67,8 +76,7 @@ _INFO: Final = """
 
 
 def _stored(row: Row) -> tuple[str, Stored]:
-    entity_id, updated_time, rev, blob, removed, raw_hash = row
-    return entity_id, Stored(updated_time, rev, blob, b"", bool(removed), raw_hash)
+    return from_row(row)  # the columns of _ENTITY_SELECT, in StoredRow order
 
 
 def load_snapshot(db: Db, account_id: str, kind: Kind) -> Snapshot:
@@ -109,25 +117,42 @@ def load_range(
 ) -> list[tuple[str, Stored]]:
     """Stored entities with ids in ``(after, upto]`` as numbers, in that order."""
     spans = length_spans(after, upto, lengths)
-    if len(spans) == 1:  # one statement reads one snapshot by itself
-        return _load_spans(db, account_id, kind, spans, limit)
-    with db.transaction(write=False):
-        return _load_spans(db, account_id, kind, spans, limit)
+    with db.transaction(write=False) if len(spans) > 1 else nullcontext():
+        rows = _load_spans(db, _ENTITY_SELECT, account_id, kind, spans, limit)
+    return [from_row(row) for row in rows]
+
+
+def load_range_rows(
+    db: Db,
+    account_id: str,
+    kind: Kind,
+    after: str | None,
+    upto: str | None,
+    limit: int | None,
+    lengths: tuple[int, int] | None,
+) -> list[StoredRow]:
+    """:func:`load_range` as the driver's row tuples (see :data:`~monitor.models.StoredRow`)."""
+    spans = length_spans(after, upto, lengths)
+    # One statement reads one snapshot by itself; several need a read transaction.
+    with db.transaction(write=False) if len(spans) > 1 else nullcontext():
+        return _load_spans(db, _ROW_SELECT, account_id, kind, spans, limit)
 
 
 def _load_spans(
     db: Db,
+    select: str,
     account_id: str,
     kind: Kind,
     spans: list[tuple[int, str | None, str | None]],
     limit: int | None,
-) -> list[tuple[str, Stored]]:
-    out: list[tuple[str, Stored]] = []
+) -> list[StoredRow]:
+    out: list[StoredRow] = []
     for length, low, high in spans:
         params = {"a": account_id, "k": str(kind), "n": length, "low": low, "high": high}
         params["limit"] = _NO_LIMIT if limit is None else limit - len(out)
-        query = _RANGE_BY_BOUNDS[(low is not None, high is not None)]
-        out += [_stored(row) for row in db.all(query, params)]
+        query = _RANGE_BY_BOUNDS[(select, low is not None, high is not None)]
+        # The driver's tuples as they are: building objects per row is what this saves.
+        out += db.all(query, params)  # the columns of _ENTITY_SELECT, in StoredRow order
         if limit is not None and len(out) >= limit:
             break
     return out

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from monitor.differ import AccountDiff, DiffContext
-from monitor.models import DEFAULT_WATCHED, Kind, Stored, row_type
+from monitor.models import DEFAULT_WATCHED, Kind, Stored, StoredRow, as_row, row_type
 
 ACCOUNT = "549755885175"
 REASONS = ["HASHTAGS", "LANDING_PAGE_BROKEN", "PROHIBITED_PRODUCT", "CLICKBAIT"]
@@ -88,7 +88,7 @@ class Id(msgspec.Struct):
 
 
 def bench_pinmon(
-    pages: list[bytes], ranges: list[list[tuple[str, Stored]]], whole: dict[str, Stored] | None
+    pages: list[bytes], ranges: list[list[StoredRow]], whole: dict[str, Stored] | None
 ) -> tuple[float, int]:
     """What the daemon does per page: envelope decode, the page's last id, then feed_page
     against the stored range (decoding only items whose bytes changed). The store's range
@@ -152,7 +152,9 @@ def main() -> None:
         base.feed_page(decoder.decode(body).items, row_type(Kind.AD, watched), [])
     stored = {r.entity_id: r.stored for r in base.finish(complete=True).rows}
     ordered = sorted(stored.items(), key=lambda kv: (len(kv[0]), kv[0]))
-    ranges = [ordered[i : i + args.page_size] for i in range(0, len(ordered), args.page_size)]
+    # As the store's range read returns them: row tuples.
+    rows = [as_row(*kv) for kv in ordered]
+    ranges = [rows[i : i + args.page_size] for i in range(0, len(rows), args.page_size)]
     stored_dicts = {item["id"]: item for body in old_pages for item in json.loads(body)["items"]}
 
     ours, cold, theirs = [], [], []
