@@ -8,21 +8,23 @@ that ignores the order) reads the snapshot in one query.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Final
 
 import msgspec
 
 from monitor.differ import AccountDiff, DiffContext, OrderError, id_key
 from monitor.evidence import usable_id
-from monitor.models import Kind, Row
+from monitor.models import Kind, Row, StoredRow, from_row
 from monitor.pinterest import PinterestClient
 from monitor.store import StateStore
 from monitor.summary import summary_counts
 
 #: Rows a first cycle accumulates before writing them ahead of its commit, and stored
-#: rows read per query when streaming the tail of a snapshot.
+#: rows read per query when counting a snapshot.
 CHUNK: Final = 10_000
+#: Stored rows read per query while streaming a listing: 20 pages' worth.
+READ_AHEAD: Final = 5_000
 
 
 class _Id(msgspec.Struct):
@@ -48,6 +50,55 @@ def last_id(page: Sequence[msgspec.Raw]) -> str | None:
     return None
 
 
+class _StoredAhead:
+    """The stored entities of a listing in id order, read ahead in chunks of
+    :data:`READ_AHEAD` rows and handed out by page range: one query and one worker-thread
+    hop per few dozen pages, not one per page (a steady 200,000-ad cycle: 40, not 800).
+    """
+
+    def __init__(
+        self, store: StateStore, account_id: str, kind: Kind, lengths: tuple[int, int] | None
+    ) -> None:
+        self._store, self._account, self._kind, self._lengths = store, account_id, kind, lengths
+        self._rows: list[StoredRow] = []
+        self._at = 0  # rows before this one have been handed out
+        self._read_upto: str | None = None  # the last id read so far
+        self._exhausted = False
+
+    async def _more(self) -> bool:
+        if self._exhausted:
+            return False
+        chunk = await self._store.load_range_rows(
+            self._account, self._kind, after=self._read_upto, upto=None,
+            limit=READ_AHEAD, lengths=self._lengths,
+        )  # fmt: skip
+        self._rows = self._rows[self._at :] + chunk
+        self._at = 0
+        self._exhausted = len(chunk) < READ_AHEAD
+        if chunk:
+            self._read_upto = chunk[-1][0]
+        return bool(chunk)
+
+    async def upto(self, entity_id: str) -> list[StoredRow]:
+        """The stored rows not yet handed out with ids up to ``entity_id`` (as numbers)."""
+        key = id_key(entity_id)
+        while (self._read_upto is None or id_key(self._read_upto) <= key) and await self._more():
+            pass
+        rows, start = self._rows, self._at
+        end = start
+        while end < len(rows) and id_key(rows[end][0]) <= key:
+            end += 1
+        self._at = end
+        return rows[start:end]
+
+    async def rest(self) -> AsyncIterator[list[StoredRow]]:
+        """Every stored row not yet handed out (the tail no page covered), a chunk at a
+        time: a listing that stopped short leaves the whole account there."""
+        while self._at < len(self._rows) or await self._more():
+            rows, self._rows, self._at = self._rows[self._at :], [], 0
+            yield rows
+
+
 async def diff_in_order(
     ctx: DiffContext,
     client: PinterestClient,
@@ -59,13 +110,14 @@ async def diff_in_order(
     empty: bool = False,
 ) -> AccountDiff:
     """Stream the listing in ascending id order against the stored entities of each
-    page's id range: memory holds a page, not the account.
+    page's id range: memory holds a page and a chunk of stored rows, not the account.
 
     Raises:
         OrderError: the listing was not in ascending id order (use :func:`diff_whole`).
     """
     account_id, kind = ctx.account_id, ctx.kind
     diff = AccountDiff(ctx, {})
+    ahead = _StoredAhead(store, account_id, kind, lengths)
     after: str | None = None
     async for page in client.list_entities_raw(
         kind, account_id, entity_statuses=statuses, order="ASCENDING"
@@ -78,14 +130,7 @@ async def diff_in_order(
             continue
         if after is not None and id_key(upto) <= id_key(after):
             raise OrderError(f"page ending at {upto} does not follow {after}")
-        stored = (
-            []
-            if empty
-            else await store.load_range_rows(
-                account_id, kind, after=after, upto=upto, lengths=lengths
-            )
-        )
-        diff.feed_page(page, row, stored)
+        diff.feed_page(page, row, [] if empty else await ahead.upto(upto))
         after = upto
         if ctx.baseline and not ctx.report_existing and len(diff.pending_rows) >= CHUNK:
             # A first cycle over a big account writes as it goes, so its memory
@@ -93,14 +138,9 @@ async def diff_in_order(
             await store.write_rows(account_id, kind, diff.take_rows())
     # Stored entities past the last page were not listed: removed (a complete
     # listing is what decides; finish() is only reached when it completed).
-    while not empty:
-        tail = await store.load_range(
-            account_id, kind, after=after, upto=None, limit=CHUNK, lengths=lengths
-        )
-        if not tail:
-            return diff
-        diff.add_stored(tail)
-        after = tail[-1][0]
+    if not empty:
+        async for rows in ahead.rest():
+            diff.add_stored(from_row(r) for r in rows)
     return diff
 
 
