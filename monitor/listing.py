@@ -8,6 +8,7 @@ that ignores the order) reads the snapshot in one query.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Sequence
 from typing import Final
 
@@ -50,6 +51,10 @@ def last_id(page: Sequence[msgspec.Raw]) -> str | None:
     return None
 
 
+def _row_key(row: StoredRow) -> tuple[int, str]:
+    return id_key(row[0])
+
+
 class _StoredAhead:
     """The stored entities of a listing in id order, read ahead in chunks of
     :data:`READ_AHEAD` rows and handed out by page range: one query and one worker-thread
@@ -85,9 +90,7 @@ class _StoredAhead:
         while (self._read_upto is None or id_key(self._read_upto) <= key) and await self._more():
             pass
         rows, start = self._rows, self._at
-        end = start
-        while end < len(rows) and id_key(rows[end][0]) <= key:
-            end += 1
+        end = bisect_right(rows, key, lo=start, key=_row_key)
         self._at = end
         return rows[start:end]
 

@@ -89,6 +89,7 @@ class Transport:
         self.rate_limit: RateLimit | None = None
         # (server's Date, local clock when it arrived) of the latest answer that had one.
         self._server_date: tuple[float, float] | None = None
+        self._date_seen: str | None = None
 
     def now(self) -> float:
         """The best estimate of the current time: the local clock, unless the API's own
@@ -209,6 +210,12 @@ class Transport:
             raise TransientError(
                 "too_large", f"body of {declared} bytes exceeds the {cap}-byte limit"
             )
+        if declared is not None:
+            # The usual case (Pinterest sends a length): one read, as aiohttp buffers it.
+            body = await response.read()
+            if len(body) > cap:  # a server sending more than it declared
+                raise TransientError("too_large", f"body exceeds the {cap}-byte limit")
+            return body
         chunks: list[bytes] = []
         size = 0
         while chunk := await response.content.read(_CHUNK):
@@ -219,8 +226,9 @@ class Transport:
         return b"".join(chunks)
 
     def _note_date(self, value: str | None) -> None:
-        if not value:
-            return
+        if not value or value == self._date_seen:
+            return  # the header changes once a second: parse it once, not per page
+        self._date_seen = value
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
