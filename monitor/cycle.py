@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+import anyio
 import msgspec
 import structlog
 
@@ -14,11 +15,12 @@ from monitor.config import Config
 from monitor.differ import AccountDiff, DiffContext, DiffResult, OrderError
 from monitor.events import Change, Event
 from monitor.evidence import FUTURE_TOLERANCE_S
-from monitor.listing import count_stored, diff_in_order, diff_whole
+from monitor.lane import ReviewLane
+from monitor.listing import CHUNK, count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import Mute
 from monitor.names import ParentNames
-from monitor.normal import decode_meta
+from monitor.normal import decode_meta, decode_state
 from monitor.pinterest import PinterestClient
 from monitor.planner import plan
 from monitor.reminders import Reminders
@@ -48,6 +50,7 @@ class KindPoller:
         count: Keep live entities by summary_status per account (for ``/metrics``):
             the first cycle of a process reads every stored row to start the counts,
             which a `run --once` without metrics need not pay for.
+        lane: The review fast lane to keep up to date (None: no fast lane).
     """
 
     def __init__(
@@ -61,8 +64,15 @@ class KindPoller:
         now: Callable[[], float] = time.time,
         on_event: Callable[[str], None] | None = None,
         count: bool = True,
+        lane: ReviewLane | None = None,
     ) -> None:
         self._config = config
+        self.lane = lane
+        # One poll of an account's ads at a time: the full cycle's listing and the fast
+        # lane's lookups diff against the same stored rows (the lookups only wait for the
+        # store part; their requests go out unlocked, so a slow one delays nothing).
+        self._locks: dict[str, anyio.Lock] = {}
+        self._primed: set[str] = set()
         self._count = count
         self._client = client
         self._store = store
@@ -83,12 +93,21 @@ class KindPoller:
         #: Baselines report what stands (``report_on_start``, or after a lost state).
         self.report_existing = config.monitor.report_on_start
 
+    def _lock(self, account_id: str) -> anyio.Lock:
+        return self._locks.setdefault(account_id, anyio.Lock())
+
     async def poll(self, account_id: str, kind: Kind, mutes: Sequence[Mute]) -> tuple[int, int]:
         """List, diff and commit one kind of one account; returns (new events, listed).
 
         Raises:
             PinterestError: The listing failed (nothing was committed).
         """
+        if kind is not Kind.AD:
+            return await self._poll(account_id, kind, mutes)
+        async with self._lock(account_id):
+            return await self._poll(account_id, kind, mutes)
+
+    async def _poll(self, account_id: str, kind: Kind, mutes: Sequence[Mute]) -> tuple[int, int]:
         watched = self._config.monitor.watch[kind]
         info = await self._store.snapshot_info(account_id, kind)
         ctx = DiffContext(
@@ -119,7 +138,99 @@ class KindPoller:
             )
         await self._reminders.track(events, now=self._now())
         self._announce(ctx, result)
+        if self.lane is not None and kind is Kind.AD:
+            await self._keep_lane(ctx, result, events)
         return new, result.seen
+
+    async def _keep_lane(self, ctx: DiffContext, result: DiffResult, events: list[Event]) -> None:
+        """The fast lane after a commit: ads whose bytes changed, and, the first time an
+        account is seen in this process, every stored ad in review."""
+        lane, now, account_id = self.lane, self._now(), ctx.account_id
+        assert lane is not None
+        if account_id not in self._primed and not ctx.baseline:
+            self._primed.add(account_id)
+            await self._prime(account_id, ctx.watched, now)
+        decided = {e.entity_id for e in events if e.change in (Change.APPROVED, Change.REJECTED)}
+        for r in result.rows:
+            if r.stored.removed:
+                continue
+            state = decode_state(ctx.watched, r.stored.blob)
+            lane.observe(
+                account_id, r.entity_id, state, changed=not ctx.baseline,
+                decided=r.entity_id in decided, now=now,
+            )  # fmt: skip
+        lane.observe_events(account_id, events, now=now)
+        lane.expire(now)
+
+    async def _prime(self, account_id: str, watched: tuple[str, ...], now: float) -> None:
+        """Every stored ad of the account in review, or stamped by Pinterest within the
+        lane's window (an edit not yet reviewed), read once per process in chunks."""
+        lane = self.lane
+        assert lane is not None
+        window = self._config.monitor.fast_window_s
+        after: str | None = None
+        while chunk := await self._store.load_range(
+            account_id, Kind.AD, after=after, upto=None, limit=CHUNK
+        ):
+            for entity_id, stored in chunk:
+                if stored.removed:
+                    continue
+                t = stored.updated_time
+                recent = t is not None and now - window < t <= now
+                state = decode_state(watched, stored.blob)
+                lane.observe(
+                    account_id, entity_id, state, changed=recent, decided=False,
+                    now=float(t) if recent and t is not None else now,
+                )  # fmt: skip
+            after = chunk[-1][0]
+
+    async def poll_found(
+        self, account_id: str, entity_ids: Sequence[str], mutes: Sequence[Mute]
+    ) -> int:
+        """The fast lane's pass over some ads of an account: look them up by id, diff and
+        commit what changed like a cycle does (same differ, transaction and outbox); the
+        lookup proves only what it returned, so nothing is ever removed by it. Returns the
+        new events.
+
+        Raises:
+            PinterestError: The lookup failed (nothing was committed).
+        """
+        kind, row = Kind.AD, self._rows[Kind.AD]
+        statuses = self._config.pinterest.entity_statuses
+        found: list[msgspec.Raw] = []
+        async for page in self._client.lookup_entities_raw(
+            kind, account_id, entity_ids, entity_statuses=statuses
+        ):
+            found.extend(page)
+        async with self._lock(account_id):
+            info = await self._store.snapshot_info(account_id, kind)
+            if info.fields is None:
+                return 0  # no baseline yet: the full cycle takes it
+            watched = self._config.monitor.watch[kind]
+            ctx = DiffContext(
+                account_id=account_id,
+                kind=kind,
+                watched=watched,
+                stored_fields=info.fields,
+                detected_at=self._now(),
+                pending_before=self._now() - _PENDING_LONG_S,
+                trusted_until=self._client.now() + FUTURE_TOLERANCE_S,
+            )
+            stored = await self._store.load_entities(account_id, kind, entity_ids)
+            diff = AccountDiff(ctx, stored)
+            diff.feed_found(found, row)
+            result = diff.finish(complete=False)
+            _log_evidence(kind, result)
+            events = await self._describe(account_id, kind, result.events)
+            new = await self._commit(ctx, info, result, events, mutes, mark=False)
+            if self._count and (account_id, kind) in self.entity_counts:
+                key = (account_id, kind)
+                self.entity_counts[key] = summary_counts_after(self.entity_counts[key], events)
+            await self._reminders.track(events, now=self._now())
+            self._announce(ctx, result)
+            if self.lane is not None:
+                await self._keep_lane(ctx, result, events)
+        return new
 
     async def _counts_before(self, ctx: DiffContext, info: SnapshotInfo) -> dict[str, int]:
         if info.fields is None:
@@ -185,11 +296,13 @@ class KindPoller:
         result: DiffResult,
         events: list[Event],
         mutes: Sequence[Mute],
+        *,
+        mark: bool = True,
     ) -> int:
         """Snapshot rows, events and their deliveries in one transaction; returns the new
         events. Nothing changed, nothing written: most cycles of most accounts skip it
         (it matters with hundreds of accounts on one database)."""
-        if not (result.rows or events or info.fields != ctx.watched):
+        if not (result.rows or events or (mark and info.fields != ctx.watched)):
             return 0
         planned = plan(events, self._config.routes, mutes, self._targets)
         for event, mute in planned.muted:
@@ -203,6 +316,7 @@ class KindPoller:
             events=events,
             deliveries=planned.rows,
             at=self._now(),
+            mark=mark,
         )
 
     def _announce(self, ctx: DiffContext, result: DiffResult) -> None:

@@ -17,6 +17,7 @@ import structlog
 from monitor import __version__
 from monitor.config import Config
 from monitor.delivery import Deliverer, DrainReport
+from monitor.errors import MonitorError
 from monitor.health import Health, serve_health
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, SendResult
@@ -65,8 +66,10 @@ async def open_runtime(
     now: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     on_result: Callable[..., None] | None = None,
+    fast_lane: bool = False,
 ) -> AsyncIterator[Runtime]:
-    """Open the store, the HTTP session and the notifiers; close them all on exit."""
+    """Open the store, the HTTP session and the notifiers; close them all on exit
+    (``fast_lane``: keep the review fast lane, for a daemon that runs its passes)."""
     # The default redactor is the one logging scrubs with: fill it before anything logs.
     redactor = register_config_secrets(config, DEFAULT)
     metrics = Metrics(now=now, redactor=redactor)
@@ -121,6 +124,7 @@ async def open_runtime(
                 reports=reports,
                 # Only /metrics shows them; counting starts by reading every stored row.
                 count_entities=config.monitor.listen is not None,
+                fast_lane=fast_lane,
             )
             deliverer = Deliverer(
                 store,
@@ -207,12 +211,14 @@ async def run_forever(
     sleep_until: Callable[[float], Awaitable[None]] | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
     handle_signals: bool = True,
+    fast_wait: Callable[[float], Awaitable[None]] | None = None,
     **kw: object,
 ) -> int:
     """Poll every interval until SIGTERM/SIGINT (or ``stop``), then shut down gracefully.
 
     Polling stops at once; deliveries already under way get ``shutdown_grace`` to finish.
-    Whatever is left stays in the outbox for the next start.
+    Whatever is left stays in the outbox for the next start. ``fast_wait`` waits for the
+    fast lane's next pass (injected in tests; by default it sleeps like the cycles).
     """
     stop = stop or anyio.Event()
     mon = config.monitor
@@ -221,7 +227,11 @@ async def run_forever(
         await anyio.sleep(max(0.0, deadline - monotonic()))
 
     wait = sleep_until or default_sleep_until
-    async with open_runtime(config, **kw) as rt, anyio.create_task_group() as tg:  # type: ignore[arg-type]
+    fast = mon.fast_interval_s > 0
+    async with (
+        open_runtime(config, fast_lane=fast, **kw) as rt,  # type: ignore[arg-type]
+        anyio.create_task_group() as tg,
+    ):
         if handle_signals:
             tg.start_soon(_watch_signals, stop)
         delivery_scope = anyio.CancelScope()
@@ -266,9 +276,14 @@ async def run_forever(
                     )
 
         tg.start_soon(poll)
+
+        fast_scope = anyio.CancelScope()
+        if fast:
+            tg.start_soon(_fast_lane, rt, fast_scope, monotonic, fast_wait or default_sleep_until)
         await stop.wait()
         log.info("daemon.stopping", grace_s=mon.shutdown_grace_s)
         poll_scope.cancel()
+        fast_scope.cancel()
         # Let in-flight sends finish (and what is due go out), within the grace period;
         # whatever is left stays in the outbox for the next start.
         rt.deliverer.stop()
@@ -278,6 +293,28 @@ async def run_forever(
         tg.cancel_scope.cancel()
     log.info("daemon.stopped")
     return EXIT_OK
+
+
+async def _fast_lane(
+    rt: Runtime,
+    scope: anyio.CancelScope,
+    monotonic: Callable[[], float],
+    wait: Callable[[float], Awaitable[None]],
+) -> None:
+    """The review fast lane's passes, every ``fast_interval`` until ``scope`` is cancelled.
+
+    Its own task on its own clock: a slow lookup never holds up a full cycle (they share
+    only the store's short transactions and the request budget).
+    """
+    with scope:
+        started = monotonic()
+        while True:
+            await wait(next_cycle_start(started, monotonic(), rt.config.monitor.fast_interval_s))
+            try:
+                if await rt.poller.run_fast_pass():
+                    rt.deliverer.wake()
+            except MonitorError as exc:
+                log.warning("fastlane.failed", error=str(exc))
 
 
 async def check_state(rt: Runtime) -> None:

@@ -14,6 +14,7 @@ from monitor.config import Config
 from monitor.cycle import KindPoller
 from monitor.errors import AuthError, MonitorError, PinterestError
 from monitor.events import Event
+from monitor.lane import ReviewLane
 from monitor.models import Kind
 from monitor.mutes import Mute
 from monitor.normal import cap_text
@@ -21,6 +22,7 @@ from monitor.notify import Notifier
 from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.outbox import Reports
 from monitor.pinterest import PinterestClient
+from monitor.pinterest.params import MAX_FILTER_IDS
 from monitor.reminders import Reminders
 from monitor.replicas import Replica
 from monitor.store import AccountState, StateStore
@@ -81,6 +83,8 @@ class Poller:
         reports: Where pinmon's reports about itself are committed; by default one
             routed like the config says.
         count_entities: Keep the entity counts ``/metrics`` shows (see ``KindPoller``).
+        fast_lane: Keep the review fast lane (a daemon, when ``fast_interval`` is set;
+            ``run --once`` has no use for it).
     """
 
     def __init__(
@@ -95,6 +99,7 @@ class Poller:
         replica: Replica | None = None,
         reports: Reports | None = None,
         count_entities: bool = True,
+        fast_lane: bool = False,
     ) -> None:
         self._config = config
         self.replica = replica
@@ -108,6 +113,8 @@ class Poller:
         self._mutes: list[Mute] = []
         self._successes: list[tuple[str, str | None]] = []
         self._reminders = Reminders(store, config.routes, targets, now=now)
+        self._lane_capped = False
+        mon = config.monitor
         self._kinds = KindPoller(
             config,
             client=client,
@@ -117,6 +124,7 @@ class Poller:
             now=now,
             on_event=on_event,
             count=count_entities,
+            lane=ReviewLane(mon.fast_window_s) if fast_lane and mon.fast_interval_s else None,
         )
 
     @property
@@ -298,6 +306,42 @@ class Poller:
             return AccountResult(
                 account_id, ok=True, events=events, entities=entities, state=state
             ), None
+
+    @property
+    def lane(self) -> ReviewLane | None:
+        """The review fast lane (None: off)."""
+        return self._kinds.lane
+
+    async def run_fast_pass(self) -> int:
+        """Look up the ads in the review fast lane by id, within its share of the budget
+        (the longest waiting first); returns the new events.
+
+        A failed lookup is logged and costs that account only this pass.
+        """
+        lane = self._kinds.lane
+        if lane is None or not lane.size():
+            return 0
+        mon, p = self._config.monitor, self._config.pinterest
+        requests = max(1, int(mon.fast_share * p.requests_per_minute * mon.fast_interval_s / 60))
+        capacity = requests * MAX_FILTER_IDS
+        if lane.size() > capacity and not self._lane_capped:
+            # Said once: a lane this full stays so for a while.
+            self._lane_capped = True
+            log.warning(
+                "fastlane.capped", ads=lane.size(), per_pass=capacity, share=mon.fast_share
+            )
+        elif lane.size() <= capacity:
+            self._lane_capped = False
+        mutes = await self._store.mutes(now=self._now())
+        new = 0
+        for account_id, ids in lane.due(capacity).items():
+            with structlog.contextvars.bound_contextvars(account_id=account_id):
+                try:
+                    new += await self._kinds.poll_found(account_id, ids, mutes)
+                except PinterestError as exc:
+                    log.warning("fastlane.failed", ads=len(ids), error=str(exc))
+        log.info("fastlane.pass", ads=min(lane.size(), capacity), events=new)
+        return new
 
     def entity_totals(self) -> dict[Kind, dict[str, int]]:
         """Live entities by kind and summary_status, summed over accounts."""

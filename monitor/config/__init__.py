@@ -127,7 +127,18 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
         listen=r.get("listen", None, _listen),
         report_on_start=r.get("report_on_start", d.report_on_start, _bool),
         stream_above=r.get("stream_above", d.stream_above, _non_negative_int),
+        fast_interval_s=r.get("fast_interval", d.fast_interval_s, duration_or_zero),
+        fast_window_s=r.get("fast_window", d.fast_window_s, parse_duration),
+        fast_share=r.get("fast_share", d.fast_share, _share),
     )
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    if not 0 < value <= 1:
+        raise ValueError("must be more than 0 and at most 1 (a share of the budget)")
+    return float(value)
 
 
 def load_config(

@@ -73,6 +73,12 @@ class MonitorConfig:
     listen: tuple[str, int] | None = None
     report_on_start: bool = False
     stream_above: int = 2000
+    #: The review fast lane: ads under review looked up by id this often (0: off)...
+    fast_interval_s: float = 30.0
+    #: ...created or edited ads stay in it this long without showing PENDING...
+    fast_window_s: float = 86_400.0
+    #: ...and it spends at most this share of ``requests_per_minute``.
+    fast_share: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,7 @@ class Store(ABC):
         events: Sequence[Event],
         deliveries: Pairs,
         at: float,
+        mark: bool = True,
     ) -> int:
         """Atomically write a completed listing's outcome; returns how many events were new.
 
@@ -143,10 +144,19 @@ class Store(ABC):
         (which also marks the baseline as taken), insert ``events`` into the history
         (ignoring ids already present), and insert one pending outbox row per
         ``(event_id, route, target)`` in ``deliveries`` (ignoring pairs already present).
-        A failure (e.g. a pair naming an unknown event) writes nothing.
+        A failure (e.g. a pair naming an unknown event) writes nothing. ``mark=False``
+        (the fast lane's lookups by id) writes neither the field set nor the time: a lookup
+        of some entities is not a snapshot.
         """
-        args = (account_id, kind, fields, rows, events, deliveries, at)
+        args = (account_id, kind, fields, rows, events, deliveries, at, mark)
         return await self._run("commit_cycle", snapshots.commit_cycle, *args)
+
+    async def load_entities(
+        self, account_id: str, kind: Kind, entity_ids: Sequence[str]
+    ) -> dict[str, Stored]:
+        """The stored state (without meta) of these entities, those that are stored."""
+        args = (account_id, kind, entity_ids)
+        return await self._run("load_entities", snapshots.load_entities, *args)
 
     # -- the outbox and the history ------------------------------------------------------
 

@@ -216,9 +216,25 @@ def commit_cycle(
     events: Sequence[Event],
     deliveries: Sequence[tuple[str, str, str]],
     at: float,
+    mark: bool = True,
 ) -> int:
-    """A completed listing's rows, field set, events and outbox rows, in one transaction."""
+    """A completed listing's rows, field set, events and outbox rows, in one transaction
+    (``mark=False``: a lookup of some entities, which neither takes nor dates a snapshot)."""
     with db.transaction():
         upsert_rows(db, account_id, kind, rows)
-        mark_snapshot(db, account_id, kind, fields, at)
+        if mark:
+            mark_snapshot(db, account_id, kind, fields, at)
         return insert_events(db, events, deliveries, at)
+
+
+def load_entities(
+    db: Db, account_id: str, kind: Kind, entity_ids: Sequence[str]
+) -> dict[str, Stored]:
+    """The stored state (without meta) of these entities, those that are stored."""
+    rows = db.any_of(
+        "SELECT entity_id, updated_time, rev, blob, removed, raw_hash FROM entities"
+        " WHERE account_id = ? AND kind = ? AND entity_id IN ({marks})",
+        entity_ids,
+        (account_id, str(kind)),
+    )
+    return dict(from_row(row) for row in rows)  # the columns of _ENTITY_SELECT
