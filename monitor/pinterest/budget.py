@@ -112,6 +112,7 @@ class RateBudget:
         self._paused_until = 0.0
         self._lock = anyio.Lock()
         self._released = anyio.Event()
+        self._answer_awaited = False
         self.waited_s = 0.0
 
     @property
@@ -124,26 +125,37 @@ class RateBudget:
 
         Waiters queue behind one lock, so the budget is spent in arrival order.
         """
+        if not self._lock.locked() and self._take(self._now()):
+            # Nobody is queued and the budget allows it: no lock round trip (the common
+            # case of a listing's pages, one after another; nothing awaits in between).
+            return
         async with self._lock:
             while True:
                 now = self._now()
-                wait = self._wait_s(now)
-                if wait == 0.0:
-                    self._in_flight += 1
-                    self._sent.append(now)
-                    if self._remaining is not None:
-                        self._remaining -= 1
+                if self._take(now):
                     return
+                wait = self._wait_s(now)
                 started = now
                 if wait is None:
                     # Only answers can tell: wait for one (or the window to reset).
                     released = self._released
+                    self._answer_awaited = True
                     limit = None if self._reset_at is None else max(0.0, self._reset_at - now)
                     with anyio.move_on_after(limit):
                         await released.wait()
                 else:
                     await self._sleep(wait)
                 self.waited_s += max(0.0, self._now() - started)
+
+    def _take(self, now: float) -> bool:
+        """Count one request sent now, if the budget allows one now."""
+        if self._wait_s(now) != 0.0:
+            return False
+        self._in_flight += 1
+        self._sent.append(now)
+        if self._remaining is not None:
+            self._remaining -= 1
+        return True
 
     def _wait_s(self, now: float) -> float | None:
         """0 to send now, seconds to wait, or None to wait for an answer."""
@@ -184,8 +196,12 @@ class RateBudget:
             # An answer (or a failure) without the headers: this server does not count
             # aloud; only the configured limits apply.
             self._server_tells = False
-        self._released.set()
-        self._released = anyio.Event()
+        if self._answer_awaited:
+            # Only a waiter needs the event (an anyio Event per answer costs a backend
+            # lookup each): wake it, and give the next one a fresh event.
+            self._answer_awaited = False
+            self._released.set()
+            self._released = anyio.Event()
 
     def _observe(self, seen: RateLimit) -> None:
         if seen.limit is not None and seen.limit > 0 and seen.limit != self.limit:
