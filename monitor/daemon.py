@@ -181,7 +181,15 @@ async def observe_cycle(rt: Runtime, report: CycleReport, duration_s: float) -> 
     rt.metrics.rate_limit_remaining(None if limit is None else limit.remaining)
     for kind, counts in rt.poller.entity_totals().items():
         rt.metrics.entities(kind.value, counts)
+    observe_lane(rt)
     await refresh_outbox(rt)
+
+
+def observe_lane(rt: Runtime) -> None:
+    """The fast lane's size and oldest wait, for /metrics and the log."""
+    lane = rt.poller.lane
+    if lane is not None:
+        rt.metrics.fast_lane(lane.size(), lane.oldest_age_s(rt.now()))
 
 
 async def run_once(config: Config, **kw: object) -> int:
@@ -315,6 +323,7 @@ async def _fast_lane(
                     rt.deliverer.wake()
             except MonitorError as exc:
                 log.warning("fastlane.failed", error=str(exc))
+            observe_lane(rt)
 
 
 async def check_state(rt: Runtime) -> None:

@@ -16,6 +16,8 @@ from monitor.events import Change, Event
 
 #: The states a review is not decided in.
 _PENDING: Final = "PENDING"
+#: "Never asked about": sorts before any time.
+_NEVER: Final = float("-inf")
 #: Changes that end a review (the ad leaves the lane).
 _DECISIONS: Final = frozenset({Change.APPROVED, Change.REJECTED})
 
@@ -39,7 +41,7 @@ class ReviewLane:
 
     def __init__(self, window_s: float) -> None:
         self._window_s = window_s
-        # account -> ad id -> [entered at, in review]
+        # account -> ad id -> [entered at, in review, last asked at (-inf: never)]
         self._lanes: dict[str, dict[str, list[Any]]] = {}
 
     def observe(
@@ -58,13 +60,13 @@ class ReviewLane:
         entry = lane.get(entity_id)
         if pending:
             if entry is None:
-                lane[entity_id] = [now, True]
+                lane[entity_id] = [now, True, _NEVER]
             else:
                 entry[1] = True
         elif decided:
             lane.pop(entity_id, None)
         elif changed:
-            lane[entity_id] = [now, False]
+            lane[entity_id] = [now, False, _NEVER]
         elif entry is not None:
             entry[1] = False
 
@@ -81,22 +83,33 @@ class ReviewLane:
         """Drop ads past the window that are not in review."""
         cutoff = now - self._window_s
         for lane in self._lanes.values():
-            gone = [i for i, (at, pending) in lane.items() if not pending and at < cutoff]
+            gone = [i for i, (at, pending, _) in lane.items() if not pending and at < cutoff]
             for entity_id in gone:
                 del lane[entity_id]
 
     def due(self, limit: int) -> dict[str, list[str]]:
-        """Up to ``limit`` ads over every account, those waiting longest first, by account."""
+        """Up to ``limit`` ads over every account, by account: those not asked about for
+        longest first (never asked before all), and among them the longest waiting. When
+        the lane holds more than a pass may ask, the oldest go first and none waits more
+        than ``ceil(size / limit)`` passes."""
         entries = [
-            (at, account, entity_id)
+            (asked, at, account, entity_id)
             for account, lane in self._lanes.items()
-            for entity_id, (at, _) in lane.items()
+            for entity_id, (at, _, asked) in lane.items()
         ]
-        entries.sort(key=lambda e: (e[0], e[1], len(e[2]), e[2]))
+        entries.sort(key=lambda e: (e[0], e[1], e[2], len(e[3]), e[3]))
         out: dict[str, list[str]] = {}
-        for _, account, entity_id in entries[:limit]:
+        for _, _, account, entity_id in entries[:limit]:
             out.setdefault(account, []).append(entity_id)
         return out
+
+    def asked(self, account_id: str, entity_ids: Iterable[str], *, now: float) -> None:
+        """These ads were just looked up (they go to the back of the queue)."""
+        lane = self._lanes.get(account_id, {})
+        for entity_id in entity_ids:
+            entry = lane.get(entity_id)
+            if entry is not None:
+                entry[2] = now
 
     def accounts(self) -> list[str]:
         """Accounts with ads in the lane."""
@@ -108,5 +121,5 @@ class ReviewLane:
 
     def oldest_age_s(self, now: float) -> float | None:
         """How long the longest-waiting ad has been in the lane (None: empty)."""
-        entered = [at for lane in self._lanes.values() for at, _ in lane.values()]
+        entered = [entry[0] for lane in self._lanes.values() for entry in lane.values()]
         return now - min(entered) if entered else None

@@ -111,6 +111,15 @@ class Metrics:
             "Unix time of the end of the last cycle in which every account succeeded.",
             registry=r,
         )
+        self._lane = Gauge(
+            "pinmon_fast_lane_ads", "Ads in the review fast lane (in review, or just edited).",
+            registry=r,
+        )  # fmt: skip
+        self._lane_age = Gauge(
+            "pinmon_fast_lane_oldest_age_seconds",
+            "How long the longest-waiting ad has been in the fast lane (0 when empty).",
+            registry=r,
+        )
         self._kind_statuses: dict[str, set[str]] = {}
         self._rate_limit.set(math.nan)
         if process:
@@ -181,6 +190,11 @@ class Metrics:
         """The outbox's pending count and the age of its oldest pending delivery."""
         self._outbox.set(depth)
         self._outbox_age.set(0.0 if oldest_age_s is None else max(0.0, oldest_age_s))
+
+    def fast_lane(self, ads: int, oldest_age_s: float | None) -> None:
+        """The review fast lane's size and the age of its longest-waiting ad."""
+        self._lane.set(ads)
+        self._lane_age.set(0.0 if oldest_age_s is None else max(0.0, oldest_age_s))
 
     def render(self) -> bytes:
         """Every family in the text exposition format (:data:`CONTENT_TYPE`)."""

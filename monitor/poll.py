@@ -314,7 +314,8 @@ class Poller:
 
     async def run_fast_pass(self) -> int:
         """Look up the ads in the review fast lane by id, within its share of the budget
-        (the longest waiting first); returns the new events.
+        (those not asked about for longest first, see ``ReviewLane.due``); returns the new
+        events.
 
         A failed lookup is logged and costs that account only this pass.
         """
@@ -337,10 +338,15 @@ class Poller:
         for account_id, ids in lane.due(capacity).items():
             with structlog.contextvars.bound_contextvars(account_id=account_id):
                 try:
+                    lane.asked(account_id, ids, now=self._now())
                     new += await self._kinds.poll_found(account_id, ids, mutes)
                 except PinterestError as exc:
                     log.warning("fastlane.failed", ads=len(ids), error=str(exc))
-        log.info("fastlane.pass", ads=min(lane.size(), capacity), events=new)
+        age = lane.oldest_age_s(self._now())
+        log.info(
+            "fastlane.pass", ads=min(lane.size(), capacity), in_lane=lane.size(), events=new,
+            oldest_s=None if age is None else round(age),
+        )  # fmt: skip
         return new
 
     def entity_totals(self) -> dict[Kind, dict[str, int]]:

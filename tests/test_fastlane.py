@@ -163,3 +163,72 @@ def test_lane_orders_by_waiting_time_and_forgets_decided_ads() -> None:
     assert lane.due(10) == {"b": ["1"]}
     assert lane.oldest_age_s(now=121.0) == 116.0
     assert lane.size() == 1
+
+
+def big_scenario(ads: int) -> dict[str, object]:
+    """One account of ``ads`` generated ads."""
+    return {
+        "name": "fastlane-cap",
+        "auth": {"access_tokens": [TOKEN]},
+        "accounts": [
+            {
+                "id": ACCOUNT,
+                "name": "Big",
+                "generate": {"ads": ads, "campaigns": 2, "ad_groups_per_campaign": 2},
+            }
+        ],
+    }
+
+
+def lookup_requests(r: Rig) -> list[int]:
+    """For each lookup by id the simulator answered, how many ids it asked for."""
+    return [
+        sum(1 for key, _ in q.query if key == "ad_ids")
+        for q in r.sim.requests
+        if any(key == "ad_ids" for key, _ in q.query)
+    ]
+
+
+async def test_the_lanes_share_of_the_budget_holds_under_5000_pending_ads(tmp_path: Path) -> None:
+    """5,000 ads in review and room for 15 requests a pass (5% of 600/min over 30 s): each
+    pass asks 15 × 250 of them, the rest go first in the next pass, none is asked twice
+    before every one was asked once."""
+    async with rig(tmp_path, big_scenario(5000)) as r:
+        for ad_id in r.sim.world.ids_of(ACCOUNT, "ads"):
+            r.sim.world.set_pending(str(ad_id))
+        write_config(r)
+        r.path.write_text(
+            r.path.read_text().replace("retries = 2", "retries = 2\nrequests_per_minute = 600")
+        )
+        async with daemon(r) as clocks:
+            await clocks.fast_pass()
+            first = lookup_requests(r)
+            assert first == [250] * 15
+            await clocks.fast_pass()
+            second = lookup_requests(r)[len(first) :]
+            assert second == [250] * 15
+        asked: list[str] = [v for q in r.sim.requests for k, v in q.query if k == "ad_ids"]
+        assert len(set(asked)) == 5000  # two passes of 3,750: all 5,000, the oldest twice
+        assert all(q.status == 200 for q in r.sim.requests)
+
+
+async def test_a_hanging_lookup_never_holds_up_a_full_cycle(tmp_path: Path) -> None:
+    """The fast pass's lookup hangs; a full cycle started meanwhile lists, diffs, commits
+    and alerts while it still hangs."""
+    async with rig(tmp_path) as r:
+        write_config(r)
+        r.sim.world.set_pending(ADS[0])
+        async with daemon(r) as clocks, anyio.create_task_group() as tg:
+            # The next request on the listing path is the lookup: it answers only after
+            # far longer than the test may run (stopping the daemon cancels it).
+            hang = r.sim.add_fault(
+                path="/v5/ad_accounts/*/ads", kind="slow", delay_s=3600, times=1
+            )
+            tg.start_soon(clocks.fast_pass)
+            while not hang.fired:  # until the lookup is under way
+                await anyio.sleep(0)
+            r.sim.world.reject_ad(ADS[1], reasons=["HASHTAGS"])
+            await clocks.cycle()
+            sent = await r.sink.wait_for(1)
+            assert ADS[1] in str(sent[0].json)
+            tg.cancel_scope.cancel()
