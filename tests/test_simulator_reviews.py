@@ -13,7 +13,14 @@ import pytest
 
 from monitor.daemon import EXIT_OK, run_once
 from monitor.errors import ConfigError
-from monitor.simulator import ManualClock, Simulator, World, load_scenario, vocab
+from monitor.simulator import (
+    ManualClock,
+    Simulator,
+    World,
+    builtin_scenario,
+    load_scenario,
+    vocab,
+)
 from tests.harness import ADS, TOKEN, Rig, small_scenario
 from tests.sink import HttpSink
 
@@ -468,6 +475,22 @@ def load_scenario_data() -> dict[str, Any]:
     import tomllib
 
     return tomllib.loads(TWO_ACCOUNTS)
+
+
+def test_shipped_reviews_scenario_stages_200_reviews() -> None:
+    """The built-in ``reviews`` scenario: 200 ads in two accounts, each entering within five
+    minutes of the start and decided within ten, about a quarter rejected."""
+    clock = ManualClock(T0)
+    sim = Simulator(scenario=builtin_scenario("reviews"), now=clock)
+    reviews = sim.reviews
+    assert len(reviews) == len({r.ad_id for r in reviews}) == 200
+    assert {r.account for r in reviews} == {ACME, NORTHWIND}
+    assert sum(r.kind == "create" for r in reviews) == 40
+    assert all(0 <= r.entered_at - T0 <= 300 and r.decided_at - T0 <= 600 for r in reviews)
+    assert sum(r.decision == "reject" for r in reviews) == 50
+    clock.advance(600)
+    sim.tick()
+    assert sim.state()["reviews"]["decided"] == 200
 
 
 def test_a_story_the_world_cannot_honour_fails_the_simulator_build() -> None:

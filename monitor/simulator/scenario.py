@@ -290,7 +290,7 @@ def _check_unique_ids(scenario: Scenario, p: Problems) -> None:
 
 
 def builtin_scenario(name: str) -> Path:
-    """The path of a scenario shipped with pinmon: ``demo``, ``large`` or ``fault-storm``.
+    """The path of a scenario shipped with pinmon (``demo``, ``large``, ``fault-storm``...).
 
     Raises:
         ConfigError: If there is no such scenario.
