@@ -208,6 +208,44 @@ async def test_id_filters(sim: Simulator, http: aiohttp.ClientSession) -> None:
     assert [g["id"] for g in body["items"]] == ["2680059592707"]
 
 
+async def test_ad_ids_lookup_returns_exactly_those_ads(
+    clock: ManualClock, http: aiohttp.ClientSession
+) -> None:
+    """Up to 250 ad_ids come back in one page or paged by bookmark, in id order; ids of
+    another account or of no ad are left out, and entity_statuses still applies."""
+    scenario = {
+        "accounts": [
+            {"id": "1", "name": "A", "generate": {"ads": 600, "archived_share": 0.1, "seed": 3}},
+            {"id": "2", "name": "B", "generate": {"ads": 50}},
+        ]
+    }
+    async with Simulator(scenario=scenario, now=clock) as sim:
+        mine = [str(i) for i in sim.world.ids_of("1", "ads")]
+        wanted = random.Random(5).sample(mine, 250)
+        url = f"{sim.base_url}/ad_accounts/1/ads"
+        every = "ACTIVE,PAUSED,ARCHIVED"
+        query = {"ad_ids": ",".join(wanted), "page_size": 250, "entity_statuses": every}
+        _, body, _ = await get(http, url, query)
+        assert [a["id"] for a in body["items"]] == sorted(wanted, key=int)
+        assert body["bookmark"] is None
+        paged, bookmarks = await walk(
+            http, url, ad_ids=",".join(wanted), page_size=100, entity_statuses=every
+        )
+        assert paged == sorted(wanted, key=int)
+        assert len(bookmarks) == 3
+        down, _ = await walk(
+            http, url, ad_ids=",".join(wanted), entity_statuses=every, order="DESCENDING"
+        )
+        assert down == sorted(wanted, key=int, reverse=True)
+        live = [i for i in sorted(wanted, key=int) if sim.world.ad(i).status != "ARCHIVED"]
+        assert len(live) < 250  # some of them are archived: hidden by the default statuses
+        _, body, _ = await get(http, url, {"ad_ids": ",".join(wanted), "page_size": 250})
+        assert [a["id"] for a in body["items"]] == live
+        theirs = str(sim.world.ids_of("2", "ads")[0])
+        _, body, _ = await get(http, url, {"ad_ids": f"{mine[0]},{theirs},999999999999"})
+        assert [a["id"] for a in body["items"]] == [mine[0]]
+
+
 async def test_only_one_kind_of_id_filter(sim: Simulator, http: aiohttp.ClientSession) -> None:
     """Giving two kinds of id filter, or more than 250 ids, is a 400."""
     url = f"{sim.base_url}/ad_accounts/{ACME}"
@@ -426,6 +464,11 @@ def test_cached_listings_follow_membership_changes() -> None:
             {"entity_statuses": "ARCHIVED"},
             {"entity_statuses": "ACTIVE", "order": "DESCENDING"},
             {"entity_statuses": "ACTIVE,PAUSED,ARCHIVED", "ad_group_ids": "2680059592700"},
+            {"ad_ids": ",".join(str(687195134300 + i) for i in range(0, 400, 3))},
+            {
+                "ad_ids": ",".join(str(687195134300 + i) for i in range(0, 300, 7)),
+                "order": "DESCENDING",
+            },
         )
     ]
     originals = [cached.get("1", q) for q in queries]

@@ -295,3 +295,44 @@ async def test_demo_scenario_bodies_match_schema(spec: dict[str, Any]) -> None:
                     )
                 assert status == 200
                 check(spec, "/ad_accounts/{ad_account_id}/ads", "get", 200, body)
+
+
+async def test_ads_in_review_match_schema(spec: dict[str, Any]) -> None:
+    """Ads a review story created, edited, left PENDING or decided validate, in a listing,
+    in an ad_ids lookup and one by one."""
+    clock = ManualClock()
+    scenario = {
+        "accounts": [{"id": ACCOUNT, "name": "Acme Home", "generate": {"ads": 40, "campaigns": 2}}]
+    }
+    async with Simulator(scenario=scenario, now=clock) as sim:
+        staged = [
+            *sim.stage_reviews(
+                {"kind": "edit", "count": 10, "decide_s": {"min_s": 0, "max_s": 100}, "seed": 1}
+            ),
+            *sim.stage_reviews(
+                {
+                    "kind": "create",
+                    "count": 4,
+                    "enter_s": [0, 0, 50, 200],
+                    "decide_s": 60,
+                    "rejected_share": 1,
+                    "reasons_per_ad": 3,
+                    "fields": {"creative_type": "VIDEO"},
+                }
+            ),
+        ]
+        clock.advance(70)
+        assert sim.state()["reviews"]["pending"] > 0
+        assert sim.state()["reviews"]["decided"] > 0
+        url = f"{sim.base_url}/ad_accounts/{ACCOUNT}/ads"
+        ids = [r.ad_id for r in staged if r.state != "scheduled"]
+        async with aiohttp.ClientSession() as session:
+            for params in ({"page_size": "250"}, {"ad_ids": ",".join(ids)}):
+                status, body = await _get(session, url, **params)
+                assert status == 200, body
+                check(spec, "/ad_accounts/{ad_account_id}/ads", "get", 200, body)
+            assert {a["review_status"] for a in body["items"]} >= {"PENDING", "REJECTED"}
+            for ad_id in ids:
+                status, body = await _get(session, f"{url}/{ad_id}")
+                assert status == 200, body
+                check(spec, "/ad_accounts/{ad_account_id}/ads/{ad_id}", "get", 200, body)

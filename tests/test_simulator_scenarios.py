@@ -334,7 +334,7 @@ async def test_reset_restores_the_scenario(sim: Simulator) -> None:
 # -- scenario files -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["demo", "large", "fault-storm"])
+@pytest.mark.parametrize("name", ["demo", "large", "fault-storm", "reviews"])
 def test_shipped_scenarios_load(name: str) -> None:
     """Every scenario shipped as package data loads into a world."""
     assert name in builtin_scenarios()

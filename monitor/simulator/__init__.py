@@ -1,10 +1,12 @@
 """A Pinterest API v5 simulator: the ads endpoints pinmon polls, faithful to the spec.
 
 It serves accounts, campaigns, ad groups and ads from a scenario, changes them on a
-timeline (rejections, approvals, pauses, new ads...), scripts failures (429, 500,
-resets, truncated bodies, looping bookmarks, stale replicas...), and enforces OAuth
-and rate limits the way Pinterest does. ``pinmon demo`` runs against it, people rehearse
-alerts with it, and the test suite uses it instead of mocks. See docs/simulator.md.
+timeline (rejections, approvals, pauses, new ads...), stages ad reviews on the clock
+(ads created or edited, PENDING, then decided at scripted or seeded-random moments),
+scripts failures (429, 500, resets, truncated bodies, looping bookmarks, stale
+replicas...), and enforces OAuth and rate limits the way Pinterest does. ``pinmon demo``
+runs against it, people rehearse alerts with it, and the test suite uses it instead of
+mocks. See docs/simulator.md.
 
 Example::
 
@@ -24,6 +26,8 @@ from monitor.simulator.auth import TokenPair, Tokens
 from monitor.simulator.clock import ManualClock
 from monitor.simulator.entities import Ad, AdAccount, AdGroup, Campaign
 from monitor.simulator.faults import Fault, FaultKind
+from monitor.simulator.reviewer import Review
+from monitor.simulator.reviews import ReviewStory
 from monitor.simulator.scenario import (
     AuthSpec,
     RateLimitSpec,
@@ -48,6 +52,8 @@ __all__ = [
     "ManualClock",
     "RateLimitSpec",
     "RequestRecord",
+    "Review",
+    "ReviewStory",
     "Scenario",
     "Simulator",
     "Step",

@@ -17,6 +17,7 @@ from monitor.simulator.actions import StepError
 from monitor.simulator.app import SIM
 from monitor.simulator.faults import parse_fault
 from monitor.simulator.render import encode
+from monitor.simulator.reviewer import STATES
 from monitor.simulator.tables import Problems
 
 ADMIN_PREFIX: Final = "/_sim"
@@ -142,6 +143,36 @@ async def get_ids(request: web.Request) -> web.StreamResponse:
     return _json({"ids": [str(i) for a in accounts for i in world.ids_of(a, kind)]})
 
 
+async def get_reviews(request: web.Request) -> web.StreamResponse:
+    """GET /_sim/reviews[?story=N][&state=S]: every staged review, its moments and verdict."""
+    sim = request.app[SIM]
+    story, state = request.query.get("story"), request.query.get("state")
+    if story is not None and not story.isdigit():
+        return _problem("story must be a story number")
+    if state is not None and state not in STATES:
+        return _problem(f"state must be one of: {', '.join(STATES)}")
+    sim.tick()  # moments due by now are applied before they are reported
+    reviews = sim.reviewer.listing(story=int(story) if story else None, state=state)
+    return _json({"now": sim.now(), "reviews": [r.to_json() for r in reviews]})
+
+
+async def post_reviews(request: web.Request) -> web.StreamResponse:
+    """POST /_sim/reviews: stage one review story or a list, offsets counted from now."""
+    sim = request.app[SIM]
+    tables = await _tables(request)
+    if isinstance(tables, web.Response):
+        return tables
+    staged = []
+    try:
+        for table in tables:
+            staged += sim.stage_reviews(table)
+    except ConfigError as exc:
+        return _problem("invalid review story", exc.problems)
+    except StepError as exc:
+        return _problem(str(exc))
+    return _json({"now": sim.now(), "reviews": [r.to_json() for r in staged]})
+
+
 async def post_tokens(request: web.Request) -> web.StreamResponse:
     """POST /_sim/tokens: mint a fresh access/refresh token pair."""
     pair = request.app[SIM].tokens.issue()
@@ -161,4 +192,6 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_post(ADMIN_PREFIX + "/reset", post_reset)
     r.add_get(ADMIN_PREFIX + "/requests", get_requests)
     r.add_get(ADMIN_PREFIX + "/ids", get_ids)
+    r.add_get(ADMIN_PREFIX + "/reviews", get_reviews)
+    r.add_post(ADMIN_PREFIX + "/reviews", post_reviews)
     r.add_post(ADMIN_PREFIX + "/tokens", post_tokens)

@@ -71,7 +71,8 @@ def _explicit_ids(spec: AccountSpec) -> Iterable[tuple[str, str]]:
 
 
 def check_references(world: World, scenario: Scenario, p: Problems) -> None:
-    """Report timeline steps naming ids that neither exist nor are created by a step."""
+    """Report timeline steps and review stories naming ids that do not exist (or, for a
+    step, are not created by a ``create`` step)."""
     created = {i for step in scenario.timeline if step.action == "create" for i in step.ids or ()}
     for n, step in enumerate(scenario.timeline):
         where = join("timeline", n)
@@ -86,3 +87,16 @@ def check_references(world: World, scenario: Scenario, p: Problems) -> None:
             p.add(join(where, "account"), f"no account with id {step.account}")
         if step.ad_group is not None and step.ad_group not in world.ad_groups:
             p.add(join(where, "ad_group"), f"no ad group with id {step.ad_group}")
+    for n, story in enumerate(scenario.reviews):
+        where = join("reviews", n)
+        if story.account is not None and story.account not in world.accounts:
+            p.add(join(where, "account"), f"no account with id {story.account}")
+        if story.ad_group is not None and story.ad_group not in world.ad_groups:
+            p.add(join(where, "ad_group"), f"no ad group with id {story.ad_group}")
+        if story.ads is not None:
+            missing = [i for i in story.ads.ids if i not in world.ads]
+            if missing:
+                p.add(join(where, "ads"), f"no ads with id(s) {', '.join(missing)}")
+        taken = [i for i in story.ids or () if i in world.ads]
+        if taken:
+            p.add(join(where, "ids"), f"ad id(s) {', '.join(taken)} already exist")

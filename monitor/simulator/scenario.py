@@ -1,10 +1,10 @@
 """Scenario files: the TOML that describes a simulated Pinterest and what happens to it.
 
 A scenario holds accounts (nested campaigns, ad groups and ads, or a compact
-``generate`` table), a ``timeline`` of steps, ``faults`` armed from the start, and the
-``auth`` and ``rate_limit`` settings. The format is documented key by key in
-docs/simulator.md; :func:`load_scenario` reports every mistake at once as a
-:class:`~monitor.errors.ConfigError`.
+``generate`` table), a ``timeline`` of steps, ``reviews`` (ads going through review on
+the clock), ``faults`` armed from the start, and the ``auth`` and ``rate_limit``
+settings. The format is documented key by key in docs/simulator.md; :func:`load_scenario`
+reports every mistake at once as a :class:`~monitor.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from monitor.errors import ConfigError
 from monitor.simulator.faults import Fault, parse_fault
 from monitor.simulator.fields import check_fields
 from monitor.simulator.generate import Generate
+from monitor.simulator.reviews import ReviewStory, parse_review
 from monitor.simulator.steps import Step, parse_step
 from monitor.simulator.tables import (
     Problems,
@@ -89,6 +90,7 @@ class Scenario:
     source: str
     accounts: tuple[AccountSpec, ...]
     timeline: tuple[Step, ...] = ()
+    reviews: tuple[ReviewStory, ...] = ()
     faults: tuple[Fault, ...] = ()
     auth: AuthSpec = field(default_factory=AuthSpec)
     rate_limit: RateLimitSpec = field(default_factory=RateLimitSpec)
@@ -104,6 +106,7 @@ _TOP_KEYS: Final = (
     "rate_limit",
     "accounts",
     "timeline",
+    "reviews",
     "faults",
 )
 _GENERATE_KEYS: Final = tuple(Generate.__dataclass_fields__)
@@ -151,6 +154,10 @@ def parse_scenario(data: Mapping[str, Any], *, source_name: str) -> Scenario:
         parse_step(t, join("timeline", i), p)
         for i, t in enumerate(get_tables(data, "timeline", "", p))
     ]
+    reviews = [
+        parse_review(t, join("reviews", i), p)
+        for i, t in enumerate(get_tables(data, "reviews", "", p))
+    ]
     faults = [
         parse_fault(t, join("faults", i), p)
         for i, t in enumerate(get_tables(data, "faults", "", p))
@@ -161,6 +168,7 @@ def parse_scenario(data: Mapping[str, Any], *, source_name: str) -> Scenario:
         source=source_name,
         accounts=accounts,
         timeline=tuple(s for s in timeline if s is not None),
+        reviews=tuple(r for r in reviews if r is not None),
         faults=tuple(f for f in faults if f is not None),
         auth=_auth(get_table(data, "auth", "", p) or {}, p),
         rate_limit=_rate_limit(get_table(data, "rate_limit", "", p) or {}, p),
@@ -282,7 +290,7 @@ def _check_unique_ids(scenario: Scenario, p: Problems) -> None:
 
 
 def builtin_scenario(name: str) -> Path:
-    """The path of a scenario shipped with pinmon: ``demo``, ``large`` or ``fault-storm``.
+    """The path of a scenario shipped with pinmon (``demo``, ``large``, ``fault-storm``...).
 
     Raises:
         ConfigError: If there is no such scenario.

@@ -23,6 +23,7 @@ from typing import Any, Self
 import structlog
 from aiohttp import web
 
+from monitor.errors import ConfigError
 from monitor.simulator import admin, app
 from monitor.simulator.actions import Access, StepError, apply_step
 from monitor.simulator.app import RequestRecord
@@ -31,6 +32,8 @@ from monitor.simulator.cycles import Cycles
 from monitor.simulator.faults import Fault, FaultKind, Faults
 from monitor.simulator.ratelimit import RateLimiter
 from monitor.simulator.render import Pages
+from monitor.simulator.reviewer import Review, Reviewer
+from monitor.simulator.reviews import ReviewStory, parse_review
 from monitor.simulator.scenario import AuthSpec, Scenario, builtin_scenario, load_scenario
 from monitor.simulator.steps import Step, Timeline, parse_step
 from monitor.simulator.tables import Problems
@@ -48,7 +51,8 @@ class Simulator:
         scenario: Instead of ``world``: a scenario (or path, or mapping) to build one
             from. The built-in demo scenario when neither is given.
         now: The Unix-seconds clock for token expiry, rate-limit windows, ``after_s``
-            steps and ``updated_time`` bumps (inject one: tests never sleep).
+            steps, review moments and ``updated_time`` bumps (inject one: tests never
+            sleep).
         host: Interface to bind (loopback only by default).
         port: Port to bind; 0 picks a free one.
         rate_limit: Requests per window per user (the scenario's, or 1000).
@@ -103,6 +107,7 @@ class Simulator:
         self.cycles = Cycles()
         self.access = Access()
         self.timeline = Timeline()
+        self.reviewer = Reviewer()
         self.requests: list[RequestRecord] = []
         self.started_at = now()
         self._runner: web.AppRunner | None = None
@@ -122,6 +127,11 @@ class Simulator:
         for fault in self.scenario.faults:
             self.faults.add(fault)
         self.timeline = Timeline(self.scenario.timeline)
+        for n, story in enumerate(self.scenario.reviews):
+            try:
+                self.reviewer.stage(story, self.world, origin=self.started_at, from_scenario=True)
+            except StepError as exc:
+                raise ConfigError([f"{self.scenario.source}: reviews[{n}]: {exc}"]) from None
 
     async def start(self) -> None:
         """Bind and serve (idempotent)."""
@@ -142,6 +152,7 @@ class Simulator:
         self._runner = runner
         self.port = int(runner.addresses[0][1])
         self.started_at = self.now()
+        self.reviewer.rebase(self.started_at)
 
     async def stop(self) -> None:
         """Stop serving and close open connections (idempotent)."""
@@ -245,12 +256,43 @@ class Simulator:
         return ids
 
     def tick(self) -> None:
-        """Apply the timeline steps whose time or cycle has come."""
-        for step in self.timeline.due(self.cycle, self.now() - self.started_at):
+        """Apply the timeline steps whose time or cycle has come, and review moments."""
+        now = self.now()
+        for step in self.timeline.due(self.cycle, now - self.started_at):
             try:
                 self._apply(replace(step, at_cycle=None, after_s=None))
             except StepError as exc:
                 log.warning("simulator.step_failed", step=step.describe(), error=str(exc))
+        self.reviewer.run(self.world, now)
+
+    def stage_reviews(self, story: ReviewStory | Mapping[str, Any]) -> list[Review]:
+        """Stage a review story, its offsets counted from now on the simulator's clock.
+
+        Args:
+            story: A :class:`ReviewStory` or a mapping shaped like a ``[[reviews]]`` table.
+
+        Returns:
+            Its reviews: each ad, its moments and its verdict (live: ``state`` moves).
+
+        Raises:
+            ConfigError: If the mapping is not a valid story.
+            StepError: If it cannot apply to the world as it is (nothing is staged then).
+        """
+        if not isinstance(story, ReviewStory):
+            p = Problems("review")
+            parsed = parse_review(story, "", p)
+            p.raise_if_any()
+            assert parsed is not None
+            story = parsed
+        reviews = self.reviewer.stage(story, self.world, origin=self.now())
+        log.info("simulator.reviews_staged", story=story.describe(), ads=len(reviews))
+        self.tick()
+        return reviews
+
+    @property
+    def reviews(self) -> list[Review]:
+        """Every staged review, in staging order (see :class:`Review`)."""
+        return self.reviewer.reviews
 
     def advance_cycle(self) -> int:
         """Start the next cycle by hand (and fire its steps); returns its number."""
@@ -279,7 +321,7 @@ class Simulator:
         )
 
     def reset(self) -> None:
-        """Back to the scenario's start: world, tokens, faults, timeline, cycle, log."""
+        """Back to the scenario's start: world, tokens, faults, timeline, reviews, cycle, log."""
         self.world.reset()
         self.pages.clear()
         self.tokens.reset()
@@ -288,6 +330,7 @@ class Simulator:
         self.cycles.reset()
         self.access.revoked.clear()
         self.requests.clear()
+        self.reviewer.clear()
         self.started_at = self.now()
         self._arm()
 
@@ -307,6 +350,7 @@ class Simulator:
             "revoked_accounts": sorted(self.access.revoked),
             "faults": [f.to_json() for f in self.faults.armed],
             "pending_steps": [s.describe() for s in self.timeline.pending],
+            "reviews": self.reviewer.counts(),
             "requests": len(self.requests),
             "token_refreshes": self.tokens.refreshes,
         }

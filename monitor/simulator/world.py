@@ -210,7 +210,7 @@ class World:
 
     # -- changing ---------------------------------------------------------------------
 
-    def _change(self, entity: E, *, bump: bool, **changes: Any) -> E:
+    def _change(self, entity: E, *, bump: bool, at: float | None = None, **changes: Any) -> E:
         old_status = entity.status
         self.previous[entity.id] = msgspec.structs.replace(entity)
         for key, value in changes.items():
@@ -223,7 +223,8 @@ class World:
         if bump:
             # Never backwards and never equal: an injected test clock may sit before the
             # scenario's start time, and a same-second change must still look newer.
-            entity.updated_time = max(int(self.clock()), entity.updated_time + 1)
+            now = self.clock() if at is None else at
+            entity.updated_time = max(int(now), entity.updated_time + 1)
         moved = entity.status != old_status
         self._touch(entity.ad_account_id, members=moved)
         if moved:
@@ -237,6 +238,7 @@ class World:
         reasons: Iterable[str],
         labels: Iterable[str] | None = None,
         bump: bool = True,
+        at: float | None = None,
     ) -> Ad:
         """Reject an ad in review: ``review_status`` and ``summary_status`` become REJECTED.
 
@@ -245,32 +247,43 @@ class World:
             reasons: ``rejected_reasons`` values (the spec's enum).
             labels: ``rejection_labels``; the built-in human text per reason by default.
             bump: Whether ``updated_time`` moves (Pinterest may not bump it on review).
+            at: When the decision happened, for the bump (default: now on :attr:`clock`).
         """
         reasons = list(reasons)
         text = list(labels) if labels is not None else [vocab.label_for(r) for r in reasons]
         return self._change(
             self.ad(ad_id),
             bump=bump,
+            at=at,
             review_status="REJECTED",
             rejected_reasons=reasons,
             rejection_labels=text,
         )
 
-    def approve_ad(self, ad_id: str, *, bump: bool = True) -> Ad:
+    def approve_ad(self, ad_id: str, *, bump: bool = True, at: float | None = None) -> Ad:
         """Approve an ad in review, clearing any rejection reasons and labels."""
         return self._change(
             self.ad(ad_id),
             bump=bump,
+            at=at,
             review_status="APPROVED",
             rejected_reasons=[],
             rejection_labels=[],
         )
 
-    def set_pending(self, ad_id: str, *, bump: bool = True) -> Ad:
-        """Send an ad back to review, as an edit of its description or URL does."""
+    def set_pending(
+        self, ad_id: str, *, bump: bool = True, at: float | None = None, **edits: Any
+    ) -> Ad:
+        """Send an ad back to review, as an edit of its description or URL does.
+
+        ``edits`` are the response fields the edit changed (``destination_url=...``),
+        applied in the same change.
+        """
         return self._change(
             self.ad(ad_id),
             bump=bump,
+            at=at,
+            **edits,
             review_status="PENDING",
             rejected_reasons=[],
             rejection_labels=[],

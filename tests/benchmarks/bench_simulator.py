@@ -11,6 +11,9 @@ clock is read (``pthread_getcpuclockid``), so the client's work is not counted. 
   in place, then the page rendered);
 - new listing: the first page of a listing not cached yet (all 50,000 ads filtered by
   status, then the page rendered): the worst single request;
+- new ad_ids lookup: the first page of an ``ad_ids`` lookup of 250 random ads not cached
+  yet (what a fast lane polling PENDING ads sends): the ids looked up, not the account
+  scanned, so set it beside "new listing";
 - floor:  aiohttp serving a constant body of the same size (what no cache can remove);
 - baseline: ``json.dumps`` of the same page built as dicts, in this process (no HTTP).
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import threading
 import time
@@ -97,6 +101,7 @@ async def measure(server: ServerThread, pages: int, repeat: int) -> dict[str, fl
         "after_rename": [],
         "after_pause": [],
         "new_listing": [],
+        "new_lookup": [],
         "floor": [],
     }
     async with aiohttp.ClientSession() as http:
@@ -126,6 +131,12 @@ async def measure(server: ServerThread, pages: int, repeat: int) -> dict[str, fl
             async with http.get(url, params={"page_size": "250"}, headers=AUTH) as resp:
                 server.floor_body = await resp.read()
             results["new_listing"].append((server.cpu_s() - before) * 1000)
+            every = [str(i) for i in sim.world.ids_of(ACCOUNT, "ads")]
+            lookup = {"page_size": "250", "ad_ids": ",".join(random.sample(every, 250))}
+            before = server.cpu_s()
+            async with http.get(url, params=lookup, headers=AUTH) as resp:
+                await resp.read()
+            results["new_lookup"].append((server.cpu_s() - before) * 1000)
             floor_url = f"http://127.0.0.1:{server.floor_port}/floor"
             before = server.cpu_s()
             for _ in range(pages):
@@ -168,6 +179,7 @@ def main() -> None:
     print(f"  first page after a rename   {figures['after_rename']:7.3f}   (page re-rendered)")
     print(f"  first page after a pause    {figures['after_pause']:7.3f}   (listing patched)")
     print(f"  first page of a new listing {figures['new_listing']:7.3f}   (50,000 ads filtered)")
+    print(f"  a new ad_ids lookup (250)   {figures['new_lookup']:7.3f}   (250 ids looked up)")
     print(f"  floor: aiohttp, same bytes  {figures['floor']:7.3f}")
     print(f"baseline: json.dumps per page {dumps_ms:7.3f}   (in-process, no HTTP)")
     budget = 5.0
