@@ -26,7 +26,7 @@ from monitor.planner import plan
 from monitor.reminders import Reminders
 from monitor.removals import RemovalProof
 from monitor.store import SnapshotInfo, StateStore
-from monitor.summary import summary_counts, summary_counts_after
+from monitor.summary import summary_counts_after
 
 log = structlog.get_logger("monitor.poll")
 
@@ -132,7 +132,9 @@ class KindPoller:
         new = await self._commit(ctx, info, result, events, mutes)
         if self._count:
             self.entity_counts[(account_id, kind)] = (
-                summary_counts((r.stored for r in result.rows), watched)
+                # A big baseline wrote most of its rows ahead of the commit (not in
+                # result.rows): count what is stored, once.
+                await count_stored(self._store, account_id, kind, watched, None)
                 if ctx.baseline
                 else summary_counts_after(before, result.events)
             )
