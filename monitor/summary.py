@@ -33,15 +33,19 @@ def summary_counts(entities: Iterable[Stored], fields: Sequence[str]) -> dict[st
         entities: Stored states; tombstones are skipped.
         fields: The watched fields the blobs were encoded with (``Snapshot.fields``).
     """
+    return summary_counts_of(((s.blob, 1) for s in entities if not s.removed), fields)
+
+
+def summary_counts_of(groups: Iterable[tuple[bytes, int]], fields: Sequence[str]) -> dict[str, int]:
+    """Count by ``summary_status`` from ``(blob, count)`` groups of live entities (what
+    ``Store.state_groups`` reads): each distinct blob is decoded once."""
     index = list(fields).index("summary_status") if "summary_status" in fields else None
     counts: dict[str, int] = {}
-    for stored in entities:
-        if stored.removed:
-            continue
-        values = _decode_list(stored.blob) if index is not None and stored.blob else []
+    for blob, n in groups:
+        values = _decode_list(blob) if index is not None and blob else []
         status = values[index] if index is not None and index < len(values) else None
         key = status if isinstance(status, str) and status else "UNKNOWN"
-        counts[key] = counts.get(key, 0) + 1
+        counts[key] = counts.get(key, 0) + n
     return counts
 
 

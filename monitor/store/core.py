@@ -31,6 +31,7 @@ from monitor.store.records import (
     Reminder,
     Snapshot,
     SnapshotInfo,
+    StateGroups,
     StateLoss,
 )
 
@@ -101,6 +102,18 @@ class Store(ABC):
         """The stored ``meta`` of these entities (msgpack ``[campaign_id, ad_group_id,
         pin_id, name]``), which :meth:`load_snapshot` leaves out to save memory."""
         return await self._run("entity_meta", snapshots.entity_meta, account_id, kind, entity_ids)
+
+    async def state_groups(self, account_id: str, kind: Kind) -> StateGroups:
+        """The live entities of one account and kind counted by stored state (blob), in
+        the database: what `pinmon status` counts, without reading every row."""
+        return await self._run("state_groups", snapshots.state_groups, account_id, kind)
+
+    async def entities_in_states(
+        self, account_id: str, kind: Kind, blobs: Sequence[bytes]
+    ) -> list[tuple[str, bytes, bytes]]:
+        """``(entity_id, blob, meta)`` of the live entities stored in one of these states."""
+        args = (account_id, kind, blobs)
+        return await self._run("entities_in_states", snapshots.entities_in_states, *args)
 
     async def write_rows(self, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]) -> None:
         """Upsert rows of a *baseline* before its commit, to bound its memory.
