@@ -126,9 +126,7 @@ async def status_report(
         },
         "mutes": [
             {"scope": m.scope, "id": m.entity_id, "until": m.until, "reason": m.reason}
-            for m in sorted(
-                await store.mutes(now=now), key=lambda m: m.until
-            )
+            for m in sorted(await store.mutes(now=now), key=lambda m: m.until)
         ],
     }
 
