@@ -25,7 +25,7 @@ import pytest
 from monitor.errors import StoreError
 from monitor.events import EVENT_TYPES, Event
 from monitor.models import Kind, SnapshotRow, Stored
-from monitor.store import Snapshot, SnapshotInfo, StateStore
+from monitor.store import Snapshot, SnapshotInfo, StateGroups, StateStore
 from monitor.store.sqlite import STATUSES, open_store
 
 pytestmark = pytest.mark.anyio
@@ -185,6 +185,23 @@ async def test_snapshot_round_trip(store: StateStore) -> None:
     # Meta stays on disk; entity_meta fetches it for the few entities that need it.
     assert await store.entity_meta("acc", Kind.AD, ["a", "c", "zz"]) == {"a": META, "c": META}
     assert await store.load_snapshot("other", Kind.AD) == Snapshot({}, None)
+
+
+async def test_state_groups_count_live_entities_by_stored_state(store: StateStore) -> None:
+    """`status` counts in the database: live entities per distinct blob, tombstones and
+    other accounts and kinds apart; the entities of chosen states come with their meta."""
+    assert await store.state_groups("acc", Kind.AD) == StateGroups(None, [])
+    rows = {"a": stored(1), "b": stored(1), "c": stored(1, status=b"PAUSED"),
+            "d": stored(1, status=b"PAUSED", removed=True)}  # fmt: skip
+    await commit(store, rows=rows, fields=("status",))
+    await commit(store, rows={"e": stored(1)}, kind=Kind.CAMPAIGN, fields=())
+    await commit(store, rows={"f": stored(1)}, account="other")
+    groups = await store.state_groups("acc", Kind.AD)
+    assert groups.fields == ("status",)
+    active, paused = stored().blob, stored(status=b"PAUSED").blob
+    assert sorted(groups.groups) == [(active, 2), (paused, 1)]
+    assert await store.entities_in_states("acc", Kind.AD, [paused]) == [("c", paused, META)]
+    assert await store.entities_in_states("acc", Kind.AD, []) == []
 
 
 async def test_failed_commit_changes_nothing(store: StateStore) -> None:
