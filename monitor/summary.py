@@ -107,15 +107,9 @@ async def outbox_summary(
         statuses: Which statuses to count.
         limit: Rows read per status; a status with more is reported as ``capped``.
     """
-    counts: dict[str, int] = {}
-    capped: set[str] = set()
-    oldest: Delivery | None = None
-    for status in statuses:
-        rows = await store.deliveries(statuses=[status], limit=limit)
-        counts[status] = len(rows)
-        if len(rows) >= limit:
-            capped.add(status)
-        if status == "pending" and rows:
-            oldest = min(rows, key=lambda d: (d.created_at, d.id))
+    # Counted in the database: status and the metrics loop need the numbers, not the rows.
+    counts = await store.count_deliveries(statuses=statuses, limit=limit)
+    capped = {status for status, n in counts.items() if n >= limit}
+    oldest = await store.first_pending() if counts.get("pending") else None
     age = None if oldest is None else max(0.0, now - oldest.created_at)
     return OutboxSummary(counts, frozenset(capped), oldest, age)

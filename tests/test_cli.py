@@ -60,6 +60,11 @@ print(json.dumps({"code": code, "heavy": [m for m in HEAVY if m in sys.modules]}
 """
 
 
+def _python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", script, *args],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
 async def test_read_only_commands_do_not_import_the_daemons_dependencies(tmp_path: Path) -> None:
     """status, events, deliveries and mutes answer from the state alone: a config with an
     apprise route does not load apprise, nor aiohttp, prometheus_client or psycopg."""
@@ -76,8 +81,7 @@ async def test_read_only_commands_do_not_import_the_daemons_dependencies(tmp_pat
         (["mutes"], "no active mutes"),
     )
     for argv, shows in commands:
-        done = subprocess.run([sys.executable, "-c", script, *argv, "-c", str(r.path)],
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        done = _python(script, *argv, "-c", str(r.path))
         assert done.returncode == 0, done.stderr
         *output, last = done.stdout.splitlines()
         assert json.loads(last) == {"code": 0, "heavy": []}, argv

@@ -305,6 +305,21 @@ async def test_deliveries_newest_first(store: StateStore) -> None:
     assert [d.id for d in await store.deliveries(statuses=["pending"], limit=2)] == ids[:0:-1]
 
 
+async def test_deliveries_counted_without_reading_them(store: StateStore) -> None:
+    """Counts by status stop at the limit; the first pending is the oldest queued."""
+    assert await store.count_deliveries(statuses=["pending"], limit=5) == {"pending": 0}
+    assert await store.first_pending() is None
+    ids = [await one_delivery(store, n, at=T0 + 10 - n) for n in (1, 2, 3, 4)]
+    await store.mark_failed(ids[3], error="gave up", at=T0 + 20, retry_at=None)
+    counts = await store.count_deliveries(statuses=["pending", "failed", "dead"], limit=2)
+    assert counts == {"pending": 2, "failed": 0, "dead": 1}
+    assert await store.count_deliveries(statuses=["pending"], limit=100) == {"pending": 3}
+    first = await store.first_pending()
+    assert first is not None and first.id == ids[2]  # queued at T0 + 7, the earliest pending
+    with pytest.raises(ValueError, match="unknown delivery status"):
+        await store.count_deliveries(statuses=["lost"], limit=1)
+
+
 async def test_settling_an_unknown_delivery_fails(store: StateStore) -> None:
     """Marking a delivery id that does not exist is an error, not a silent no-op."""
     with pytest.raises(StoreError, match="no delivery"):

@@ -185,6 +185,15 @@ class Store(ABC):
         only those of ``event_id`` when given."""
         return await self._run("deliveries", outbox.deliveries, statuses, limit, event_id)
 
+    async def count_deliveries(self, *, statuses: Sequence[str], limit: int) -> dict[str, int]:
+        """How many deliveries are in each status, each counted up to ``limit``, without
+        reading them (ValueError for an unknown status)."""
+        return await self._run("count_deliveries", outbox.count_by_status, statuses, limit)
+
+    async def first_pending(self) -> Delivery | None:
+        """The pending delivery queued first, if any (ties: the lower id)."""
+        return await self._run("first_pending", outbox.first_pending)
+
     async def shift_pending(self, delta_s: float) -> int:
         """Move the times of every pending delivery by ``delta_s``, in one statement: the
         wall clock stepped while the daemon ran, and retries and group waits keep their
