@@ -315,7 +315,8 @@ async def test_deliveries_counted_without_reading_them(store: StateStore) -> Non
     assert counts == {"pending": 2, "failed": 0, "dead": 1}
     assert await store.count_deliveries(statuses=["pending"], limit=100) == {"pending": 3}
     first = await store.first_pending()
-    assert first is not None and first.id == ids[2]  # queued at T0 + 7, the earliest pending
+    assert first is not None
+    assert first.id == ids[2]  # queued at T0 + 7, the earliest pending
     with pytest.raises(ValueError, match="unknown delivery status"):
         await store.count_deliveries(statuses=["lost"], limit=1)
 
