@@ -8,7 +8,9 @@ their events (their deliveries stay pending: the target is unreachable); two mut
 set. Then, in turns, each command runs ``--runs`` times, timed from spawn to exit (wall)
 and by the kernel's rusage (user + system CPU):
 
-- floor: ``python -c pass`` and ``python -c "import monitor"``;
+- floor: ``python -c pass``, ``python -c "import monitor"``, and ``libraries``: a
+  process that imports what the commands stand on (anyio, structlog, sqlite3, msgspec,
+  tomllib, argparse) and runs one worker-thread call in an event loop;
 - ``pinmon --help``, ``status``, ``events``, ``deliveries``, ``mutes``.
 
 Goals: ``--help`` <= 0.3 s; the four read-only commands <= 0.2 s (median wall). Each
@@ -43,6 +45,10 @@ TOKEN = "bench-token"
 GOALS_S = {"--help": 0.3, "status": 0.2, "events": 0.2, "deliveries": 0.2, "mutes": 0.2}
 #: What a read-only command must not import (psycopg only with a PostgreSQL state).
 HEAVY = ("aiohttp", "apprise", "prometheus_client", "psycopg")
+LIBRARIES = (
+    "import anyio, anyio.to_thread, structlog, sqlite3, msgspec, tomllib, argparse;"
+    " anyio.run(anyio.to_thread.run_sync, lambda: sqlite3.connect(':memory:').close())"
+)
 SCENARIO = (
     f'name = "readonly"\n[auth]\naccess_tokens = ["{TOKEN}"]\n[rate_limit]\nlimit = 1000000\n'
     f'[[accounts]]\nid = "{ACCOUNT}"\nname = "Big Account"\n'
@@ -222,6 +228,9 @@ def run(args: argparse.Namespace, config: Path) -> None:
     commands: dict[str, list[str]] = {
         "python -c pass": [py, "-c", "pass"],
         "import monitor": [py, "-c", "import monitor"],
+        # What every read-only command stands on: the event loop anyio runs the store's
+        # calls in, structlog, the SQLite driver, msgspec. Above it is pinmon's own cost.
+        "libraries": [py, "-c", LIBRARIES],
         "--help": [*pinmon, "--help"],
         "status": [*pinmon, "status", *c],
         "events": [*pinmon, "events", *c],
