@@ -210,6 +210,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build the state here once, then reuse it")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    # `python -m monitor` puts the working directory first on sys.path: run from this tree,
+    # so that no other checkout the benchmark happens to be started in is measured.
+    os.chdir(HERE)
     with tempfile.TemporaryDirectory(prefix="pinmon-readonly-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
