@@ -20,7 +20,7 @@ from monitor.store import Delivery, StateStore
 #: Outbox statuses that `status` counts (delivered ones are history, not state).
 OUTBOX_STATUSES: Final = ("pending", "failed", "dead")
 
-#: How many outbox rows of one status are read to count them; the count says ``N+`` past it.
+#: How far the outbox rows of one status are counted; the count says ``N+`` past it.
 OUTBOX_SCAN_LIMIT: Final = 100_000
 
 _decode_list = msgspec.msgpack.Decoder(list[Any]).decode
@@ -105,7 +105,7 @@ async def outbox_summary(
         store: The state store.
         now: Wall-clock Unix seconds, for the oldest pending delivery's age.
         statuses: Which statuses to count.
-        limit: Rows read per status; a status with more is reported as ``capped``.
+        limit: Deliveries counted per status; a status with more is reported as ``capped``.
     """
     # Counted in the database: status and the metrics loop need the numbers, not the rows.
     counts = await store.count_deliveries(statuses=statuses, limit=limit)
