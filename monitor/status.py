@@ -22,7 +22,7 @@ from monitor.store import AccountState, StateStore
 from monitor.summary import (
     OUTBOX_STATUSES,
     outbox_summary,
-    summary_counts,
+    summary_counts_of,
 )
 from monitor.targets import label_of, load_labels
 
@@ -54,25 +54,24 @@ async def _account(
     entities: dict[str, dict[str, int]] = {}
     rejected: list[dict[str, Any]] = []
     for kind in watched:
-        snapshot = await store.load_snapshot(state.account_id, kind)
-        fields = snapshot.fields or ()
-        counts = summary_counts(snapshot.entities.values(), fields)
+        # Counted in the database by distinct stored state: each state is decoded once,
+        # however many entities share it, and only the rejected entities' rows are read.
+        states = await store.state_groups(state.account_id, kind)
+        fields = states.fields or ()
+        counts = summary_counts_of(states.groups, fields)
         entities[kind.value] = dict(sorted(counts.items()))
         if kind is not Kind.AD:
             continue
-        found = [
-            (entity_id, reasons)
-            for entity_id, stored in snapshot.entities.items()
-            if not stored.removed
-            and (reasons := _rejection(decode_state(fields, stored.blob))) is not None
-        ]
-        # Snapshots load without ids and names (to save memory): fetch them for these only.
-        metas = await store.entity_meta(state.account_id, kind, [i for i, _ in found])
-        for entity_id, reasons in found:
-            meta = metas.get(entity_id)
+        reasons_of = {
+            blob: reasons
+            for blob, _ in states.groups
+            if (reasons := _rejection(decode_state(fields, blob))) is not None
+        }
+        found = await store.entities_in_states(state.account_id, kind, list(reasons_of))
+        for entity_id, blob, meta in found:
             ids = [*(_decode_list(meta) if meta else []), None, None, None, None]
             row = {"ad_id": entity_id, "name": ids[3], **dict(zip(_ID_KEYS, ids, strict=False))}
-            rejected.append({**row, "reasons": reasons})
+            rejected.append({**row, "reasons": list(reasons_of[blob])})
     rejected.sort(key=lambda r: (r["name"] or "", r["ad_id"]))
     last = state.last_success_at
     return {
@@ -127,9 +126,7 @@ async def status_report(
         },
         "mutes": [
             {"scope": m.scope, "id": m.entity_id, "until": m.until, "reason": m.reason}
-            for m in sorted(
-                await store.mutes(now=now), key=lambda m: m.until
-            )
+            for m in sorted(await store.mutes(now=now), key=lambda m: m.until)
         ],
     }
 

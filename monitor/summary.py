@@ -20,7 +20,7 @@ from monitor.store import Delivery, StateStore
 #: Outbox statuses that `status` counts (delivered ones are history, not state).
 OUTBOX_STATUSES: Final = ("pending", "failed", "dead")
 
-#: How many outbox rows of one status are read to count them; the count says ``N+`` past it.
+#: How far the outbox rows of one status are counted; the count says ``N+`` past it.
 OUTBOX_SCAN_LIMIT: Final = 100_000
 
 _decode_list = msgspec.msgpack.Decoder(list[Any]).decode
@@ -33,15 +33,19 @@ def summary_counts(entities: Iterable[Stored], fields: Sequence[str]) -> dict[st
         entities: Stored states; tombstones are skipped.
         fields: The watched fields the blobs were encoded with (``Snapshot.fields``).
     """
+    return summary_counts_of(((s.blob, 1) for s in entities if not s.removed), fields)
+
+
+def summary_counts_of(groups: Iterable[tuple[bytes, int]], fields: Sequence[str]) -> dict[str, int]:
+    """Count by ``summary_status`` from ``(blob, count)`` groups of live entities (what
+    ``Store.state_groups`` reads): each distinct blob is decoded once."""
     index = list(fields).index("summary_status") if "summary_status" in fields else None
     counts: dict[str, int] = {}
-    for stored in entities:
-        if stored.removed:
-            continue
-        values = _decode_list(stored.blob) if index is not None and stored.blob else []
+    for blob, n in groups:
+        values = _decode_list(blob) if index is not None and blob else []
         status = values[index] if index is not None and index < len(values) else None
         key = status if isinstance(status, str) and status else "UNKNOWN"
-        counts[key] = counts.get(key, 0) + 1
+        counts[key] = counts.get(key, 0) + n
     return counts
 
 
@@ -101,17 +105,11 @@ async def outbox_summary(
         store: The state store.
         now: Wall-clock Unix seconds, for the oldest pending delivery's age.
         statuses: Which statuses to count.
-        limit: Rows read per status; a status with more is reported as ``capped``.
+        limit: Deliveries counted per status; a status with more is reported as ``capped``.
     """
-    counts: dict[str, int] = {}
-    capped: set[str] = set()
-    oldest: Delivery | None = None
-    for status in statuses:
-        rows = await store.deliveries(statuses=[status], limit=limit)
-        counts[status] = len(rows)
-        if len(rows) >= limit:
-            capped.add(status)
-        if status == "pending" and rows:
-            oldest = min(rows, key=lambda d: (d.created_at, d.id))
+    # Counted in the database: status and the metrics loop need the numbers, not the rows.
+    counts = await store.count_deliveries(statuses=statuses, limit=limit)
+    capped = {status for status, n in counts.items() if n >= limit}
+    oldest = await store.first_pending() if counts.get("pending") else None
     age = None if oldest is None else max(0.0, now - oldest.created_at)
     return OutboxSummary(counts, frozenset(capped), oldest, age)

@@ -44,3 +44,45 @@ async def test_events_and_status_after_a_rejection(tmp_path: Path) -> None:
     text = cli(r.path, "status").stdout
     assert "Holiday Ad 1" in text
     assert "Landing page is broken" in text
+
+
+#: What a read-only command has no use for: the HTTP client, the notifiers, the metrics
+#: server, the PostgreSQL driver (with a SQLite state). Importing them is most of the cost
+#: of a command that should answer at once (issue #13).
+HEAVY = ("aiohttp", "apprise", "prometheus_client", "psycopg")
+
+_IMPORTS_OF = """
+import json, sys
+from monitor.cli import main
+code = main(sys.argv[1:])
+sys.stdout.flush()
+print(json.dumps({"code": code, "heavy": [m for m in HEAVY if m in sys.modules]}))
+"""
+
+
+def _python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", script, *args],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+async def test_read_only_commands_do_not_import_the_daemons_dependencies(tmp_path: Path) -> None:
+    """status, events, deliveries and mutes answer from the state alone: a config with an
+    apprise route does not load apprise, nor aiohttp, prometheus_client or psycopg."""
+    async with rig(tmp_path) as r:
+        await run_once(r.config)
+        r.sim.world.reject_ad(ADS[1], reasons=["LANDING_PAGE_BROKEN"])
+        await run_once(r.config)
+    assert "apprise" in r.path.read_text()  # the config names an apprise target
+    script = f"HEAVY = {HEAVY!r}\n{_IMPORTS_OF}"
+    commands = (
+        (["status"], "Holiday Ad 1"),
+        (["events"], "ad.rejected"),
+        (["deliveries", "--all"], "ad.rejected"),
+        (["mutes"], "no active mutes"),
+    )
+    for argv, shows in commands:
+        done = _python(script, *argv, "-c", str(r.path))
+        assert done.returncode == 0, done.stderr
+        *output, last = done.stdout.splitlines()
+        assert json.loads(last) == {"code": 0, "heavy": []}, argv
+        assert shows in "\n".join(output), argv

@@ -11,11 +11,12 @@ import base64
 import ipaddress
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.addresses import host_refused, parse_ipv4_loose, url_refused
+from monitor.addresses import PLAIN_URL, host_refused, parse_ipv4_loose, url_refused
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.events import Event
@@ -191,6 +192,35 @@ def test_a_url_is_refused_if_either_parser_reads_a_metadata_host() -> None:
     assert url_refused("http://a@b@169.254.169.254/") is not None
     assert url_refused("http://169.254.169.254:80@hooks.example.com/") is None
     assert host_refused("hooks.example.com") is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/in?x=1#top",
+        "http://169.254.169.254/latest/meta-data/",
+        "HTTP://Metadata.Google.Internal:80/computeMetadata/v1/",
+        "json://127.0.0.1:9/",
+        "https://2852039166/x@y/z",
+        "http://0xa9fea9fe./",
+    ],
+)
+def test_a_plain_url_reads_alike_in_both_parsers(url: str) -> None:
+    """What PLAIN_URL lets through without yarl's reading, yarl reads to the same host."""
+    import yarl
+
+    assert PLAIN_URL.fullmatch(url) is not None
+    assert (yarl.URL(url).host or "").rstrip(".") == (urlsplit(url).hostname or "").rstrip(".")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://a@b@169.254.169.254/", "http://[fe80::1]/", "http://h\\@169.254.169.254/",
+     "http://ho st/", "http://h%41/", "http://hóst/", "http://h/\\x"],
+)  # fmt: skip
+def test_any_other_url_is_read_by_yarl_too(url: str) -> None:
+    """Userinfo, brackets, escapes, spaces, backslashes, non-ASCII: never the fast path."""
+    assert PLAIN_URL.fullmatch(url) is None
 
 
 # -- at send time ------------------------------------------------------------------------

@@ -171,3 +171,37 @@ async def test_version_3_key_values_move_into_their_tables(
         assert (await store.snapshot_info("acc", Kind.AD)).fields == ("status", "name")
     finally:
         await store.close()
+
+
+async def test_version_4_gains_the_state_index_and_keeps_its_entities(tmp_path: Path) -> None:
+    """A SQLite file at version 4 gains ``entities_by_state`` (schema 5), which `status`
+    counts off; its rows are the ones counted, tombstones apart."""
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as conn:
+        for statements in MIGRATIONS[:4]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.execute("PRAGMA user_version = 4")
+        conn.execute("""INSERT INTO snapshots VALUES ('acc', 'ad', '["status"]', 1)""")
+        conn.executemany(
+            "INSERT INTO entities (account_id, kind, entity_id, rev, blob, removed)"
+            " VALUES ('acc', 'ad', ?, 1, ?, ?)",
+            [("1", b"\x91\xa6ACTIVE", 0), ("2", b"\x91\xa6ACTIVE", 0), ("3", b"\x91\xa6PAUSED", 1)],
+        )
+    conn.close()
+    assert "entities_by_state" not in _indexes(path)
+    store = await open_store(path)
+    try:
+        groups = await store.state_groups("acc", Kind.AD)
+    finally:
+        await store.close()
+    assert "entities_by_state" in _indexes(path)
+    assert (groups.fields, groups.groups) == (("status",), [(b"\x91\xa6ACTIVE", 2)])
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT blob, count(*) FROM entities WHERE account_id = 'acc'"
+            " AND kind = 'ad' AND removed = 0 GROUP BY blob"
+        ).fetchall()
+    conn.close()
+    assert "COVERING INDEX entities_by_state" in str(plan)

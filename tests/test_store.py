@@ -187,6 +187,40 @@ async def test_snapshot_round_trip(store: StateStore) -> None:
     assert await store.load_snapshot("other", Kind.AD) == Snapshot({}, None)
 
 
+async def test_state_groups_count_live_entities_by_stored_state(store: StateStore) -> None:
+    """`status` counts in the database: live entities per distinct blob, tombstones and
+    other accounts and kinds apart; the entities of chosen states come with their meta."""
+    empty = await store.state_groups("acc", Kind.AD)
+    assert (empty.fields, empty.groups) == (None, [])
+    rows = {"a": stored(1), "b": stored(1), "c": stored(1, status=b"PAUSED"),
+            "d": stored(1, status=b"PAUSED", removed=True)}  # fmt: skip
+    await commit(store, rows=rows, fields=("status",))
+    await commit(store, rows={"e": stored(1)}, kind=Kind.CAMPAIGN, fields=())
+    await commit(store, rows={"f": stored(1)}, account="other")
+    groups = await store.state_groups("acc", Kind.AD)
+    assert groups.fields == ("status",)
+    active, paused = stored().blob, stored(status=b"PAUSED").blob
+    assert sorted(groups.groups) == [(active, 2), (paused, 1)]
+    assert await store.entities_in_states("acc", Kind.AD, [paused]) == [("c", paused, META)]
+    assert await store.entities_in_states("acc", Kind.AD, []) == []
+
+
+async def test_deliveries_counted_without_reading_them(store: StateStore) -> None:
+    """Counts by status stop at the limit; the first pending is the oldest queued."""
+    assert await store.count_deliveries(statuses=["pending"], limit=5) == {"pending": 0}
+    assert await store.first_pending() is None
+    ids = [await one_delivery(store, n, at=T0 + 10 - n) for n in (1, 2, 3, 4)]
+    await store.mark_failed(ids[3], error="gave up", at=T0 + 20, retry_at=None)
+    counts = await store.count_deliveries(statuses=["pending", "failed", "dead"], limit=2)
+    assert counts == {"pending": 2, "failed": 0, "dead": 1}
+    assert await store.count_deliveries(statuses=["pending"], limit=100) == {"pending": 3}
+    first = await store.first_pending()
+    assert first is not None
+    assert first.id == ids[2]  # queued at T0 + 7, the earliest pending
+    with pytest.raises(ValueError, match="unknown delivery status"):
+        await store.count_deliveries(statuses=["lost"], limit=1)
+
+
 async def test_failed_commit_changes_nothing(store: StateStore) -> None:
     """A commit that fails half-way leaves the previous snapshot, history and outbox intact."""
     await commit(

@@ -133,6 +133,10 @@ def _check_link_local(route: Route, r: _Reader) -> None:
 
 def _plugin_targets(r: _Reader) -> tuple[PluginTarget, ...]:
     """Route keys naming an installed ``pinmon.notifiers`` entry point become targets."""
+    if all(key in r.used or key in _ROUTE_KEYS for key in r.table):
+        # No key left that a plugin could answer to: skip scanning the installed packages'
+        # entry points (tens of ms, and every command that reads the config pays it).
+        return ()
     from monitor.notify.plugins import plugin_names
 
     names = plugin_names()

@@ -18,6 +18,7 @@ from monitor.store.records import (
     Reminder,
     Snapshot,
     SnapshotInfo,
+    StateGroups,
     StateLoss,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "Reminder",
     "Snapshot",
     "SnapshotInfo",
+    "StateGroups",
     "StateLoss",
     "StateStore",
     "Store",

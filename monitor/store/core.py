@@ -31,6 +31,7 @@ from monitor.store.records import (
     Reminder,
     Snapshot,
     SnapshotInfo,
+    StateGroups,
     StateLoss,
 )
 
@@ -118,6 +119,18 @@ class Store(ABC):
         pin_id, name]``), which :meth:`load_snapshot` leaves out to save memory."""
         return await self._run("entity_meta", snapshots.entity_meta, account_id, kind, entity_ids)
 
+    async def state_groups(self, account_id: str, kind: Kind) -> StateGroups:
+        """The live entities of one account and kind counted by stored state (blob), in
+        the database: what `pinmon status` counts, without reading every row."""
+        return await self._run("state_groups", snapshots.state_groups, account_id, kind)
+
+    async def entities_in_states(
+        self, account_id: str, kind: Kind, blobs: Sequence[bytes]
+    ) -> list[tuple[str, bytes, bytes]]:
+        """``(entity_id, blob, meta)`` of the live entities stored in one of these states."""
+        args = (account_id, kind, blobs)
+        return await self._run("entities_in_states", snapshots.entities_in_states, *args)
+
     async def write_rows(self, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]) -> None:
         """Upsert rows of a *baseline* before its commit, to bound its memory.
 
@@ -197,6 +210,15 @@ class Store(ABC):
         """Deliveries in the given statuses, newest first (ValueError for an unknown one);
         only those of ``event_id`` when given."""
         return await self._run("deliveries", outbox.deliveries, statuses, limit, event_id)
+
+    async def count_deliveries(self, *, statuses: Sequence[str], limit: int) -> dict[str, int]:
+        """How many deliveries are in each status, each counted up to ``limit``, without
+        reading them (ValueError for an unknown status)."""
+        return await self._run("count_deliveries", outbox.count_by_status, statuses, limit)
+
+    async def first_pending(self) -> Delivery | None:
+        """The pending delivery queued first, if any (ties: the lower id)."""
+        return await self._run("first_pending", outbox.first_pending)
 
     async def shift_pending(self, delta_s: float) -> int:
         """Move the times of every pending delivery by ``delta_s``, in one statement: the

@@ -111,6 +111,31 @@ def deliveries(
     )
 
 
+def count_by_status(db: Db, statuses: Sequence[str], limit: int) -> dict[str, int]:
+    """Deliveries of each status, each counted up to ``limit``: in SQL, off the status
+    index, so that no row is read into Python."""
+    unknown = set(statuses) - set(STATUSES)
+    if unknown:
+        raise ValueError(f"unknown delivery status {sorted(unknown)}; known: {STATUSES}")
+    counts: dict[str, int] = {}
+    with db.transaction(write=False):
+        for status in statuses:
+            row = db.one(
+                "SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE status = ? LIMIT ?) AS d",
+                (status, limit),
+            )
+            counts[status] = 0 if row is None else int(row[0])
+    return counts
+
+
+def first_pending(db: Db) -> Delivery | None:
+    """The pending delivery queued first (ties: the lower id)."""
+    rows = delivery_rows(
+        db.all(f"{_DELIVERY_SELECT} WHERE d.status = 'pending' ORDER BY d.created_at, d.id LIMIT 1")
+    )
+    return rows[0] if rows else None
+
+
 def settle(
     db: Db, delivery_id: int, status: str, at: float, error: str | None, retry_at: float | None
 ) -> None:

@@ -46,6 +46,20 @@ class SnapshotInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class StateGroups:
+    """A snapshot's live entities counted by stored state, without reading them.
+
+    Attributes:
+        fields: The watched fields the states are encoded with; None before a baseline.
+        groups: ``(blob, count)`` of each distinct stored state (few: the watched fields
+            are statuses and reason lists, so many entities share one).
+    """
+
+    fields: tuple[str, ...] | None
+    groups: list[tuple[bytes, int]]
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """One (event, target) pair in the outbox."""
 

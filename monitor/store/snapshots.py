@@ -16,7 +16,7 @@ from monitor.models import Kind, SnapshotRow, Stored, StoredRow, from_row
 from monitor.store._db import Column, Db, Row
 from monitor.store._ranges import length_spans
 from monitor.store.outbox import insert_events
-from monitor.store.records import Snapshot, SnapshotInfo
+from monitor.store.records import Snapshot, SnapshotInfo, StateGroups
 
 #: A ``LIMIT`` that limits nothing (SQLite and PostgreSQL spell "no limit" differently).
 _NO_LIMIT: Final = 2**62
@@ -156,6 +156,35 @@ def _load_spans(
         if limit is not None and len(out) >= limit:
             break
     return out
+
+
+#: The covering index ``entities_by_state`` (SQLite) answers this without reading a row;
+#: ``removed = :r`` rather than ``NOT removed``, so that SQLite can seek on it.
+_STATE_GROUPS: Final = """
+    SELECT blob, count(*) FROM entities WHERE account_id = :a AND kind = :k AND removed = :r
+    GROUP BY blob"""
+
+
+def state_groups(db: Db, account_id: str, kind: Kind) -> StateGroups:
+    """The live entities counted by their stored state, with the fields it is encoded with."""
+    key = {"a": account_id, "k": str(kind), "r": False}
+    with db.transaction(write=False):
+        marker = db.one("SELECT fields FROM snapshots WHERE account_id = :a AND kind = :k", key)
+        groups = [(bytes(blob), n) for blob, n in db.all(_STATE_GROUPS, key)]
+    return StateGroups(None if marker is None else tuple(json.loads(marker[0])), groups)
+
+
+def entities_in_states(
+    db: Db, account_id: str, kind: Kind, blobs: Sequence[bytes]
+) -> list[tuple[str, bytes, bytes]]:
+    """``(entity_id, blob, meta)`` of the live entities whose stored state is one of these."""
+    rows = db.any_of(
+        "SELECT entity_id, blob, meta FROM entities"
+        " WHERE account_id = ? AND kind = ? AND removed = ? AND blob IN ({marks})",
+        blobs,
+        (account_id, str(kind), False),
+    )
+    return [(entity_id, bytes(blob), bytes(meta)) for entity_id, blob, meta in rows]
 
 
 def entity_meta(db: Db, account_id: str, kind: Kind, entity_ids: Sequence[str]) -> dict[str, bytes]:
