@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--since", help="e.g. 24h, 7d")
     ev.add_argument("--type", action="append", default=[], help="a type glob, e.g. ad.rejected")
     ev.add_argument("--json", action="store_true", help="one event JSON per line")
+    ev.add_argument("--ad", metavar="ID", help="one ad's timeline, with its deliveries")
+
+    wb = sub.add_parser("web", help="serve the web board from the state (loopback by default)")
+    _config_arg(wb)
+    wb.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:9465")
+    _log_args(wb)
     # What these print is their report; logs stay quiet unless asked for.
     for quiet in (dl, rd, mu, um, ms, nt, st, ev):
         _log_args(quiet, level="warning")
@@ -290,6 +296,9 @@ def _events(args: argparse.Namespace) -> int:
     from monitor.commands import show_events
     from monitor.config import parse_duration
 
+    if args.ad is not None:
+        return _timeline(args)
+
     try:
         since_s = parse_duration(args.since) if args.since else None
     except ValueError as exc:
@@ -300,6 +309,37 @@ def _events(args: argparse.Namespace) -> int:
             _load(args, sends=False), since_s=since_s, types=args.type, as_json=args.json
         )
     )
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.timeline import show_timeline
+
+    if not args.ad.isdigit():
+        print(f"pinmon: --ad: {args.ad!r} is not an id (digits only)", file=sys.stderr)
+        return EXIT_USAGE
+    config = _load(args, sends=False)
+    return anyio.run(lambda: show_timeline(config, ad_id=args.ad, as_json=args.json))
+
+
+def _web(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.errors import ConfigError, ListenError
+    from monitor.health import parse_listen
+    from monitor.web.standalone import run_web
+
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as exc:
+        print(f"pinmon: --listen: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    config = _load(args, sends=False)
+    try:
+        return anyio.run(lambda: run_web(config, host=host, port=port))
+    except ListenError as exc:
+        raise ConfigError([f"--listen: {exc}"]) from exc
 
 
 def _mute(args: argparse.Namespace) -> int:
@@ -373,4 +413,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "redeliver": _redeliver,
     "events": _events,
     "status": _status,
+    "web": _web,
 }
