@@ -139,7 +139,7 @@ class Board:
     def render(
         self, request: web.Request, name: str, *, status: int = 200, **context: Any
     ) -> web.Response:
-        who = request.get("pinmon.who")
+        who = self.who(request)
         html = self.env.get_template(name).render(
             now=self.now(),
             path=request.path,
@@ -154,16 +154,19 @@ class Board:
             request, "error.html", status=status, status_code=status, message=message
         )
 
+    def who(self, request: web.Request) -> str | None:
+        """Who is asking (see :meth:`Guard.identify`); None when they may not see the board."""
+        return self.guard.identify(
+            host=request.host,
+            authorization=request.headers.get("Authorization"),
+            cookie=request.cookies.get(COOKIE),
+        )
+
     def guarded(self, handler: Handler, *, public: bool = False) -> Handler:
         """Wrap a handler in the access rules, the CSRF check and the error pages."""
 
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            who = self.guard.identify(
-                host=request.host,
-                authorization=request.headers.get("Authorization"),
-                cookie=request.cookies.get(COOKIE),
-            )
-            request["pinmon.who"] = who
+            who = self.who(request)
             if who is None and not public:
                 return self._refuse(request)
             try:
