@@ -252,6 +252,7 @@ MINIMAL_ARGS = {
     "mutes": ["-c", "x.toml"],
     "notify-test": ["-c", "x.toml"],
     "status": ["-c", "x.toml"],
+    "web": ["-c", "x.toml"],
 }
 
 
