@@ -121,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="one event JSON per line")
     ev.add_argument("--ad", metavar="ID", help="one ad's timeline, with its deliveries")
 
+    rt = sub.add_parser("routes", help="the config's routes: test which an event reaches")
+    rt_sub = rt.add_subparsers(dest="routes_command", metavar="ACTION", required=True)
+    rtt = rt_sub.add_parser("test", help="trace an event through the routes; exit 0 if sent")
+    _config_arg(rtt)
+    rtt.add_argument("--type", dest="event_type", required=True, help="e.g. ad.rejected")
+    rtt.add_argument("--ad", metavar="ID", help="an ad in the state (its account, campaign)")
+    rtt.add_argument("--account", metavar="ID", help="a sample's ad account")
+    rtt.add_argument("--campaign", metavar="ID", help="a sample's campaign")
+    rtt.add_argument("--field", action="append", default=[], help="a field that changed")
+    _log_args(rtt, level="warning")
+
     wb = sub.add_parser("web", help="serve the web board from the state (loopback by default)")
     _config_arg(wb)
     wb.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:9465")
@@ -323,6 +334,29 @@ def _timeline(args: argparse.Namespace) -> int:
     return anyio.run(lambda: show_timeline(config, ad_id=args.ad, as_json=args.json))
 
 
+def _routes(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.routetest import routes_test
+
+    for name in ("ad", "account", "campaign"):
+        value = getattr(args, name)
+        if value is not None and not value.isdigit():
+            print(f"pinmon: --{name}: {value!r} is not an id (digits only)", file=sys.stderr)
+            return EXIT_USAGE
+    config = _load(args, sends=False)
+    return anyio.run(
+        lambda: routes_test(
+            config,
+            event_type=args.event_type,
+            ad_id=args.ad,
+            account_id=args.account,
+            campaign_id=args.campaign,
+            fields=args.field,
+        )
+    )
+
+
 def _web(args: argparse.Namespace) -> int:
     import anyio
 
@@ -414,4 +448,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "events": _events,
     "status": _status,
     "web": _web,
+    "routes": _routes,
 }

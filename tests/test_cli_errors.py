@@ -253,6 +253,7 @@ MINIMAL_ARGS = {
     "notify-test": ["-c", "x.toml"],
     "status": ["-c", "x.toml"],
     "web": ["-c", "x.toml"],
+    "routes": ["test", "-c", "x.toml", "--type", "ad.rejected"],
 }
 
 
