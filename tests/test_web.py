@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 from aiohttp import ClientSession, web
+from yarl import URL
 
 from monitor.daemon import EXIT_DELIVERY_FAILED, EXIT_OK, board_mount, open_runtime, run_once
 from monitor.store.sqlite import open_store
@@ -195,9 +196,13 @@ async def test_token_board_needs_bearer_or_login_cookie(tmp_path: Path) -> None:
         response = await client.get("/")
         assert response.status == 401
         assert "Acme" not in await response.text()
-        response = await client.get("/", headers={"Accept": "text/html"}, allow_redirects=False)
+        response = await client.get(
+            "/?campaign=1&sort=name", headers={"Accept": "text/html"}, allow_redirects=False
+        )
         assert response.status == 303
-        assert response.headers["Location"].startswith("/login")
+        location = URL(response.headers["Location"])
+        assert location.path == "/login"
+        assert location.query["next"] == "/?campaign=1&sort=name"
         assert (await client.get("/live")).status == 401
         wrong = await client.get("/", headers={"Authorization": "Bearer nope"})
         assert wrong.status == 401

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Final
+from urllib.parse import quote
 
 import anyio
 import jinja2
@@ -197,7 +198,8 @@ class Board:
             # A loopback board asked under a name that is not loopback: DNS rebinding.
             return self.error(request, 403, "This board answers on loopback addresses only.")
         if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
-            raise web.HTTPSeeOther(f"/login?next={request.path_qs}", headers=_HEADERS)
+            where = quote(request.path_qs, safe="/")
+            raise web.HTTPSeeOther(f"/login?next={where}", headers=_HEADERS)
         return self.error(request, 401, "A token is needed: log in, or send it as a Bearer header.")
 
     def done(self, location: str) -> web.HTTPSeeOther:
