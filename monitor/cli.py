@@ -119,6 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--since", help="e.g. 24h, 7d")
     ev.add_argument("--type", action="append", default=[], help="a type glob, e.g. ad.rejected")
     ev.add_argument("--json", action="store_true", help="one event JSON per line")
+    ev.add_argument("--ad", metavar="ID", help="one ad's timeline, with its deliveries")
+
+    rt = sub.add_parser("routes", help="the config's routes: test which an event reaches")
+    rt_sub = rt.add_subparsers(dest="routes_command", metavar="ACTION", required=True)
+    rtt = rt_sub.add_parser("test", help="trace an event through the routes; exit 0 if sent")
+    _config_arg(rtt)
+    rtt.add_argument("--type", dest="event_type", required=True, help="e.g. ad.rejected")
+    rtt.add_argument("--ad", metavar="ID", help="an ad in the state (its account, campaign)")
+    rtt.add_argument("--account", metavar="ID", help="a sample's ad account")
+    rtt.add_argument("--campaign", metavar="ID", help="a sample's campaign")
+    rtt.add_argument("--field", action="append", default=[], help="a field that changed")
+    _log_args(rtt, level="warning")
+
+    wb = sub.add_parser("web", help="serve the web board from the state (loopback by default)")
+    _config_arg(wb)
+    wb.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:9465")
+    _log_args(wb)
     # What these print is their report; logs stay quiet unless asked for.
     for quiet in (dl, rd, mu, um, ms, nt, st, ev):
         _log_args(quiet, level="warning")
@@ -290,6 +307,9 @@ def _events(args: argparse.Namespace) -> int:
     from monitor.commands import show_events
     from monitor.config import parse_duration
 
+    if args.ad is not None:
+        return _timeline(args)
+
     try:
         since_s = parse_duration(args.since) if args.since else None
     except ValueError as exc:
@@ -300,6 +320,60 @@ def _events(args: argparse.Namespace) -> int:
             _load(args, sends=False), since_s=since_s, types=args.type, as_json=args.json
         )
     )
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.timeline import show_timeline
+
+    if not args.ad.isdigit():
+        print(f"pinmon: --ad: {args.ad!r} is not an id (digits only)", file=sys.stderr)
+        return EXIT_USAGE
+    config = _load(args, sends=False)
+    return anyio.run(lambda: show_timeline(config, ad_id=args.ad, as_json=args.json))
+
+
+def _routes(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.routetest import routes_test
+
+    for name in ("ad", "account", "campaign"):
+        value = getattr(args, name)
+        if value is not None and not value.isdigit():
+            print(f"pinmon: --{name}: {value!r} is not an id (digits only)", file=sys.stderr)
+            return EXIT_USAGE
+    config = _load(args, sends=False)
+    return anyio.run(
+        lambda: routes_test(
+            config,
+            event_type=args.event_type,
+            ad_id=args.ad,
+            account_id=args.account,
+            campaign_id=args.campaign,
+            fields=args.field,
+        )
+    )
+
+
+def _web(args: argparse.Namespace) -> int:
+    import anyio
+
+    from monitor.errors import ConfigError, ListenError
+    from monitor.health import parse_listen
+    from monitor.web.standalone import run_web
+
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as exc:
+        print(f"pinmon: --listen: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    config = _load(args, sends=False)
+    try:
+        return anyio.run(lambda: run_web(config, host=host, port=port))
+    except ListenError as exc:
+        raise ConfigError([f"--listen: {exc}"]) from exc
 
 
 def _mute(args: argparse.Namespace) -> int:
@@ -373,4 +447,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "redeliver": _redeliver,
     "events": _events,
     "status": _status,
+    "web": _web,
+    "routes": _routes,
 }

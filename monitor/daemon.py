@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import anyio
@@ -35,6 +36,9 @@ from monitor.store.lock import StateLock
 from monitor.summary import outbox_summary
 from monitor.targets import save_labels
 from monitor.wiring import build_notifiers, make_client
+
+if TYPE_CHECKING:
+    import aiohttp.web
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -152,6 +156,7 @@ async def open_runtime(
                     host=listen[0],
                     port=listen[1],
                     on_scrape=lambda: refresh_outbox(rt),
+                    mount=board_mount(config, store, listen[0]),
                 ) as server:
                     log.info("health.listening", host=server.host, port=server.port)
                     yield rt
@@ -164,6 +169,25 @@ async def open_runtime(
         finally:
             if lock is not None:
                 lock.release()
+
+
+def board_mount(
+    config: Config, store: StateStore, host: str
+) -> Callable[[aiohttp.web.Application], None] | None:
+    """Mount the web board beside the health endpoints, unless the address is not
+    loopback and there is no ``[web] token`` (then /healthz and /metrics stay, alone)."""
+    from monitor.web.app import mount_board
+    from monitor.web.guard import is_loopback
+
+    token = config.web.token.reveal() if config.web.token is not None else None
+    if token is None and not is_loopback(host):
+        log.warning("web.board_off", host=host, reason="not loopback and no [web] token")
+        return None
+
+    def mount(app: aiohttp.web.Application) -> None:
+        mount_board(app, store=store, host=host, token=token)
+
+    return mount
 
 
 async def refresh_outbox(rt: Runtime) -> None:

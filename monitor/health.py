@@ -237,6 +237,7 @@ async def serve_health(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     on_scrape: OnScrape | None = None,
+    mount: Callable[[web.Application], None] | None = None,
 ) -> AsyncIterator[HealthServer]:
     """Serve the health endpoints on ``host:port`` until the block exits.
 
@@ -248,14 +249,18 @@ async def serve_health(
         port: 0 binds a free port (see :attr:`HealthServer.port`).
         on_scrape: Awaited before each /metrics render, to refresh gauges that are read
             from the store (the outbox) at scrape time rather than on a timer.
+        mount: Adds more routes to the application before it starts (the web board).
 
     Raises:
         ListenError: The address cannot be bound (in use, not local, no permission).
     """
     from aiohttp import web
 
+    app = build_app(health, metrics, on_scrape=on_scrape)
+    if mount is not None:
+        mount(app)
     runner = web.AppRunner(
-        build_app(health, metrics, on_scrape=on_scrape),
+        app,
         access_log=None,
         handle_signals=False,
         shutdown_timeout=1.0,

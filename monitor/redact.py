@@ -319,7 +319,7 @@ def register_config_secrets(config: Config, redactor: Redactor = DEFAULT) -> Red
     state = config.monitor.state
     if isinstance(state, str):
         redactor.add_url(state, mask_url(state))  # a database URL may hold a password
-    for secret in (p.access_token, p.client_secret, p.refresh_token):
+    for secret in (p.access_token, p.client_secret, p.refresh_token, config.web.token):
         if secret is not None:
             redactor.add(secret.reveal())
     for route in config.routes:

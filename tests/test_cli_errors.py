@@ -252,6 +252,8 @@ MINIMAL_ARGS = {
     "mutes": ["-c", "x.toml"],
     "notify-test": ["-c", "x.toml"],
     "status": ["-c", "x.toml"],
+    "web": ["-c", "x.toml"],
+    "routes": ["test", "-c", "x.toml", "--type", "ad.rejected"],
 }
 
 

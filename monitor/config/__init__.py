@@ -41,6 +41,7 @@ from monitor.config.types import (
     Route,
     Secret,
     Template,
+    WebConfig,
     WebhookTarget,
 )
 from monitor.config.unreachable import config_warnings
@@ -171,7 +172,7 @@ def load_config(
     data = _interpolate(raw, "", os.environ if env is None else env, problems)
     top = _Reader(data, "", problems)
     tables: dict[str, dict[str, Any]] = {}
-    for name in ("pinterest", "monitor"):
+    for name in ("pinterest", "monitor", "web"):
         tables[name] = top.get(name, {}, _table)
     if "pinterest" not in data:
         problems.append("pinterest: missing table [pinterest]")
@@ -179,6 +180,9 @@ def load_config(
     mon_reader = _Reader(tables["monitor"], "monitor", problems)
     monitor = _parse_monitor(mon_reader, path.resolve().parent)
     mon_reader.unknown()
+    web_reader = _Reader(tables["web"], "web", problems)
+    web = WebConfig(token=web_reader.get("token", None, _secret))
+    web_reader.unknown()
     top.used.add("routes")
     routes = _parse_routes(data.get("routes", []), problems)
     if not routes:
@@ -197,6 +201,7 @@ def load_config(
         monitor=monitor,
         routes=routes,
         warnings=tuple(f"{path}: {w}" for w in warnings),
+        web=web,
     )
 
 
@@ -210,6 +215,7 @@ __all__ = [
     "Route",
     "Secret",
     "Template",
+    "WebConfig",
     "WebhookTarget",
     "load_config",
     "parse_duration",

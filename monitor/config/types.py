@@ -144,6 +144,18 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The ``[web]`` table: the board's access token (see docs/web.md).
+
+    Attributes:
+        token: Required on any request to the board when set; the board refuses to serve
+            a non-loopback address without one.
+    """
+
+    token: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole parsed configuration.
 
@@ -157,3 +169,4 @@ class Config:
     monitor: MonitorConfig
     routes: tuple[Route, ...]
     warnings: tuple[str, ...] = ()
+    web: WebConfig = field(default_factory=WebConfig)
