@@ -264,9 +264,10 @@ def _digest_body(
         lines.pop()
     if len(events) > len(shown):
         lines += ["", f"…and {len(events) - len(shown)} more"]
-    rejected = [e for e in events if _shows_reasons(e)]
+    rejected = [e for e in shown if _shows_reasons(e)]
     # Once per distinct reason, not per ad: twelve ads with a broken landing page need
-    # the fix said once.
+    # the fix said once. Only the ads shown, so that fitting a channel's limit (fewer
+    # items) shrinks this block too.
     codes = list(dict.fromkeys(c for e in rejected for c in reason_codes(e)))
     if codes:
         lines += ["", "**What to fix:**", *_fix_lines(codes, d)]
