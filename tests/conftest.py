@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_SPEC = REPO.parent / "shared" / "pinterest" / "openapi-v5.json"
+_SPEC = Path("shared") / "pinterest" / "openapi-v5.json"
+# Beside the checkout (/work/main → /work/shared), or one level up for a git worktree
+# (/work/wt/<name> → /work/shared); the first that exists.
+SHARED_SPEC = next(
+    (p / _SPEC for p in (REPO.parent, REPO.parent.parent) if (p / _SPEC).is_file()),
+    REPO.parent / _SPEC,
+)
 
 
 @pytest.fixture

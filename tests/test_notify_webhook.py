@@ -7,6 +7,7 @@ test passes only if an independent implementation of the spec accepts the delive
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
 from email.utils import formatdate
@@ -24,6 +25,7 @@ from monitor.errors import ConfigError
 from monitor.events import Event, FieldChange, to_json
 from monitor.notify import Message, SendResult
 from monitor.notify.webhook import WebhookNotifier, mask_webhook_url, parse_retry_after
+from monitor.render.fixes import guidance
 from tests.harness import ACCOUNT, ADS, rig
 from tests.sink import HttpSink, Recorded
 
@@ -90,7 +92,23 @@ async def test_each_event_is_one_signed_post_of_its_documented_json(now: int) ->
         assert len(sink.requests) == 2
         for request, event in zip(sink.requests, events, strict=True):
             assert (request.method, request.path) == ("POST", PATH)
-            assert request.body == to_json(event)
+            # The documented event, every field kept, plus the additive guidance fields.
+            documented = json.loads(to_json(event))
+            assert {k: v for k, v in request.json.items() if k in documented} == documented
+            assert set(request.json) - set(documented) == {"guidance", "ads_manager_url"}
+            hashtags = guidance("HASHTAGS")
+            assert request.json["guidance"] == [
+                {
+                    "reason": "HASHTAGS",
+                    "title": "Hashtags in the Pin description",
+                    "meaning": hashtags.meaning,
+                    "fix": hashtags.fix,
+                    "policy_url": None,
+                }
+            ]
+            assert request.json["ads_manager_url"] == (
+                f"https://ads.pinterest.com/advertiser/{ACCOUNT}/reporting/ads/"
+            )
             assert request.headers["Content-Type"] == "application/json"
             assert request.headers["User-Agent"] == f"pinmon/{__version__}"
             assert request.headers["webhook-id"] == event.id

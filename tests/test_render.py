@@ -8,6 +8,7 @@ import pytest
 
 from monitor.events import Event, FieldChange
 from monitor.render import level, reason_text, render
+from monitor.render.fixes import NEXT_STEP
 
 ACME, BETA, GAMMA = "549755885175", "549700000001", "549700000002"
 NAMES = {ACME: "Acme Shop"}
@@ -83,8 +84,12 @@ CASES: list[tuple[str, Event, str, str, list[str], list[str]]] = [
             "Acme Shop",
             "Holiday 2024",
             "Gifts",
+            # Labels answer "why"; the enum value still names the guidance below them.
+            "**Why it was rejected:**\n- No hashtags allowed\n\n**What to fix:**\n"
+            "- **Hashtags in the Pin description:**",
+            "**Next step:**",
         ],
-        ["HASHTAGS", "Hashtags in the Pin description", "rejected_reasons"],
+        ["HASHTAGS", "rejected_reasons"],
     ),
     (
         "rejected: enum values in words, known and unknown",
@@ -327,8 +332,11 @@ def test_digest_of_one_kind_in_one_account() -> None:
     message = render([rejected(i) for i in range(12)], account_names=NAMES)
     assert message.title == "🚫 12 ads rejected in Acme Shop"
     assert message.level == "failure"
-    assert message.body.count("Landing page broken") == 12
+    # Once per ad, plus once where its fix is said: the fix is not repeated per ad.
+    assert message.body.count("Landing page broken") == 13
+    assert message.body.count("**Fix:**") == 1
     assert message.body.count(LINK) == 12
+    assert message.body.endswith(f"**Next step:** {NEXT_STEP}")
     assert "more" not in message.body
     assert len(message.event_ids) == 12
 
@@ -337,10 +345,12 @@ def test_digest_is_cut_at_max_items() -> None:
     """A long digest lists max_items events, then says how many more there are."""
     events = [rejected(i) for i in range(25)]
     message = render(events, account_names=NAMES)
-    assert message.body.count("\n- ") == 20
-    assert message.body.endswith("…and 5 more")
+    assert message.body.count("\n- 🚫") == 20
+    more, _, after = message.body.partition("…and 5 more")
+    assert more
+    assert after.startswith("\n\n**What to fix:**")
     assert message.event_ids == tuple(e.id for e in events)
-    assert render(events, max_items=3).body.endswith("…and 22 more")
+    assert "…and 22 more\n\n**What to fix:**" in render(events, max_items=3).body
 
 
 def test_mixed_digest_lists_the_most_severe_first() -> None:
@@ -352,7 +362,8 @@ def test_mixed_digest_lists_the_most_severe_first() -> None:
     message = render([paused, approved, rejected(1)], account_names=NAMES)
     assert message.title == "🔔 3 changes in Acme Shop"
     assert message.level == "failure"
-    items = [line for line in message.body.splitlines() if line.startswith("- ")]
+    items = [line for line in message.body.splitlines() if line.startswith("- ") and "**" in line]
+    items = [i for i in items if not i.startswith("- **")]  # the fix lines under the list
     assert [i.split(":")[0] for i in items] == [
         "- 🚫 Ad rejected",
         "- ⏸️ Ad paused",

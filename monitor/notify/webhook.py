@@ -24,11 +24,12 @@ import aiohttp
 from monitor import __version__
 from monitor.addresses import url_refused
 from monitor.errors import ConfigError
-from monitor.events import Event, to_json
+from monitor.events import Event
 from monitor.notify import Fault, Message, SendResult
 from monitor.notify.guard import LinkLocalRefused, guarded_session
 from monitor.redact import DEFAULT, Redactor, mask_url
 from monitor.render.escape import MARKDOWN, Dialect
+from monitor.render.payload import webhook_json
 
 __all__ = ["WebhookNotifier", "decode_secret", "mask_webhook_url", "parse_retry_after", "sign"]
 
@@ -209,7 +210,7 @@ class WebhookNotifier:
         }
 
     async def _post(self, session: aiohttp.ClientSession, event: Event) -> SendResult:
-        body = to_json(event)
+        body = webhook_json(event)
         try:
             async with session.post(
                 self._url,

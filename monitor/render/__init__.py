@@ -16,6 +16,7 @@ from typing import Final
 from monitor.events import Change, Event
 from monitor.models import Kind
 from monitor.render.escape import MARKDOWN, Dialect, escape_items
+from monitor.render.fixes import GUIDELINES, NEXT_STEP, guidance
 from monitor.render.message import LEVELS, Level, Message
 from monitor.render.ops import ops_body, ops_level, ops_title
 from monitor.render.words import (
@@ -145,6 +146,35 @@ def _change_lines(event: Event, d: Dialect) -> list[str]:
     ]
 
 
+def reason_codes(event: Event) -> list[str]:
+    """The event's ``rejected_reasons`` values, for guidance (labels carry no code)."""
+    return [str(x) for x in event.state.get("rejected_reasons") or () if str(x).strip()]
+
+
+def _policy(code: str, d: Dialect) -> str:
+    fix = guidance(code)
+    if fix.policy is not None:
+        return f"[Policy]({fix.policy})"
+    # Said, not hidden: the reader should know this is the general page.
+    return f"[Advertising guidelines]({GUIDELINES}) {d.text('(no page specific to this reason)')}"
+
+
+def _fix_lines(codes: Sequence[str], d: Dialect) -> list[str]:
+    """Per reason: what it means, the usual fix and where Pinterest's policy is."""
+    lines = []
+    for code in codes:
+        fix = guidance(code)
+        lines.append(
+            f"- **{d.text(reason_text(code))}:** {d.text(fix.meaning)} "
+            f"**Fix:** {d.text(fix.fix)} {_policy(code, d)}"
+        )
+    return lines
+
+
+def _next_step(d: Dialect) -> str:
+    return f"**Next step:** {d.text(NEXT_STEP)}"
+
+
 def _links(event: Event) -> str:
     links = [f"[Open in Ads Manager]({ads_manager_url(event)})"]
     if event.entity == Kind.AD and event.pin_id:
@@ -161,6 +191,9 @@ def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
             if why
             else "**Why it was rejected:** Pinterest gave no reason."
         )
+        fixes = _fix_lines(reason_codes(event), d)
+        if fixes:
+            blocks.append("**What to fix:**\n" + "\n".join(fixes))
     changes = _change_lines(event, d)
     if changes:
         blocks.append("**What changed:**\n" + "\n".join(changes))
@@ -173,6 +206,8 @@ def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
         if state:
             heading = "Last known state" if event.change == Change.REMOVED else "State"
             blocks.append(f"**{heading}:**\n" + "\n".join(state))
+    if _shows_reasons(event):
+        blocks.append(_next_step(d))
     blocks.append(_links(event))
     return "\n\n".join(blocks)
 
@@ -229,4 +264,13 @@ def _digest_body(
         lines.pop()
     if len(events) > len(shown):
         lines += ["", f"…and {len(events) - len(shown)} more"]
+    rejected = [e for e in shown if _shows_reasons(e)]
+    # Once per distinct reason, not per ad: twelve ads with a broken landing page need
+    # the fix said once. Only the ads shown, so that fitting a channel's limit (fewer
+    # items) shrinks this block too.
+    codes = list(dict.fromkeys(c for e in rejected for c in reason_codes(e)))
+    if codes:
+        lines += ["", "**What to fix:**", *_fix_lines(codes, d)]
+    if rejected:
+        lines += ["", _next_step(d)]
     return "\n".join(lines)

@@ -16,7 +16,15 @@ from typing import Final
 
 from monitor.events import Event
 from monitor.render.escape import MARKDOWN, Dialect, Markup, escape, escape_items
-from monitor.render.words import ads_manager_url, outcome, pin_url, reasons, value_text
+from monitor.render.fixes import guidance
+from monitor.render.words import (
+    ads_manager_url,
+    outcome,
+    pin_url,
+    reason_text,
+    reasons,
+    value_text,
+)
 
 #: Every variable a template may use, with what it holds (the README lists these).
 VARIABLES: Final[Mapping[str, str]] = {
@@ -32,6 +40,9 @@ VARIABLES: Final[Mapping[str, str]] = {
     "ad_group": "the ad group's name, else its id",
     "ad_group_id": "the ad group id",
     "reasons": "rejection reasons in words, comma-separated",
+    "fix": "per rejection reason, the usual fix, e.g. Landing page broken: Check the ...",
+    "policy_link": "Pinterest's policy page(s) for the reasons (the advertising guidelines"
+    " where no specific page is known), space-separated",
     "changes": "the changes, e.g. review_status: APPROVED → REJECTED",
     "status": "status now",
     "review_status": "review_status now",
@@ -66,6 +77,7 @@ def variables(
 ) -> dict[str, str]:
     """The template variables of one event, text from Pinterest escaped for ``markup``."""
     state = event.state
+    codes = [str(x) for x in state.get("rejected_reasons") or () if str(x).strip()]
 
     def text(value: object) -> str:
         return escape(value, markup)
@@ -83,6 +95,11 @@ def variables(
         "ad_group": text(event.ad_group_name or event.ad_group_id or ""),
         "ad_group_id": text(event.ad_group_id or ""),
         "reasons": ", ".join(escape_items(reasons(event), markup)),
+        "fix": "; ".join(f"{text(reason_text(c))}: {text(guidance(c).fix)}" for c in codes),
+        # Our own constant URLs, not text to escape.
+        "policy_link": " ".join(dict.fromkeys(guidance(c).policy_link for c in codes))
+        if codes
+        else "",
         "changes": "; ".join(
             f"{text(k)}: {text(value_text(c.old))} → {text(value_text(c.new))}"
             for k, c in event.changes.items()
