@@ -214,3 +214,37 @@ async def test_webhooks_get_no_rendered_text_and_text_targets_do() -> None:
     assert "rejected" in rendered.title.lower()
     assert rendered.body
     assert (rendered.level, rendered.events) == ("failure", (event(1),))
+
+
+async def test_a_failure_mid_batch_settles_each_row_as_its_own_send_went(tmp_path: Path) -> None:
+    """Three rows in one batch of outcomes, the middle send refused with a 503: the rows
+    before and after it are delivered, the middle one waits for its retry, each with one
+    attempt, all written in one go at the end of the pass."""
+    async with rig(tmp_path) as r:
+        add_webhook_route(r.path, r.sink.url("/hook"))
+        r.path.write_text(r.path.read_text().replace('events = ["*"]', 'events = ["monitor.*"]'))
+        assert await run_once(r.config) == EXIT_OK  # the baseline: nothing to send
+        for ad in ADS[:3]:
+            r.sim.world.reject_ad(ad, reasons=["HASHTAGS"])
+        r.sink.fail_next("/hook", status=200)
+        r.sink.fail_next("/hook", status=503)
+        async with open_runtime(r.config) as rt:
+            await rt.poller.run_cycle()
+            ledger = Ledger(rt.store, **NEVER)
+            deliverer = Deliverer(rt.store, rt.notifiers, routes=r.config.routes, ledger=ledger)
+            report = await deliverer.drain()
+            assert (report.sent, report.failed) == (2, 1)
+            rows = sorted(await rt.store.deliveries(statuses=STATUSES), key=lambda d: d.id)
+        sent = [h.headers["webhook-id"] for h in r.sink.on("/hook")]
+        assert len(sent) == 3
+        assert sorted(sent) == sorted(d.event.id for d in rows)
+        by_event = {d.event.id: d for d in rows}
+        assert [(by_event[i].status, by_event[i].attempts) for i in sent] == [
+            ("delivered", 1),
+            ("pending", 1),
+            ("delivered", 1),
+        ]
+        refused = by_event[sent[1]]
+        assert refused.last_error is not None
+        assert "503" in refused.last_error
+        assert refused.next_attempt_at > refused.created_at
