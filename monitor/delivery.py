@@ -95,7 +95,8 @@ class Deliverer:
         ledger: Ledger | None = None,
     ) -> None:
         self._store = store
-        self._ledger = ledger or Ledger(store, monotonic=monotonic)
+        # Not `ledger or ...`: a Ledger holding nothing is falsy (it has a length).
+        self._ledger = ledger if ledger is not None else Ledger(store, monotonic=monotonic)
         self._fetch_due = fetch_due or self._due
         self._routes = {route.name: route for route in routes}
         self._notifiers = notifiers
