@@ -16,6 +16,7 @@ from monitor.render.message import LEVELS, Level, Message
 
 __all__ = ["LEVELS", "Fault", "Level", "Message", "Notifier", "Outcome", "SendResult", "classify"]
 
+
 @dataclass(frozen=True, slots=True, init=False)
 class SendResult:
     """What one send to one target came to.
