@@ -3,7 +3,8 @@
 Polling only ever writes to the outbox; this is the only thing that sends. Each target has
 its own worker, so a target that hangs or fails delays nobody else (one send at a time
 per target, each under its own timeout), and a failed delivery waits for its retry slot
-in the store, not in memory, so a restart loses nothing.
+in the store, not in memory, so a restart loses nothing. Outcomes are written in batches
+(:mod:`monitor.ledger`), always before a worker fetches its target's rows again.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import structlog
 
 from monitor.config import Route
 from monitor.events import Event
+from monitor.ledger import Ledger
 from monitor.notify import Fault, Message, Notifier, Outcome, SendResult
 from monitor.ops import OpsChange, ops_event
-from monitor.render import MARKDOWN, Dialect, render
+from monitor.render import MARKDOWN, Dialect, bare, render
 from monitor.render.templates import apply as apply_template
 from monitor.schedule import DELIVERY_RETRY, MAX_WAIT_S
-from monitor.store import Delivery, StateStore
+from monitor.store import Delivery, Settlement, StateStore
 
 log = structlog.get_logger("monitor.delivery")
 
@@ -34,6 +36,8 @@ _MAX_GROUP = 100
 _BATCH = 500
 #: How often account names are re-read from the store.
 _NAMES_TTL_S = 60.0
+#: How long the last write of outcomes may take at shutdown.
+_CLOSE_S = 10.0
 #: A jump between the wall clock and the monotonic one bigger than this is a clock step
 #: (NTP correcting a wrong clock, an operator's date -s), not scheduling noise.
 CLOCK_STEP_S = 5.0
@@ -71,6 +75,7 @@ class Deliverer:
         routes: The configured routes: templates, group_wait and max_items per route.
         fetch_due: How due rows of one target are fetched; replicas claim them instead,
             so no two send the same row.
+        ledger: Where send outcomes are held until written (see :mod:`monitor.ledger`).
     """
 
     def __init__(
@@ -87,8 +92,11 @@ class Deliverer:
         emit: Emit | None = None,
         routes: Sequence[Route] = (),
         fetch_due: Callable[[float, str, int], Awaitable[list[Delivery]]] | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self._store = store
+        # Not `ledger or ...`: a Ledger holding nothing is falsy (it has a length).
+        self._ledger = ledger if ledger is not None else Ledger(store, monotonic=monotonic)
         self._fetch_due = fetch_due or self._due
         self._routes = {route.name: route for route in routes}
         self._notifiers = notifiers
@@ -122,25 +130,34 @@ class Deliverer:
         """Send everything due now, every target concurrently; for `run --once` and tests."""
         await self._clamp()
         report = DrainReport()
-        # A pass can queue more (a disabled target reports itself to the other routes):
-        # go again while something became due, a few times at most.
-        for _ in range(3):
-            async with anyio.create_task_group() as tg:
-                for key in self._notifiers:
-                    tg.start_soon(self._drain_target, key, report)
-            await self._fail_orphans(report)
-            if not await self._store.due_deliveries(self._now(), limit=1):
-                break
+        try:
+            # A pass can queue more (a disabled target reports itself to the other
+            # routes): go again while something became due, a few times at most.
+            for _ in range(3):
+                async with anyio.create_task_group() as tg:
+                    for key in self._notifiers:
+                        tg.start_soon(self._drain_target, key, report)
+                await self._fail_orphans(report)
+                if not await self._store.due_deliveries(self._now(), limit=1):
+                    break
+        finally:
+            await self._ledger.close(_CLOSE_S)
         return report
 
     async def run(self, *, tick_s: float = 1.0) -> None:
         """One worker per target, each draining on wake-ups and every ``tick_s``, until stopped."""
         await self._clamp()
-        async with anyio.create_task_group() as tg:
-            for key in self._notifiers:
-                tg.start_soon(self._worker, key, tick_s)
-            if self._notifiers:
-                tg.start_soon(self._watch_clock, tick_s)
+        try:
+            async with anyio.create_task_group() as tg:
+                for key in self._notifiers:
+                    tg.start_soon(self._worker, key, tick_s)
+                if self._notifiers:
+                    tg.start_soon(self._watch_clock, tick_s)
+                    tg.start_soon(self._ledger.keep_flushing, lambda: self._stopping)
+        finally:
+            # Also when the shutdown's grace ran out and cancelled a send under way: what
+            # was sent before it is recorded, not sent again at the next start.
+            await self._ledger.close(_CLOSE_S)
 
     async def _clamp(self) -> None:
         """At start: no pending row may wait longer than any retry could have asked for,
@@ -194,19 +211,26 @@ class Deliverer:
     async def _drain_target(
         self, key: str, report: DrainReport, *, hold: bool = False
     ) -> float | None:
-        """Send what is due for one target; returns when the first held group is ready."""
+        """Send what is due for one target, and record it; returns when the first held
+        group is ready."""
+        ready_at = await self._pass(key, report, hold=hold)
+        await self._ledger.flush()
+        return ready_at
+
+    async def _pass(self, key: str, report: DrainReport, *, hold: bool) -> float | None:
         notifier = self._notifiers[key]
         await self._read_names()
         disabled = (await self._store.disabled_targets()).get(key)
         while True:
+            # What was sent must be recorded before the store is asked what is due, or
+            # it would be sent again.
+            await self._ledger.flush()
             due = await self._fetch_due(self._now(), key, _BATCH)
             if not due:
                 return None
             if disabled:
-                for d in due:
-                    await self._store.mark_rejected(
-                        d.id, error=f"target disabled: {disabled}", at=self._now()
-                    )
+                error = f"target disabled: {disabled}"
+                self._ledger.add(Settlement.rejected(d, self._now(), error) for d in due)
                 report.dead += len(due)
                 continue
             batches = _batches(due, notifier)
@@ -245,6 +269,9 @@ class Deliverer:
         """Render a group for its route (template, max items) in the target's dialect, and
         fit the target's limit."""
         events = [d.event for d in batch]
+        # A notifier built by hand (tests, embedders) may predate the attribute.
+        if not getattr(notifier, "sends_text", True):
+            return bare(events)  # a webhook sends the events themselves: nothing to render
         route = self._routes.get(batch[0].route)
         max_items = route.max_items if route is not None else 20
         limit, dialect = notifier.body_limit, notifier.dialect
@@ -288,24 +315,24 @@ class Deliverer:
         report.results.append((batch[0].route, result))
         if self._on_result is not None:
             self._on_result(batch, result)
+        if result.outcome is Outcome.SENT:
+            self._ledger.add(Settlement.delivered(d, now) for d in batch)
+            report.sent += len(batch)
+            log.info("delivery.sent", route=batch[0].route, target=result.target, events=len(batch))
+            await self._ledger.flush_when_due()
+            return
         dead = False
         for d in batch:
             match result.outcome:
-                case Outcome.SENT:
-                    await self._store.mark_delivered(d.id, at=now)
                 case Outcome.RETRY:
                     when = DELIVERY_RETRY.retry_at(
                         d.attempts + 1, now, retry_after_s=result.retry_after_s, jitter=self._rand()
                     )
                     dead = dead or when is None
-                    await self._store.mark_failed(d.id, error=result.detail, at=now, retry_at=when)
-                case Outcome.PERMANENT | Outcome.DISABLE:
-                    dead = True  # refused for good, or retired: as dead as out of retries
-                    await self._store.mark_rejected(d.id, error=result.detail, at=now)
-        if result.outcome is Outcome.SENT:
-            report.sent += len(batch)
-            log.info("delivery.sent", route=batch[0].route, target=result.target, events=len(batch))
-            return
+                    self._ledger.add([Settlement.failed(d, now, result.detail, when)])
+                case _:  # PERMANENT or DISABLE: refused for good, or retired: as dead
+                    dead = True
+                    self._ledger.add([Settlement.rejected(d, now, result.detail)])
         if dead:
             report.dead += len(batch)
         else:
@@ -319,6 +346,11 @@ class Deliverer:
             permanent=result.permanent,
             dead=dead,
         )
+        if dead or result.outcome is Outcome.DISABLE:
+            # Recorded before it is reported, as each row used to be.
+            await self._ledger.flush()
+        else:
+            await self._ledger.flush_when_due()
         if dead and result.outcome is not Outcome.DISABLE:
             await self._report_dead(batch, result)
 
@@ -378,12 +410,14 @@ class Deliverer:
     async def _fail_orphans(self, report: DrainReport) -> None:
         # Rows for a target that left the config: keep them for `pinmon deliveries`, but
         # stop trying them here.
-        for d in await self._store.due_deliveries(self._now(), limit=_BATCH):
-            if d.target not in self._notifiers:
-                await self._store.mark_failed(
-                    d.id, error="target no longer configured", at=self._now(), retry_at=None
-                )
-                report.dead += 1
+        now = self._now()
+        orphans = [
+            Settlement.failed(d, now, "target no longer configured", None)
+            for d in await self._store.due_deliveries(now, limit=_BATCH)
+            if d.target not in self._notifiers
+        ]
+        await self._store.settle_many(orphans)
+        report.dead += len(orphans)
 
 
 _DEAD_TYPE = f"monitor.{OpsChange.DELIVERY_DEAD}"

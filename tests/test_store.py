@@ -25,7 +25,7 @@ import pytest
 from monitor.errors import StoreError
 from monitor.events import EVENT_TYPES, Event
 from monitor.models import Kind, SnapshotRow, Stored
-from monitor.store import Snapshot, SnapshotInfo, StateStore
+from monitor.store import Settlement, Snapshot, SnapshotInfo, StateStore
 from monitor.store.sqlite import STATUSES, open_store
 
 pytestmark = pytest.mark.anyio
@@ -110,9 +110,7 @@ def stored(
     rev: int = 1, *, status: bytes = b"ACTIVE", removed: bool = False, meta: bool = True
 ) -> Stored:
     """A stored entity; ``meta=False`` is how load_snapshot returns it (meta stays on disk)."""
-    return Stored(
-        1_700_000_000 + rev, rev, b"\x91\xa6" + status, META if meta else b"", removed
-    )
+    return Stored(1_700_000_000 + rev, rev, b"\x91\xa6" + status, META if meta else b"", removed)
 
 
 META = b"\x94\xc0\xc0\xc0\xa1n"
@@ -320,6 +318,37 @@ async def test_deliveries_newest_first(store: StateStore) -> None:
     ids = [await one_delivery(store, n, at=T0 + n) for n in (1, 2, 3)]
     assert [d.id for d in await store.deliveries(statuses=["pending"])] == ids[::-1]
     assert [d.id for d in await store.deliveries(statuses=["pending"], limit=2)] == ids[:0:-1]
+
+
+async def test_settle_many_records_every_outcome_in_one_call(store: StateStore) -> None:
+    """One call settles delivered, retried, dead and refused rows as the mark_* calls would,
+    and leaves alone a row that no longer names the outcome's event and target."""
+    ids = [await one_delivery(store, n) for n in (1, 2, 3, 4, 5)]
+    due = {d.id: d for d in await store.due_deliveries(T0)}
+    delivered, retried, dead, refused, stale = (due[i] for i in ids)
+    settled = await store.settle_many(
+        [
+            Settlement.delivered(delivered, T0 + 1),
+            Settlement.failed(retried, T0 + 1, "HTTP 503", T0 + 30),
+            Settlement.failed(dead, T0 + 1, "retries exhausted", None),
+            Settlement.rejected(refused, T0 + 1, "HTTP 400"),
+            # The id of a row, but another event: a state started over reuses ids.
+            Settlement.delivered(stale, T0 + 1)._replace(event_id="evt_9999"),
+            Settlement.delivered(stale, T0 + 1)._replace(delivery_id=12345),
+        ]
+    )
+    assert settled == 4
+    rows = {d.id: d for d in await store.deliveries(statuses=STATUSES)}
+    assert [(rows[i].status, rows[i].attempts, rows[i].last_error) for i in ids] == [
+        ("delivered", 1, None),
+        ("pending", 1, "HTTP 503"),
+        ("dead", 1, "retries exhausted"),
+        ("failed", 1, "HTTP 400"),
+        ("pending", 0, None),
+    ]
+    assert rows[retried.id].next_attempt_at == T0 + 30
+    assert [d.id for d in await store.due_deliveries(T0 + 30)] == [stale.id, retried.id]
+    assert await store.settle_many([]) == 0
 
 
 async def test_settling_an_unknown_delivery_fails(store: StateStore) -> None:
@@ -598,7 +627,11 @@ async def test_record_successes_in_one_go(store: StateStore) -> None:
     await store.record_poll("a1", name="A", ok=False, at=1.0, error="boom")
     await store.record_successes([("a1", None), ("a2", "Two")], at=5.0)
     by_id = {a.account_id: a for a in await store.accounts()}
-    assert (by_id["a1"].name, by_id["a1"].last_success_at, by_id["a1"].consecutive_failures,
-            by_id["a1"].last_error) == ("A", 5.0, 0, None)
+    assert (
+        by_id["a1"].name,
+        by_id["a1"].last_success_at,
+        by_id["a1"].consecutive_failures,
+        by_id["a1"].last_error,
+    ) == ("A", 5.0, 0, None)
     assert (by_id["a2"].name, by_id["a2"].last_attempt_at) == ("Two", 5.0)
     await store.record_successes([], at=6.0)

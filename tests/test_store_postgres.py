@@ -21,7 +21,7 @@ import pytest
 from monitor.errors import StoreError
 from monitor.events import Event, to_json
 from monitor.models import Kind, SnapshotRow, Stored
-from monitor.store import Credentials, _pg_schema
+from monitor.store import Credentials, Settlement, _pg_schema
 from monitor.store.factory import open_state
 from monitor.store.postgres import PostgresStore, describe, open_postgres
 from monitor.store.sqlite import SqliteStore
@@ -328,6 +328,26 @@ async def test_claims_are_exclusive_until_settled_or_expired(
     assert [d.id for d in retry] == [first]
     lapsed = await a.claim_deliveries("r9", T0 + 30, target="hook", limit=100, lease_s=30)
     assert sorted(d.id for d in lapsed) == sorted(claimed)[2:]
+
+
+@needs_pg
+async def test_settle_many_releases_claims(stores: list[PostgresStore]) -> None:
+    """Outcomes settled together release their claims as mark_* does: a retried row is
+    due again at its retry time, not when its claim would have lapsed."""
+    a = stores[0]
+    await a.record_events(
+        [event(n) for n in range(3)], deliveries=[(f"evt_{n:04d}", "r", "hook") for n in range(3)],
+        at=T0,
+    )  # fmt: skip
+    first, second, third = await a.claim_deliveries("r1", T0, target="hook", limit=5, lease_s=30)
+    settled = await a.settle_many(
+        [Settlement.failed(first, T0 + 1, "HTTP 503", T0 + 2), Settlement.delivered(second, T0 + 1)]
+    )
+    assert settled == 2
+    retry = await stores[1].claim_deliveries("r2", T0 + 2, target="hook", limit=5, lease_s=30)
+    assert [d.id for d in retry] == [first.id]
+    lapsed = await stores[1].claim_deliveries("r2", T0 + 30, target="hook", limit=5, lease_s=30)
+    assert [d.id for d in lapsed] == [third.id]
 
 
 # -- the shared budget and heartbeats --------------------------------------------------------

@@ -16,6 +16,7 @@ from monitor.render.message import LEVELS, Level, Message
 
 __all__ = ["LEVELS", "Fault", "Level", "Message", "Notifier", "Outcome", "SendResult", "classify"]
 
+
 @dataclass(frozen=True, slots=True, init=False)
 class SendResult:
     """What one send to one target came to.
@@ -126,9 +127,12 @@ class Notifier(Protocol):
             cut to fit it with "…and N more".
         dialect: The markup the target reads (:class:`monitor.render.escape.Dialect`),
             which Pinterest text is escaped for; ``MARKDOWN`` for most.
+        sends_text: Whether the target sends the message's title and body. Webhooks
+            (which POST the events' JSON) say False, and get a message with the events
+            and no text: nothing is rendered for them.
 
-    A plugin may leave ``body_limit`` and ``dialect`` out: ``load_notifier`` supplies
-    the defaults.
+    A plugin may leave ``body_limit``, ``dialect`` and ``sends_text`` out:
+    ``load_notifier`` supplies the defaults.
     """
 
     key: str
@@ -136,6 +140,7 @@ class Notifier(Protocol):
     batch: bool
     body_limit: int | None
     dialect: Dialect
+    sends_text: bool
 
     async def send(self, message: Message) -> SendResult:
         """Deliver one message; report failure as a result, never as an exception."""

@@ -146,6 +146,7 @@ class AppriseNotifier:
         self.body_limit: int | None = getattr(plugin, "body_maxlen", None) or None
         # How the plugin reads the message: text from Pinterest is escaped for it.
         self.dialect = dialect_for(plugin)
+        self.sends_text = True  # the rendered title and body are what it sends
         self._apprise: Apprise = Apprise(asset=_asset())
         self._apprise.add(plugin)
 

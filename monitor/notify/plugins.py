@@ -79,8 +79,8 @@ def load_notifier(kind: str, options: Mapping[str, Any], *, timeout_s: float) ->
     problem = _shape_problem(notifier)
     if problem is not None:
         raise ConfigError([f"{where}: {entry.value} returned {problem}"])
-    # The two attributes a plugin may leave out, given their defaults on the instance.
-    for name, default in (("body_limit", None), ("dialect", MARKDOWN)):
+    # The attributes a plugin may leave out, given their defaults on the instance.
+    for name, default in (("body_limit", None), ("dialect", MARKDOWN), ("sends_text", True)):
         if not hasattr(notifier, name):
             try:
                 setattr(notifier, name, default)
@@ -94,6 +94,7 @@ class _Defaults:
 
     body_limit: int | None = None
     dialect: Dialect = MARKDOWN
+    sends_text: bool = True
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
@@ -102,6 +103,7 @@ class _Defaults:
         self.batch: bool = inner.batch
         self.body_limit = getattr(inner, "body_limit", None)
         self.dialect = getattr(inner, "dialect", MARKDOWN)
+        self.sends_text = bool(getattr(inner, "sends_text", True))
 
     async def send(self, message: Message) -> SendResult:
         """Deliver through the plugin."""

@@ -53,6 +53,7 @@ class RecordingNotifier:
         self.batch = bool(opts.get("batch", True))
         self.body_limit: int | None = None
         self.dialect: Dialect = MARKDOWN
+        self.sends_text = True  # it records the rendered message
         self.timeout_s = timeout_s
         self.messages: list[Message] = []
         self.delivered: list[Message] = []

@@ -131,6 +131,8 @@ class WebhookNotifier:
     #: Webhooks send the event JSON, not the rendered text: no limit, no markup.
     body_limit: int | None = None
     dialect: Dialect = MARKDOWN
+    #: Only ``message.events`` is sent: the delivery loop renders no text for it.
+    sends_text = False
 
     def __init__(
         self,

@@ -56,8 +56,9 @@ class Db(ABC):
         """Run one statement written in SQLite's parameter style."""
 
     @abstractmethod
-    def execute_many(self, sql: str, params: Sequence[Params]) -> None:
-        """Run one statement once per set of parameters (pipelined where the driver can)."""
+    def execute_many(self, sql: str, params: Sequence[Params]) -> int:
+        """Run one statement once per set of parameters (pipelined where the driver can);
+        returns how many rows they changed in all."""
 
     @abstractmethod
     def insert_many(

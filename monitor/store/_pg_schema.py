@@ -164,10 +164,14 @@ class PostgresDb(Db):
         """Run one statement; results come in binary (bytea without hex decoding)."""
         return self.conn.execute(pyformat(sql), params, binary=True)
 
-    def execute_many(self, sql: str, params: Sequence[Params]) -> None:
-        """Run one statement per set of parameters, pipelined: one round trip in all."""
+    def execute_many(self, sql: str, params: Sequence[Params]) -> int:
+        """Run one statement per set of parameters, pipelined: one round trip in all;
+        psycopg's row count sums the statements'."""
+        if not params:
+            return 0
         with self.conn.cursor() as cur:
             cur.executemany(pyformat(sql), params)
+            return max(cur.rowcount, 0)
 
     def insert_many(
         self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[object]], tail: str

@@ -167,9 +167,9 @@ class SqliteDb(Db):
         """Run one statement."""
         return self.conn.execute(sql, params)
 
-    def execute_many(self, sql: str, params: Sequence[Params]) -> None:
-        """Run one statement per set of parameters."""
-        self.conn.executemany(sql, params)
+    def execute_many(self, sql: str, params: Sequence[Params]) -> int:
+        """Run one statement per set of parameters; its row count sums the statements'."""
+        return self.conn.executemany(sql, params).rowcount
 
     def insert_many(
         self, table: str, columns: Sequence[Column], rows: Sequence[Sequence[object]], tail: str

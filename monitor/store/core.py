@@ -29,6 +29,7 @@ from monitor.store.records import (
     Credentials,
     Delivery,
     Reminder,
+    Settlement,
     Snapshot,
     SnapshotInfo,
     StateGroups,
@@ -203,6 +204,22 @@ class Store(ABC):
     async def mark_rejected(self, delivery_id: int, *, error: str, at: float) -> None:
         """The target refused the delivery for good (e.g. HTTP 400): ``failed``, no retry."""
         await self._settle(delivery_id, "failed", at, error, None)
+
+    async def settle_many(self, outcomes: Sequence[Settlement]) -> int:
+        """Record many delivery attempts' outcomes in one transaction, releasing any
+        replica's claims; all of them or, on failure, none.
+
+        Each outcome means what :meth:`mark_delivered`, :meth:`mark_failed` or
+        :meth:`mark_rejected` would, but a row that no longer names the outcome's event
+        and target is left alone rather than raising: the caller may hold outcomes for a
+        moment, and a state that was started over in between may have reused the id.
+
+        Returns:
+            How many rows were settled.
+        """
+        if not outcomes:
+            return 0
+        return await self._run("settle_many", outbox.settle_many, outcomes)
 
     async def deliveries(
         self, *, statuses: Sequence[str], limit: int = 1000, event_id: str | None = None

@@ -15,7 +15,7 @@ from typing import Final
 from monitor.errors import StoreError
 from monitor.events import Event, from_json, to_json
 from monitor.store._db import Column, Db, Row, marks
-from monitor.store.records import STATUSES, Delivery
+from monitor.store.records import STATUSES, Delivery, Settlement
 
 _EVENT_COLUMNS: Final[tuple[Column, ...]] = (
     ("id", "text"),
@@ -150,6 +150,22 @@ def settle(
     if cursor.rowcount == 0:
         # Rows are only deleted once settled, so a miss is a caller bug, not a race.
         raise StoreError(f"no delivery with id {delivery_id}")
+
+
+def settle_many(db: Db, outcomes: Sequence[Settlement]) -> int:
+    """Record many attempts' outcomes in one transaction, releasing any claims; returns
+    how many rows were settled (an outcome whose row no longer names its event and target
+    settles nothing)."""
+    with db.transaction():
+        return db.execute_many(
+            "UPDATE deliveries SET status = ?, attempts = attempts + 1,"
+            " last_error = CAST(? AS TEXT),"
+            " next_attempt_at = coalesce(CAST(? AS DOUBLE PRECISION), next_attempt_at),"
+            " updated_at = ?, claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ? AND event_id = ? AND target = ?",
+            [(o.status, o.error, o.retry_at, o.at, o.delivery_id, o.event_id, o.target)
+             for o in outcomes],
+        )  # fmt: skip
 
 
 def shift_pending(db: Db, delta_s: float) -> int:

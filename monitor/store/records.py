@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from monitor.events import Event
 from monitor.models import Stored
@@ -72,6 +72,45 @@ class Delivery:
     next_attempt_at: float
     last_error: str | None
     created_at: float
+
+
+class Settlement(NamedTuple):
+    """One delivery attempt's outcome, to record with :meth:`Store.settle_many`.
+
+    Attributes:
+        delivery_id: The outbox row.
+        event_id: Its event, and ``target`` its target: the row is settled only if it
+            still names them (a state started over may have given the id to another row).
+        status: ``delivered``; ``pending`` to retry at ``retry_at``; ``dead`` (out of
+            retries) or ``failed`` (refused for good).
+        at: When the attempt ended.
+        error: Why it failed; None for a delivery.
+        retry_at: When to try again (``pending`` only).
+    """
+
+    delivery_id: int
+    event_id: str
+    target: str
+    status: str
+    at: float
+    error: str | None = None
+    retry_at: float | None = None
+
+    @classmethod
+    def delivered(cls, d: Delivery, at: float) -> Settlement:
+        """``d`` was accepted by its target."""
+        return cls(d.id, d.event.id, d.target, "delivered", at)
+
+    @classmethod
+    def failed(cls, d: Delivery, at: float, error: str, retry_at: float | None) -> Settlement:
+        """An attempt of ``d`` failed: retry at ``retry_at``, or give up (``dead``) when None."""
+        status = "dead" if retry_at is None else "pending"
+        return cls(d.id, d.event.id, d.target, status, at, error, retry_at)
+
+    @classmethod
+    def rejected(cls, d: Delivery, at: float, error: str) -> Settlement:
+        """The target refused ``d`` for good: ``failed``, no retry."""
+        return cls(d.id, d.event.id, d.target, "failed", at, error)
 
 
 @dataclass(frozen=True, slots=True)
