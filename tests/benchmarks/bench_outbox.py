@@ -270,6 +270,20 @@ def configure_logs(folder: Path, level: str) -> None:
     logs.configure(level=level, fmt="json", stream=(folder / "pinmon.log").open("a"))
 
 
+#: What the profile is summed into: a part of the work, by the function that does it.
+PARTS = {
+    "the HTTP request (aiohttp)": ("aiohttp/client.py", "_request"),
+    "the webhook's POST (signing, headers, the request)": ("notify/webhook.py", "_post"),
+    "rendering the message": ("delivery.py", "message_for"),
+    "outcomes one row a transaction: the loop's side (mark_*)": ("store/core.py", "_settle"),
+    "  ... and the store thread's (outbox.settle)": ("store/outbox.py", "settle"),
+    "outcomes in batches: the loop's side (settle_many)": ("store/core.py", "settle_many"),
+    "  ... and the store thread's (outbox.settle_many)": ("store/outbox.py", "settle_many"),
+    "the store thread, every call (fetches too)": ("store/core.py", "_call"),
+    "the delivery.sent log line (structlog, logging)": ("structlog/stdlib.py", "info"),
+}
+
+
 def profiled(top: int) -> Callable[[Callable[[], Awaitable[float]]], float]:
     """Run a coroutine under cProfile on CPU time, the store's worker threads included
     (each store call profiled in its thread), and print the top of it."""
@@ -315,6 +329,14 @@ def profiled(top: int) -> Callable[[Callable[[], Awaitable[float]]], float]:
             for (file, line, name), (_, calls, tt, ct, _) in rows:
                 where = f"{Path(file).name}:{line}({name})" if line else name
                 print(f"  {tt / total:6.1%} self {ct / total:6.1%} cum {calls:>8} {where[:90]}")
+        print("-- where it goes (cumulative share of all CPU) --")
+        for part, (suffix, name) in PARTS.items():
+            ct = sum(
+                v[3]
+                for (file, _, fn), v in stats.stats.items()  # type: ignore[attr-defined]
+                if file.endswith(suffix) and fn == name
+            )
+            print(f"  {ct / total:6.1%}  {part}")
         return result
 
     return run
@@ -359,7 +381,8 @@ def main() -> None:
                 pinmon(folder, urls, evs, "drain", sink, profiled(args.top))
     finally:
         sink.close()
-    report(figures, cpu, args)
+    if args.rounds:
+        report(figures, cpu, args)
 
 
 def report(
