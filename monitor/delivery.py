@@ -112,6 +112,9 @@ class Deliverer:
         self._emit = emit
         self._wake: dict[str, anyio.Event] = {key: anyio.Event() for key in notifiers}
         self._stopping = False
+        # Set with _stopping: the loops that only wait for time leave at once on a stop,
+        # so a shutdown is not held up by their sleep.
+        self._stopped = anyio.Event()
 
     async def _due(self, now: float, target: str, limit: int) -> list[Delivery]:
         return await self._store.due_deliveries(now, limit=limit, target=target)
@@ -124,6 +127,7 @@ class Deliverer:
     def stop(self) -> None:
         """Ask :meth:`run`'s workers to finish the send under way, make a last pass, return."""
         self._stopping = True
+        self._stopped.set()
         self.wake()
 
     async def drain(self) -> DrainReport:
@@ -153,7 +157,7 @@ class Deliverer:
                     tg.start_soon(self._worker, key, tick_s)
                 if self._notifiers:
                     tg.start_soon(self._watch_clock, tick_s)
-                    tg.start_soon(self._ledger.keep_flushing, lambda: self._stopping)
+                    tg.start_soon(self._ledger.keep_flushing, self._stopped)
         finally:
             # Also when the shutdown's grace ran out and cancelled a send under way: what
             # was sent before it is recorded, not sent again at the next start.
@@ -174,7 +178,10 @@ class Deliverer:
         """Follow steps of the wall clock with the pending rows' times, so a clock set back
         a day does not hold every retry (and every group_wait) for a day."""
         while not self._stopping:
-            await anyio.sleep(tick_s)
+            with anyio.move_on_after(tick_s):
+                await self._stopped.wait()
+            if self._stopping:
+                return
             offset = self._now() - self._monotonic()
             step = offset - self._offset
             if abs(step) <= CLOCK_STEP_S:

@@ -103,11 +103,14 @@ class Ledger:
         if self.due:
             await self.flush()
 
-    async def keep_flushing(self, stopped: Callable[[], bool]) -> None:
-        """Flush what has waited long enough, every ``flush_after_s``, until ``stopped``:
-        a worker stuck in a slow send must not hold the others' outcomes back."""
-        while not stopped():
-            await anyio.sleep(self._after_s)
+    async def keep_flushing(self, stop: anyio.Event) -> None:
+        """Flush what has waited long enough, every ``flush_after_s``, until ``stop`` is
+        set: a worker stuck in a slow send must not hold the others' outcomes back."""
+        while not stop.is_set():
+            with anyio.move_on_after(self._after_s):
+                await stop.wait()
+            if stop.is_set():
+                return  # the shutdown's own write (close) follows
             try:
                 await self.flush_when_due()
             except Exception:

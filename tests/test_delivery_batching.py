@@ -248,3 +248,36 @@ async def test_a_failure_mid_batch_settles_each_row_as_its_own_send_went(tmp_pat
         assert refused.last_error is not None
         assert "503" in refused.last_error
         assert refused.next_attempt_at > refused.created_at
+
+
+async def test_a_stop_ends_the_loop_without_waiting_out_a_tick(tmp_path: Path) -> None:
+    """stop() ends run() at once, having written what it sent: no loop that only waits
+    for time (the clock watcher, the outcome flusher) holds the shutdown for its tick."""
+    tick_s = 30.0
+    store = await open_store(tmp_path / "state.db")
+    try:
+        await store.record_events(
+            [event(1)], deliveries=[("evt_0001", "r", "recording:one")], at=1000.0
+        )
+        notifier = RecordingNotifier({"name": "one", "batch": False})
+        sent, done = anyio.Event(), anyio.Event()
+        deliverer = Deliverer(
+            store, {notifier.key: notifier}, now=lambda: 2000.0, on_result=lambda *_: sent.set()
+        )
+
+        async def run() -> None:
+            await deliverer.run(tick_s=tick_s)
+            done.set()
+
+        async with anyio.create_task_group() as tg:
+            deliverer.wake()
+            tg.start_soon(run)
+            with anyio.fail_after(tick_s / 3):
+                await sent.wait()
+            deliverer.stop()
+            with anyio.fail_after(tick_s / 3):  # a tick's sleep would take all of tick_s
+                await done.wait()
+        (row,) = await store.deliveries(statuses=STATUSES)
+        assert row.status == "delivered"
+    finally:
+        await store.close()
