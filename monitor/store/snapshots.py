@@ -116,9 +116,7 @@ def load_range(
     lengths: tuple[int, int] | None,
 ) -> list[tuple[str, Stored]]:
     """Stored entities with ids in ``(after, upto]`` as numbers, in that order."""
-    spans = length_spans(after, upto, lengths)
-    with db.transaction(write=False) if len(spans) > 1 else nullcontext():
-        rows = _load_spans(db, _ENTITY_SELECT, account_id, kind, spans, limit)
+    rows = _read_range(db, _ENTITY_SELECT, account_id, kind, after, upto, limit, lengths)
     return [from_row(row) for row in rows]
 
 
@@ -132,10 +130,23 @@ def load_range_rows(
     lengths: tuple[int, int] | None,
 ) -> list[StoredRow]:
     """:func:`load_range` as the driver's row tuples (see :data:`~monitor.models.StoredRow`)."""
+    return _read_range(db, _ROW_SELECT, account_id, kind, after, upto, limit, lengths)
+
+
+def _read_range(
+    db: Db,
+    select: str,
+    account_id: str,
+    kind: Kind,
+    after: str | None,
+    upto: str | None,
+    limit: int | None,
+    lengths: tuple[int, int] | None,
+) -> list[StoredRow]:
     spans = length_spans(after, upto, lengths)
     # One statement reads one snapshot by itself; several need a read transaction.
     with db.transaction(write=False) if len(spans) > 1 else nullcontext():
-        return _load_spans(db, _ROW_SELECT, account_id, kind, spans, limit)
+        return _load_spans(db, select, account_id, kind, spans, limit)
 
 
 def _load_spans(
