@@ -23,8 +23,10 @@ from monitor.events import Event
 from monitor.ledger import Ledger
 from monitor.notify import Fault, Message, Notifier, Outcome, SendResult
 from monitor.ops import OpsChange, ops_event
+from monitor.pacing import PROBE_EVERY_S, PROBE_WINDOW_S, Group, GroupPacer, TargetHealth
 from monitor.render import MARKDOWN, Dialect, bare, render
 from monitor.render.templates import apply as apply_template
+from monitor.replicas import FetchDue
 from monitor.schedule import DELIVERY_RETRY, MAX_WAIT_S
 from monitor.store import Delivery, Settlement, StateStore
 
@@ -36,6 +38,8 @@ _MAX_GROUP = 100
 _BATCH = 500
 #: How often account names are re-read from the store.
 _NAMES_TTL_S = 60.0
+#: How often the pacer forgets groups that sent nothing for a while.
+_FORGET_EVERY_S = 60.0
 #: How long the last write of outcomes may take at shutdown.
 _CLOSE_S = 10.0
 #: A jump between the wall clock and the monotonic one bigger than this is a clock step
@@ -72,9 +76,9 @@ class Deliverer:
         on_result: Called after every send (metrics).
         emit: Commits ``monitor.*`` events (a target disabled, a delivery dead) to
             history and outbox, never routed to the target they are about.
-        routes: The configured routes: templates, group_wait and max_items per route.
-        fetch_due: How due rows of one target are fetched; replicas claim them instead,
-            so no two send the same row.
+        routes: The configured routes: templates, group_interval and max_items per route.
+        fetch_due: How pending rows of one target are fetched (now, target, limit,
+            probe); replicas claim them instead, so no two send the same row.
         ledger: Where send outcomes are held until written (see :mod:`monitor.ledger`).
     """
 
@@ -91,7 +95,7 @@ class Deliverer:
         on_result: Callable[[Sequence[Delivery], SendResult], None] | None = None,
         emit: Emit | None = None,
         routes: Sequence[Route] = (),
-        fetch_due: Callable[[float, str, int], Awaitable[list[Delivery]]] | None = None,
+        fetch_due: FetchDue | None = None,
         ledger: Ledger | None = None,
     ) -> None:
         self._store = store
@@ -115,9 +119,14 @@ class Deliverer:
         # Set with _stopping: the loops that only wait for time leave at once on a stop,
         # so a shutdown is not held up by their sleep.
         self._stopped = anyio.Event()
+        # The running loop's pacing (see monitor.pacing); drain() sends without either.
+        self._pacer = GroupPacer()
+        self._forgot_at = float("-inf")
+        self._health: dict[str, TargetHealth] = {key: TargetHealth() for key in notifiers}
+        self._resumed: set[str] = set()
 
-    async def _due(self, now: float, target: str, limit: int) -> list[Delivery]:
-        return await self._store.due_deliveries(now, limit=limit, target=target)
+    async def _due(self, now: float, target: str, limit: int, probe: bool) -> list[Delivery]:
+        return await self._store.due_deliveries(now, limit=limit, target=target, probe=probe)
 
     def wake(self) -> None:
         """New deliveries were committed: every worker looks now, not at its next tick."""
@@ -176,7 +185,7 @@ class Deliverer:
 
     async def _watch_clock(self, tick_s: float) -> None:
         """Follow steps of the wall clock with the pending rows' times, so a clock set back
-        a day does not hold every retry (and every group_wait) for a day."""
+        a day does not hold every retry (and every group_interval) for a day."""
         while not self._stopping:
             with anyio.move_on_after(tick_s):
                 await self._stopped.wait()
@@ -205,15 +214,37 @@ class Deliverer:
             # Read once: the pass that sees the stop must be the one that holds nothing back.
             stopping = self._stopping
             try:
-                ready_at = await self._drain_target(key, DrainReport(), hold=not stopping)
+                ready_at = await self.run_pass(key, hold=not stopping)
                 if ready_at is not None:
-                    # Wake exactly when the first held group's group_wait ends.
+                    # Wake exactly when the first held group may go, or the next probe.
                     wait_s = min(tick_s, max(0.0, ready_at - self._now()))
             except Exception:
                 # The store may be briefly unavailable; the rows wait there, try again.
                 log.exception("delivery.drain_failed", target=self._notifiers[key].label)
             if stopping:
                 return
+
+    async def run_pass(self, key: str, *, hold: bool = True) -> float | None:
+        """One pass of the running loop over one target, what :meth:`run` does at each
+        wake-up: send what may go now (paced by group, one probe while the target is
+        down; everything due without ``hold``) and record it. Returns when the target
+        wants to be looked at again, if it knows (a held group, the next probe)."""
+        if key not in self._resumed:
+            self._resumed.add(key)
+            await self._resume(key)
+        return await self._drain_target(key, DrainReport(), hold=hold)
+
+    async def _resume(self, key: str) -> None:
+        """At start: a target whose oldest pending delivery has failed before is probed
+        at once, not when that delivery's retry slot comes (it may be back already)."""
+        try:
+            oldest = await self._store.due_deliveries(self._now(), limit=1, target=key, probe=True)
+        except Exception:
+            log.exception("delivery.resume_failed", target=self._notifiers[key].label)
+            return
+        if oldest and oldest[0].attempts > 0:
+            self._health[key].resume(self._now())
+            log.info("delivery.target_probing", target=self._notifiers[key].label)
 
     async def _drain_target(
         self, key: str, report: DrainReport, *, hold: bool = False
@@ -225,37 +256,163 @@ class Deliverer:
         return ready_at
 
     async def _pass(self, key: str, report: DrainReport, *, hold: bool) -> float | None:
+        """Send what is due; with ``hold`` (the running loop), paced by group and, while
+        the target is down, one probe at a time. Returns when to look again, if sooner
+        than the next tick."""
         notifier = self._notifiers[key]
         await self._read_names()
         disabled = (await self._store.disabled_targets()).get(key)
+        health = self._health[key] if hold else None
         while True:
             # What was sent must be recorded before the store is asked what is due, or
             # it would be sent again.
             await self._ledger.flush()
-            due = await self._fetch_due(self._now(), key, _BATCH)
+            now = self._now()
+            if health is not None and health.down and not disabled:
+                if not await self._probe(notifier, health, now, report):
+                    return health.hold_until(self._now())
+                continue  # it answered: the whole backlog is due, in order
+            due = await self._fetch_due(now, key, _BATCH, False)
             if not due:
                 return None
             if disabled:
-                error = f"target disabled: {disabled}"
-                self._ledger.add(Settlement.rejected(d, self._now(), error) for d in due)
-                report.dead += len(due)
+                self._refuse(due, disabled, report)
                 continue
             batches = _batches(due, notifier)
             if hold:
-                ready = {id(b): self._ready_at(b, notifier) for b in batches}
-                now = self._now()
-                waiting = [t for t in ready.values() if t > now]
-                batches = [b for b in batches if ready[id(b)] <= now]
+                batches, ready_at = self._paced(key, batches, notifier, now)
                 if not batches:
-                    return min(waiting)  # every group waits for its group_wait
-            for batch in batches:
-                message = self.message_for(batch, notifier)
-                result = await self.send(notifier, message)
-                await self._record(batch, result, report)
-                if result.outcome is Outcome.DISABLE:
-                    disabled = await self._disable(notifier, result)
-                if self._stopping and result.outcome is not Outcome.SENT:
-                    return None  # shutting down: retrying is for the next start
+                    return ready_at  # every group waits for its group_interval
+            disabled, stop = await self._send_each(key, batches, notifier, health, report)
+            if stop:
+                return None  # shutting down: retrying is for the next start
+
+    async def _send_each(
+        self,
+        key: str,
+        batches: list[list[Delivery]],
+        notifier: Notifier,
+        health: TargetHealth | None,
+        report: DrainReport,
+    ) -> tuple[str | None, bool]:
+        """Send the batches in turn; returns why the target is now disabled (if it is),
+        and whether to stop (shutting down after a failure)."""
+        for batch in batches:
+            result = await self._send_batch(key, batch, notifier, report)
+            if result.outcome is Outcome.DISABLE:
+                return await self._disable(notifier, result), False
+            if self._stopping and result.outcome is not Outcome.SENT:
+                return None, True
+            if health is not None and self._went_down(notifier, health, result):
+                break  # the rest waits for the probe, untouched
+        return None, False
+
+    def _refuse(self, due: list[Delivery], disabled: str, report: DrainReport) -> None:
+        error = f"target disabled: {disabled}"
+        self._ledger.add(Settlement.rejected(d, self._now(), error) for d in due)
+        report.dead += len(due)
+
+    def _paced(
+        self, key: str, batches: list[list[Delivery]], notifier: Notifier, now: float
+    ) -> tuple[list[list[Delivery]], float]:
+        """The batches whose group may send now, and when the first held one may."""
+        ready = {id(b): self._ready_at(key, b, notifier, now) for b in batches}
+        waiting = [t for t in ready.values() if t > now]
+        return [b for b in batches if ready[id(b)] <= now], min(waiting, default=now)
+
+    async def _send_batch(
+        self, key: str, batch: list[Delivery], notifier: Notifier, report: DrainReport
+    ) -> SendResult:
+        message = self.message_for(batch, notifier)
+        result = await self.send(notifier, message)
+        group = self._group(key, batch, notifier)
+        if group is not None:
+            self._pacer.sent(group, self._now())
+        await self._record(batch, result, report)
+        return result
+
+    def _went_down(self, notifier: Notifier, health: TargetHealth, result: SendResult) -> bool:
+        """Follow a send's outcome in the target's health; True when it just went down."""
+        now = self._now()
+        if result.outcome is not Outcome.RETRY:
+            health.answered(now)
+            return False
+        if not health.failed(now):
+            return False
+        log.warning(
+            "delivery.target_down",
+            target=notifier.label,
+            reason=result.detail,
+            probe_every_s=PROBE_EVERY_S,
+            probe_for_s=PROBE_WINDOW_S,
+        )
+        return True
+
+    async def _probe(
+        self, notifier: Notifier, health: TargetHealth, now: float, report: DrainReport
+    ) -> bool:
+        """While the target is down: at the probe's time, send its oldest pending
+        delivery alone, standing for all of them; True if the target answered.
+
+        During the probe window that is every :data:`~monitor.pacing.PROBE_EVERY_S`;
+        after it, whenever a delivery's own retry slot comes. On a failure the due
+        deliveries not sent take the attempt as theirs (each moves to its next slot, and
+        dies after the last): the target was down for them as well, and one request said
+        so. On an answer every pending delivery becomes due, to go in queue order.
+        """
+        key = notifier.key
+        if health.hold_until(now) is not None:
+            return False
+        if not health.in_window(now) and not await self._store.due_deliveries(
+            now, limit=1, target=key
+        ):
+            return False  # past the window: only when a delivery's own slot has come
+        probe = await self._fetch_due(now, key, 1, True)
+        if not probe:
+            return False  # nothing pending (or all claimed by other replicas)
+        result = await self._send_batch(key, probe, notifier, report)
+        now = self._now()
+        if result.outcome is Outcome.RETRY:
+            health.failed(now)
+            await self._ledger.flush()  # the probe's own outcome first
+            held = [
+                d for d in await self._fetch_due(now, key, _BATCH, False) if d.id != probe[0].id
+            ]
+            await self._hold(held, result, report)
+            log.info("delivery.probe_failed", target=notifier.label, reason=result.detail)
+            return False
+        if result.outcome is Outcome.DISABLE:
+            await self._disable(notifier, result)
+        down_s = health.answered(now)
+        await self._ledger.flush()
+        backlog = await self._store.expedite(key, now)
+        log.info(
+            "delivery.target_recovered",
+            target=notifier.label,
+            down_s=None if down_s is None else round(down_s, 1),
+            backlog=backlog,
+        )
+        return True
+
+    async def _hold(self, held: list[Delivery], result: SendResult, report: DrainReport) -> None:
+        """Due deliveries not sent because their target is down: each counts the probe's
+        failure as its attempt."""
+        if not held:
+            return
+        now = self._now()
+        error = f"target down, not sent (a probe failed: {result.detail})"
+        dead = []
+        for d in held:
+            when = DELIVERY_RETRY.retry_at(d.attempts + 1, now, jitter=self._rand())
+            self._ledger.add([Settlement.failed(d, now, error, when)])
+            if when is None:
+                dead.append(d)
+        report.failed += len(held) - len(dead)
+        report.dead += len(dead)
+        await self._ledger.flush_when_due()
+        if dead:
+            await self._ledger.flush()
+            await self._report_dead(dead, replace(result, detail=error))
 
     async def _read_names(self) -> None:
         # From the store, where the poll loop records them: delivery needs nothing of
@@ -265,12 +422,24 @@ class Deliverer:
         self._names = {a.account_id: a.name for a in await self._store.accounts() if a.name}
         self._names_read_at = self._monotonic()
 
-    def _ready_at(self, batch: list[Delivery], notifier: Notifier) -> float:
-        """Alertmanager's group_wait: a new digest group waits a little for company."""
-        route = self._routes.get(batch[0].route)
-        if route is None or not notifier.batch or batch[0].event.is_report:
+    def _group(self, key: str, batch: list[Delivery], notifier: Notifier) -> Group | None:
+        """The digest group a batch belongs to; None when it is never grouped."""
+        first = batch[0]
+        if not notifier.batch or first.event.is_report or first.route not in self._routes:
+            return None
+        return (first.route, key, first.event.ad_account_id)
+
+    def _ready_at(self, key: str, batch: list[Delivery], notifier: Notifier, now: float) -> float:
+        """Alertmanager's group_interval: at most one message per group per interval."""
+        group = self._group(key, batch, notifier)
+        if group is None:
             return 0.0
-        return min(d.created_at for d in batch) + route.group_wait_s
+        if now - self._forgot_at >= _FORGET_EVERY_S:
+            longest = max((r.group_interval_s for r in self._routes.values()), default=0.0)
+            self._pacer.forget(now - longest)
+            self._forgot_at = now
+        interval = self._routes[group[0]].group_interval_s
+        return self._pacer.ready_at(group, (d.created_at for d in batch), interval)
 
     def message_for(self, batch: list[Delivery], notifier: Notifier) -> Message:
         """Render a group for its route (template, max items) in the target's dialect, and
@@ -331,6 +500,9 @@ class Deliverer:
         dead = False
         for d in batch:
             match result.outcome:
+                case Outcome.RETRY if d.next_attempt_at > now:
+                    # A probe ahead of the row's own slot: not one of its attempts.
+                    self._ledger.add([Settlement.probed(d, now, result.detail)])
                 case Outcome.RETRY:
                     when = DELIVERY_RETRY.retry_at(
                         d.attempts + 1, now, retry_after_s=result.retry_after_s, jitter=self._rand()

@@ -81,9 +81,9 @@ def _write_config(folder: Path, *, base_url: str, sink_port: int, interval_s: fl
                 "[[routes]]",
                 'name = "demo-terminal"',
                 'events = ["*"]',
-                # Short, so each change shows within a cycle; long enough to group the
-                # changes of one cycle into one message.
-                f"group_wait = {min(1.0, interval_s / 2):g}",
+                # Short, so each cycle's changes show within the cycle (they go out as
+                # one message at once; this only paces messages that follow).
+                f"group_interval = {min(1.0, interval_s / 2):g}",
                 f'apprise = ["json://127.0.0.1:{sink_port}/slack-stand-in"]',
                 "",
             ]

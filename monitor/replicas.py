@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("monitor.replicas")
 
+#: Fetches a target's pending deliveries: (now, target, limit, probe); see
+#: :meth:`monitor.store.core.Store.due_deliveries` for ``probe``.
+FetchDue = Callable[[float, str, int, bool], Awaitable[list[Delivery]]]
+
 
 @runtime_checkable
 class ReplicaCoordinator(Protocol):
@@ -46,7 +50,14 @@ class ReplicaCoordinator(Protocol):
     async def release_accounts(self, replica: str, account_ids: Sequence[str]) -> None: ...
 
     async def claim_deliveries(
-        self, replica: str, now: float, *, target: str, limit: int, lease_s: float
+        self,
+        replica: str,
+        now: float,
+        *,
+        target: str,
+        limit: int,
+        lease_s: float,
+        probe: bool = False,
     ) -> list[Delivery]: ...
 
     async def take_budget(self, key: str, *, limit: int, window_s: float, now: float) -> float: ...
@@ -135,12 +146,12 @@ class Replica:
                 await self.store.release_accounts(self.id, self.held)
             self.held = []
 
-    def claimer(self, *, lease_s: float) -> Callable[[float, str, int], Awaitable[list[Delivery]]]:
+    def claimer(self, *, lease_s: float) -> FetchDue:
         """A due-deliveries fetcher that claims rows, so no two replicas send one."""
 
-        async def claim(now: float, target: str, limit: int) -> list[Delivery]:
+        async def claim(now: float, target: str, limit: int, probe: bool) -> list[Delivery]:
             return await self.store.claim_deliveries(
-                self.id, now, target=target, limit=limit, lease_s=lease_s
+                self.id, now, target=target, limit=limit, lease_s=lease_s, probe=probe
             )
 
         return claim

@@ -209,7 +209,22 @@ def test_zero_is_a_valid_jitter_and_shutdown_grace(tmp_path: Path, key: str, val
 def test_zero_group_wait_in_any_unit(tmp_path: Path) -> None:
     """`group_wait = "0m"` means "send at once" like "0s" (only "0s" and "0" worked before)."""
     text = GOOD.replace('events = ["ad.rejected"]', 'events = ["ad.rejected"]\ngroup_wait = "0m"')
-    assert load_config(write(tmp_path, text), env=ENV).routes[0].group_wait_s == 0.0
+    assert load_config(write(tmp_path, text), env=ENV).routes[0].group_interval_s == 0.0
+
+
+def test_group_wait_is_read_as_group_interval_and_not_both(tmp_path: Path) -> None:
+    """An existing `group_wait` keeps pacing its route (the setting's old name); setting
+    both names is a mistake named by file and key."""
+    route = 'events = ["ad.rejected"]'
+    for key in ("group_wait", "group_interval"):
+        text = GOOD.replace(route, f'{route}\n{key} = "5m"')
+        assert load_config(write(tmp_path, text), env=ENV).routes[0].group_interval_s == 300.0
+    assert load_config(write(tmp_path, GOOD), env=ENV).routes[0].group_interval_s == 30.0
+    both = GOOD.replace(route, f'{route}\ngroup_wait = "5m"\ngroup_interval = "1m"')
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, both), env=ENV)
+    assert "routes[0].group_wait" in str(info.value)
+    assert "pinmon.toml" in str(info.value)
 
 
 NEVER_ZERO = [

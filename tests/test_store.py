@@ -282,6 +282,30 @@ async def test_delivery_retry_then_success(store: StateStore) -> None:
     assert (done.id, done.attempts) == (delivery_id, 2)
 
 
+async def test_a_probe_takes_the_oldest_queued_and_expedite_makes_all_due(
+    store: StateStore,
+) -> None:
+    """A probe of a down target takes pending rows in queue order whatever their retry
+    slots; a probe's failure ahead of a row's slot keeps its attempts and slot; expedite
+    makes every pending row of the target due now, so they go in queue order."""
+    first, second, third = [await one_delivery(store, n) for n in (1, 2, 3)]
+    await store.settle_many(
+        [
+            Settlement(first, "evt_0001", "t", "pending", T0 + 1, "HTTP 503", T0 + 300),
+            Settlement(second, "evt_0002", "t", "pending", T0 + 1, "HTTP 503", T0 + 5),
+        ]
+    )
+    assert [d.id for d in await store.due_deliveries(T0 + 6, target="t")] == [third, second]
+    probe = await store.due_deliveries(T0 + 6, target="t", limit=1, probe=True)
+    assert [d.id for d in probe] == [first]  # not due until T0 + 300, but the oldest
+    assert await store.due_deliveries(T0 + 6, target="other", probe=True) == []
+    await store.settle_many([Settlement.probed(probe[0], T0 + 6, "HTTP 503 again")])
+    (row,) = [d for d in await store.deliveries(statuses=["pending"]) if d.id == first]
+    assert (row.attempts, row.next_attempt_at, row.last_error) == (1, T0 + 300, "HTTP 503 again")
+    assert await store.expedite("t", T0 + 7) == 3
+    assert [d.id for d in await store.due_deliveries(T0 + 7, target="t")] == [first, second, third]
+
+
 async def test_dead_and_rejected_deliveries(store: StateStore) -> None:
     """Giving up marks a delivery dead, a permanent refusal failed; neither is due again."""
     dead, rejected = await one_delivery(store, 1), await one_delivery(store, 2)

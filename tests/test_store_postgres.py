@@ -331,6 +331,28 @@ async def test_claims_are_exclusive_until_settled_or_expired(
 
 
 @needs_pg
+async def test_a_probe_claims_the_oldest_whatever_its_slot(stores: list[PostgresStore]) -> None:
+    """A replica's probe claims the oldest queued row even before its retry slot, and no
+    other replica's probe or claim gets it while the claim lasts."""
+    a, b = stores[0], stores[1]
+    await a.record_events(
+        [event(n) for n in range(2)], deliveries=[(f"evt_{n:04d}", "r", "hook") for n in range(2)],
+        at=T0,
+    )  # fmt: skip
+    first, _ = await a.due_deliveries(T0, target="hook")
+    await a.settle_many([Settlement.failed(first, T0 + 1, "HTTP 503", T0 + 300)])
+    (probe,) = await a.claim_deliveries(
+        "r1", T0 + 2, target="hook", limit=1, lease_s=30, probe=True
+    )
+    assert probe.id == first.id
+    (other,) = await b.claim_deliveries(
+        "r2", T0 + 2, target="hook", limit=1, lease_s=30, probe=True
+    )
+    assert other.id != first.id
+    assert await b.claim_deliveries("r2", T0 + 2, target="hook", limit=5, lease_s=30) == []
+
+
+@needs_pg
 async def test_settle_many_releases_claims(stores: list[PostgresStore]) -> None:
     """Outcomes settled together release their claims as mark_* does: a retried row is
     due again at its retry time, not when its claim would have lapsed."""

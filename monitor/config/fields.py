@@ -59,7 +59,7 @@ def _at_least_zero(seconds: float, zero_ok: bool) -> float:
 
 
 def duration_or_zero(value: object) -> float:
-    """:func:`parse_duration` for settings where ``0`` means "none" (jitter, group_wait)."""
+    """:func:`parse_duration` for settings where ``0`` means "none" (jitter, group_interval)."""
     return parse_duration(value, zero_ok=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
@@ -55,7 +56,7 @@ def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
             fallback=r.get("fallback", False, _bool),
             template=r.get("template", None, _template),
             repeat_after_s=r.get("repeat_after", None, parse_duration),
-            group_wait_s=r.get("group_wait", 30.0, duration_or_zero),
+            group_interval_s=_group_interval(item, r),
             max_items=r.get("max_items", 20, _pos_int(500)),
             allow_link_local=r.get("allow_link_local", False, _bool),
             plugins=_plugin_targets(r),
@@ -70,6 +71,15 @@ def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
         r.unknown()
         routes.append(route)
     return tuple(routes)
+
+
+def _group_interval(item: Mapping[str, Any], r: _Reader) -> float:
+    """``group_interval``; ``group_wait``, its name before sends stopped waiting at the
+    commit, is read as the same setting so that existing configs keep their pacing."""
+    if "group_wait" in item and "group_interval" in item:
+        r.problem("group_wait", "group_wait is the old name of group_interval: keep one of them")
+    key = "group_wait" if "group_wait" in item else "group_interval"
+    return r.get(key, 30.0, duration_or_zero)
 
 
 def _webhooks(value: Any) -> tuple[WebhookTarget, ...]:
@@ -169,6 +179,7 @@ _ROUTE_KEYS: Final = frozenset(
         "template",
         "repeat_after",
         "group_wait",
+        "group_interval",
         "max_items",
         "allow_link_local",
     }

@@ -138,7 +138,7 @@ class Route:
     fallback: bool = False
     template: Template | None = None
     repeat_after_s: float | None = None
-    group_wait_s: float = 30.0
+    group_interval_s: float = 30.0
     max_items: int = 20
     allow_link_local: bool = False
 

@@ -45,12 +45,14 @@ _CLAIM_LEASES: Final = """
         FROM excess WHERE l.account_id = excess.account_id
     )
     SELECT account_id FROM claimed ORDER BY account_id"""
+# A probe (see monitor.pacing) takes the oldest queued rows whatever their retry slots.
 _CLAIM_DELIVERIES: Final = f"""
     WITH due AS (
         SELECT id FROM deliveries
-        WHERE status = 'pending' AND target = :target AND next_attempt_at <= :now
+        WHERE status = 'pending' AND target = :target
+          AND (:probe OR next_attempt_at <= :now)
           AND (claimed_until IS NULL OR claimed_until <= :now)
-        ORDER BY next_attempt_at, id
+        ORDER BY CASE WHEN :probe THEN 0 ELSE next_attempt_at END, id
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     ), d AS (
@@ -123,7 +125,13 @@ def release_accounts(db: Db, replica: str, account_ids: Sequence[str]) -> None:
 
 
 def claim_deliveries(
-    db: Db, replica: str, now: float, target: str, limit: int, lease_s: float
+    db: Db,
+    replica: str,
+    now: float,
+    target: str,
+    limit: int,
+    lease_s: float,
+    probe: bool = False,
 ) -> list[Delivery]:
     """See :meth:`monitor.store.postgres.PostgresStore.claim_deliveries`."""
     if limit <= 0 or lease_s <= 0:
@@ -131,6 +139,7 @@ def claim_deliveries(
     params = {
         "replica": replica,
         "now": now,
+        "probe": probe,
         "until": now + lease_s,
         "target": target,
         "limit": limit,

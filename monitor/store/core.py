@@ -180,11 +180,24 @@ class Store(ABC):
         return await self._run("record_events", outbox.record_events, events, deliveries, at)
 
     async def due_deliveries(
-        self, now: float, *, limit: int = 100, target: str | None = None
+        self,
+        now: float,
+        *,
+        limit: int = 100,
+        target: str | None = None,
+        probe: bool = False,
     ) -> list[Delivery]:
         """Pending deliveries whose next attempt is due, oldest first; of one target if
-        given. Rows a replica holds a live claim on are left out."""
-        return await self._run("due_deliveries", outbox.due_deliveries, now, limit, target)
+        given. Rows a replica holds a live claim on are left out. ``probe``: pending
+        ones whatever their next attempt, in the order they were queued (a probe of a
+        down target takes the oldest)."""
+        args = (now, limit, target, probe)
+        return await self._run("due_deliveries", outbox.due_deliveries, *args)
+
+    async def expedite(self, target: str, now: float) -> int:
+        """Every pending delivery of ``target`` becomes due at ``now``, to go in the order
+        it was queued (the target answered again after an outage); returns the count."""
+        return await self._run("expedite", outbox.expedite, target, now)
 
     async def outbox_depth(self) -> tuple[int, float | None]:
         """Pending deliveries, and when the oldest of them was queued (for metrics)."""
@@ -239,7 +252,7 @@ class Store(ABC):
 
     async def shift_pending(self, delta_s: float) -> int:
         """Move the times of every pending delivery by ``delta_s``, in one statement: the
-        wall clock stepped while the daemon ran, and retries and group waits keep their
+        wall clock stepped while the daemon ran, and retries and group intervals keep their
         distance from now. Returns how many moved."""
         return await self._run("shift_pending", outbox.shift_pending, delta_s)
 

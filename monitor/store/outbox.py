@@ -43,6 +43,10 @@ _DUE: Final = f"""{_DELIVERY_SELECT}
     WHERE d.status = 'pending' AND d.next_attempt_at <= :now
       AND (d.claimed_until IS NULL OR d.claimed_until <= :now)"""
 _DUE_ORDER: Final = " ORDER BY d.next_attempt_at, d.id LIMIT :limit"
+# A probe (see monitor.pacing) takes the oldest queued rows whatever their retry slots.
+_PROBE: Final = f"""{_DELIVERY_SELECT}
+    WHERE d.status = 'pending' AND (d.claimed_until IS NULL OR d.claimed_until <= :now)"""
+_PROBE_ORDER: Final = " ORDER BY d.id LIMIT :limit"
 
 
 def insert_events(
@@ -80,11 +84,15 @@ def record_events(
         return insert_events(db, events, deliveries, at)
 
 
-def due_deliveries(db: Db, now: float, limit: int, target: str | None) -> list[Delivery]:
-    """Pending deliveries whose next attempt is due and that nobody claims, oldest first."""
+def due_deliveries(
+    db: Db, now: float, limit: int, target: str | None, probe: bool = False
+) -> list[Delivery]:
+    """Pending deliveries whose next attempt is due and that nobody claims, oldest first;
+    with ``probe``, whatever their next attempt, in the order they were queued."""
     params = {"now": now, "limit": limit, "target": target}
     where = "" if target is None else " AND d.target = :target"
-    return delivery_rows(db.all(_DUE + where + _DUE_ORDER, params))
+    select, order = (_PROBE, _PROBE_ORDER) if probe else (_DUE, _DUE_ORDER)
+    return delivery_rows(db.all(select + where + order, params))
 
 
 def oldest_pending(db: Db) -> tuple[int, float | None]:
@@ -158,13 +166,13 @@ def settle_many(db: Db, outcomes: Sequence[Settlement]) -> int:
     settles nothing)."""
     with db.transaction():
         return db.execute_many(
-            "UPDATE deliveries SET status = ?, attempts = attempts + 1,"
+            "UPDATE deliveries SET status = ?, attempts = attempts + ?,"
             " last_error = CAST(? AS TEXT),"
             " next_attempt_at = coalesce(CAST(? AS DOUBLE PRECISION), next_attempt_at),"
             " updated_at = ?, claimed_by = NULL, claimed_until = NULL"
             " WHERE id = ? AND event_id = ? AND target = ?",
-            [(o.status, o.error, o.retry_at, o.at, o.delivery_id, o.event_id, o.target)
-             for o in outcomes],
+            [(o.status, o.attempted, o.error, o.retry_at, o.at, o.delivery_id, o.event_id,
+              o.target) for o in outcomes],
         )  # fmt: skip
 
 
@@ -174,6 +182,15 @@ def shift_pending(db: Db, delta_s: float) -> int:
         "UPDATE deliveries SET next_attempt_at = next_attempt_at + :d,"
         " created_at = created_at + :d WHERE status = 'pending'",
         {"d": delta_s},
+    ).rowcount
+
+
+def expedite(db: Db, target: str, now: float) -> int:
+    """Make every pending delivery of ``target`` due at ``now``, so they go in the order
+    they were queued (a target back from an outage); returns the count."""
+    return db.execute(
+        "UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND target = ?",
+        (now, target),
     ).rowcount
 
 

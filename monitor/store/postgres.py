@@ -128,9 +128,19 @@ class PostgresStore(Store):
         await self._run("release_accounts", leases.release_accounts, replica, account_ids)
 
     async def claim_deliveries(
-        self, replica: str, now: float, *, target: str, limit: int, lease_s: float
+        self,
+        replica: str,
+        now: float,
+        *,
+        target: str,
+        limit: int,
+        lease_s: float,
+        probe: bool = False,
     ) -> list[Delivery]:
         """Due deliveries of ``target``, oldest first, claimed by ``replica`` for ``lease_s``.
+
+        ``probe``: pending ones whatever their retry slot, in the order they were queued
+        (a probe of a down target takes the oldest).
 
         Until the claim runs out no other call (of this replica or another) returns them,
         nor does :meth:`due_deliveries`; ``mark_delivered``/``mark_failed``/``mark_rejected``
@@ -140,7 +150,7 @@ class PostgresStore(Store):
         Raises:
             ValueError: ``limit`` or ``lease_s`` is not positive.
         """
-        args = (replica, now, target, limit, lease_s)
+        args = (replica, now, target, limit, lease_s, probe)
         return await self._run("claim_deliveries", leases.claim_deliveries, *args)
 
     async def take_budget(self, key: str, *, limit: int, window_s: float, now: float) -> float:

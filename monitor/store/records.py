@@ -86,6 +86,9 @@ class Settlement(NamedTuple):
         at: When the attempt ended.
         error: Why it failed; None for a delivery.
         retry_at: When to try again (``pending`` only).
+        attempted: 1 when this counts as an attempt (the retry schedule and the death
+            of a delivery go by them); 0 for a probe of a down target that the
+            delivery's own schedule had not asked for yet.
     """
 
     delivery_id: int
@@ -95,6 +98,7 @@ class Settlement(NamedTuple):
     at: float
     error: str | None = None
     retry_at: float | None = None
+    attempted: int = 1
 
     @classmethod
     def delivered(cls, d: Delivery, at: float) -> Settlement:
@@ -106,6 +110,12 @@ class Settlement(NamedTuple):
         """An attempt of ``d`` failed: retry at ``retry_at``, or give up (``dead``) when None."""
         status = "dead" if retry_at is None else "pending"
         return cls(d.id, d.event.id, d.target, status, at, error, retry_at)
+
+    @classmethod
+    def probed(cls, d: Delivery, at: float, error: str) -> Settlement:
+        """``d`` probed a down target ahead of its retry slot and failed: the error is
+        kept, its schedule and attempts are not touched."""
+        return cls(d.id, d.event.id, d.target, "pending", at, error, None, 0)
 
     @classmethod
     def rejected(cls, d: Delivery, at: float, error: str) -> Settlement:

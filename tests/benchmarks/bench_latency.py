@@ -3,7 +3,9 @@ fast lane and without it (the baseline), in one run.
 
 Each side: the simulator in its own process serving two accounts of 10,000 ads; the real
 daemon (`pinmon run`) with the default intervals (5 min cycles, 30 s fast lane; the
-baseline turns the lane off) delivering signed webhooks to a local HTTP sink. After the
+baseline turns the lane off) delivering signed webhooks to a local HTTP sink, and the same
+decisions as apprise ``json://`` digests (a route with the default ``group_interval``, scaled
+like the intervals) to the same sink. After the
 daemon's baseline cycle, 200 ads go through review (160 edited, 40 created), entering
 in the first minute and each decided at a random moment on the simulator's wall clock
 between 5.5 minutes after that and the end of the run (see ``stories``). The sink stamps each message as it arrives; the latency of
@@ -14,7 +16,8 @@ a decision is that stamp minus the decision's moment (``GET /_sim/reviews``).
 ``--quick`` scales every interval and story moment down by 5 (a 60 s interval, a 6 s
 lane) for a run of about two and a half minutes a side.
 
-Prints per side: decisions seen, median and p95 latency, the lane's requests as a share
+Prints per side: decisions seen, median and p95 latency (webhooks; digests on the next
+line, with their message count), the lane's requests as a share
 of all requests and of the budget over the run, and 429s. Goals (issue #14): median
 <= 30 s, p95 <= 45 s, lane requests <= 5% of the budget, 0 x 429.
 """
@@ -44,17 +47,23 @@ RPM = 1000
 
 
 class Sink:
-    """A webhook receiver on 127.0.0.1 stamping each event's arrival (wall clock)."""
+    """A webhook and apprise ``json://`` receiver on 127.0.0.1 stamping each arrival (wall
+    clock): webhook events at ``/in``, digests at ``/digest`` (their body lists ad ids)."""
 
     def __init__(self) -> None:
         self.arrivals: list[tuple[float, dict[str, Any]]] = []
+        self.digests: list[tuple[float, list[str]]] = []
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # the stdlib names it
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                sink.arrivals.append((time.time(), json.loads(body)))
-                self.send_response(204)
+                if self.path.startswith("/digest"):
+                    ids = json.loads(body).get("message", "").split()
+                    sink.digests.append((time.time(), [i for i in ids if i.isdigit()]))
+                else:
+                    sink.arrivals.append((time.time(), json.loads(body)))
+                self.send_response(204 if not self.path.startswith("/digest") else 200)
                 self.end_headers()
 
             def log_message(self, *_: object) -> None:
@@ -62,7 +71,8 @@ class Sink:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/in"
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/in"
 
 
 def admin(base: str, path: str, body: object | None = None) -> Any:
@@ -127,6 +137,9 @@ def side(folder: Path, *, fast: bool, scale: float, minutes: float) -> dict[str,
             f'fast_interval = "{lane}s"\n'
             '[[routes]]\nname = "reviews"\nevents = ["ad.rejected", "ad.approved"]\n'
             f'webhooks = [{{ url = "{sink.url}", secret = "{SECRET}" }}]\n'
+            '[[routes]]\nname = "digests"\nevents = ["ad.rejected", "ad.approved"]\n'
+            f'apprise = ["json://127.0.0.1:{sink.port}/digest"]\n'
+            f'group_interval = "{30 * scale}s"\ntemplate = {{ body = "$id" }}\nmax_items = 500\n'
         )
         log = open(folder / "daemon.log", "w")  # noqa: SIM115 - closed with the process
         daemon = subprocess.Popen(
@@ -157,9 +170,15 @@ def side(folder: Path, *, fast: bool, scale: float, minutes: float) -> dict[str,
     arrived: dict[str, float] = {}
     for at, event in sink.arrivals:
         arrived.setdefault(str(event.get("entity_id")), at)
+    in_digest: dict[str, float] = {}
+    for at, ids in sink.digests:
+        for ad_id in ids:
+            in_digest.setdefault(ad_id, at)
     decided = [r for r in reviews if r["state"] == "decided"]
     latencies = sorted(arrived[r["ad_id"]] - r["decided_at"] for r in decided
                        if r["ad_id"] in arrived)  # fmt: skip
+    digest_latencies = sorted(in_digest[r["ad_id"]] - r["decided_at"] for r in decided
+                              if r["ad_id"] in in_digest)  # fmt: skip
     during = log_requests[requests_before:]
     lane_requests = sum(1 for q in during if any(k == "ad_ids" for k, _ in q["query"]))
     elapsed_min = (time.time() - started) / 60  # the budget over the whole story
@@ -167,12 +186,20 @@ def side(folder: Path, *, fast: bool, scale: float, minutes: float) -> dict[str,
         "decided": len(decided),
         "alerted": len(latencies),
         "median": statistics.median(latencies) if latencies else float("nan"),
-        "p95": latencies[max(0, int(len(latencies) * 0.95) - 1)] if latencies else float("nan"),
+        "p95": _p95(latencies),
+        "digest_alerted": len(digest_latencies),
+        "digest_median": statistics.median(digest_latencies) if digest_latencies else float("nan"),
+        "digest_p95": _p95(digest_latencies),
+        "digests": len(sink.digests),
         "requests": len(during),
         "lane": lane_requests,
         "budget": RPM * elapsed_min,
         "429": sum(1 for q in during if q["status"] == 429),
     }
+
+
+def _p95(values: list[float]) -> float:
+    return values[max(0, int(len(values) * 0.95) - 1)] if values else float("nan")
 
 
 def main() -> None:
@@ -195,6 +222,11 @@ def main() -> None:
             f"median {r['median']:6.1f} s  p95 {r['p95']:6.1f} s  requests {r['requests']:5d}  "
             f"lane {r['lane']:4d} = {r['lane'] / max(1, r['requests']):.1%} of requests, "
             f"{r['lane'] / max(1.0, r['budget']):.1%} of the budget  429s {r['429']}"
+        )
+        print(
+            f"  {'':<9}  digests: alerted {r['digest_alerted']:3d}  "
+            f"median {r['digest_median']:6.1f} s  p95 {r['digest_p95']:6.1f} s  "
+            f"in {r['digests']} messages"
         )
     goal = 30 * scale, 45 * scale
     print(f"  goals: median <= {goal[0]:g} s, p95 <= {goal[1]:g} s, lane <= 5% of the budget, "
