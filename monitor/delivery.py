@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -19,21 +18,18 @@ import anyio
 import structlog
 
 from monitor.config import Route
+from monitor.digest import compose, digest_groups
 from monitor.events import Event
 from monitor.ledger import Ledger
 from monitor.notify import Fault, Message, Notifier, Outcome, SendResult
 from monitor.ops import OpsChange, ops_event
 from monitor.pacing import PROBE_EVERY_S, PROBE_WINDOW_S, Group, GroupPacer, TargetHealth
-from monitor.render import MARKDOWN, Dialect, bare, render
-from monitor.render.templates import apply as apply_template
 from monitor.replicas import FetchDue
 from monitor.schedule import DELIVERY_RETRY, MAX_WAIT_S
 from monitor.store import Delivery, Settlement, StateStore
 
 log = structlog.get_logger("monitor.delivery")
 
-#: Events of one route and account sent as one digest message at most.
-_MAX_GROUP = 100
 #: Deliveries fetched per pass of one target.
 _BATCH = 500
 #: How often account names are re-read from the store.
@@ -291,7 +287,7 @@ class Deliverer:
             if disabled:
                 self._refuse(due, disabled, report)
                 continue
-            batches = _batches(due, notifier)
+            batches = digest_groups(due, notifier)
             if hold:
                 batches, ready_at = self._paced(key, batches, notifier, now)
                 if not batches:
@@ -456,37 +452,8 @@ class Deliverer:
 
     def message_for(self, batch: list[Delivery], notifier: Notifier) -> Message:
         """Render a group for its route (template, max items) in the target's dialect, and
-        fit the target's limit."""
-        events = [d.event for d in batch]
-        # A notifier built by hand (tests, embedders) may predate the attribute.
-        if not getattr(notifier, "sends_text", True):
-            return bare(events)  # a webhook sends the events themselves: nothing to render
-        route = self._routes.get(batch[0].route)
-        max_items = route.max_items if route is not None else 20
-        limit, dialect = notifier.body_limit, notifier.dialect
-        if not isinstance(dialect, Dialect):
-            dialect = MARKDOWN
-        while True:
-            message = render(
-                events, account_names=self._names, max_items=max_items, dialect=dialect
-            )
-            if route is not None and route.template is not None:
-                title, body = apply_template(
-                    route.template.title,
-                    route.template.body,
-                    list(message.events),
-                    account_names=self._names,
-                    default_title=message.title,
-                    default_body=message.body,
-                    dialect=dialect,
-                )
-                message = replace(message, title=title, body=body)
-            if limit is None or len(message.body) <= limit or max_items <= 1:
-                break
-            max_items = max(1, max_items // 2)
-        if limit is not None and len(message.body) > limit:
-            message = replace(message, body=message.body[: limit - 1] + "…")
-        return message
+        fit the target's limit (see :func:`monitor.digest.compose`)."""
+        return compose(batch, notifier, self._routes.get(batch[0].route), self._names)
 
     async def send(self, notifier: Notifier, message: Message) -> SendResult:
         """One send under the target's timeout; never raises, failures are results."""
@@ -615,14 +582,3 @@ class Deliverer:
 
 
 _DEAD_TYPE = f"monitor.{OpsChange.DELIVERY_DEAD}"
-
-
-def _batches(due: list[Delivery], notifier: Notifier) -> list[list[Delivery]]:
-    """Digest groups: per route and account; one event each for webhooks and self-reports."""
-    groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
-    for d in due:
-        single = not notifier.batch or d.event.is_report
-        key = (d.route, d.event.id if single else d.event.ad_account_id)
-        if len(groups[key]) < _MAX_GROUP:
-            groups[key].append(d)
-    return list(groups.values())

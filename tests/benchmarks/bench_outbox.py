@@ -274,7 +274,7 @@ def configure_logs(folder: Path, level: str) -> None:
 PARTS = {
     "the HTTP request (aiohttp)": ("aiohttp/client.py", "_request"),
     "the webhook's POST (signing, headers, the request)": ("notify/webhook.py", "_post"),
-    "rendering the message": ("delivery.py", "message_for"),
+    "rendering the message": ("digest.py", "compose"),
     "outcomes one row a transaction: the loop's side (mark_*)": ("store/core.py", "_settle"),
     "  ... and the store thread's (outbox.settle)": ("store/outbox.py", "settle"),
     "outcomes in batches: the loop's side (settle_many)": ("store/core.py", "settle_many"),
