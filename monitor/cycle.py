@@ -25,6 +25,7 @@ from monitor.pinterest import PinterestClient
 from monitor.planner import plan
 from monitor.reminders import Reminders
 from monitor.removals import RemovalProof
+from monitor.review_clock import ReviewClock, Seen
 from monitor.store import SnapshotInfo, StateStore
 from monitor.summary import summary_counts_after
 
@@ -51,6 +52,7 @@ class KindPoller:
             the first cycle of a process reads every stored row to start the counts,
             which a `run --once` without metrics need not pay for.
         lane: The review fast lane to keep up to date (None: no fast lane).
+        clock: The review clock to keep up to date (None: none).
     """
 
     def __init__(
@@ -65,9 +67,11 @@ class KindPoller:
         on_event: Callable[[str], None] | None = None,
         count: bool = True,
         lane: ReviewLane | None = None,
+        clock: ReviewClock | None = None,
     ) -> None:
         self._config = config
         self.lane = lane
+        self._clock = clock
         # One poll of an account's ads at a time: the full cycle's listing and the fast
         # lane's lookups diff against the same stored rows (the lookups only wait for the
         # store part; their requests go out unlocked, so a slow one delays nothing).
@@ -129,6 +133,8 @@ class KindPoller:
         result = diff.finish(complete=True, gone=gone)
         _log_evidence(kind, result)
         events = await self._describe(account_id, kind, result.events)
+        if self._clock is not None and kind is Kind.AD:
+            events = await self._clock.annotate(account_id, events)
         new = await self._commit(ctx, info, result, events, mutes)
         if self._count:
             self.entity_counts[(account_id, kind)] = (
@@ -140,26 +146,36 @@ class KindPoller:
             )
         await self._reminders.track(events, now=self._now())
         self._announce(ctx, result)
-        if self.lane is not None and kind is Kind.AD:
-            await self._keep_lane(ctx, result, events)
+        if kind is Kind.AD:
+            await self._keep_review(ctx, result, events)
         return new, result.seen
 
-    async def _keep_lane(self, ctx: DiffContext, result: DiffResult, events: list[Event]) -> None:
-        """The fast lane after a commit: ads whose bytes changed, and, the first time an
-        account is seen in this process, every stored ad in review."""
-        lane, now, account_id = self.lane, self._now(), ctx.account_id
-        assert lane is not None
+    async def _keep_review(self, ctx: DiffContext, result: DiffResult, events: list[Event]) -> None:
+        """After a commit of ads: the fast lane and the review clock follow the ads whose
+        bytes changed; the first time an account is seen (in this process for the lane,
+        in this state for the clock), every stored ad in review."""
+        lane, clock, now, account_id = self.lane, self._clock, self._now(), ctx.account_id
+        if lane is None and clock is None:
+            return
+        seen: list[Seen] = [
+            (r.entity_id, decode_state(ctx.watched, r.stored.blob), r.stored.updated_time)
+            for r in result.rows
+            if not r.stored.removed
+        ]
+        if clock is not None:
+            await clock.track(account_id, seen, events, now=now)
+            if not ctx.baseline:
+                await clock.seed(account_id, now=now)
+        if lane is None:
+            return
         if account_id not in self._primed and not ctx.baseline:
             self._primed.add(account_id)
             await self._prime(account_id, ctx.watched, now)
         decided = {e.entity_id for e in events if e.change in (Change.APPROVED, Change.REJECTED)}
-        for r in result.rows:
-            if r.stored.removed:
-                continue
-            state = decode_state(ctx.watched, r.stored.blob)
+        for entity_id, state, _ in seen:
             lane.observe(
-                account_id, r.entity_id, state, changed=not ctx.baseline,
-                decided=r.entity_id in decided, now=now,
+                account_id, entity_id, state, changed=not ctx.baseline,
+                decided=entity_id in decided, now=now,
             )  # fmt: skip
         lane.observe_events(account_id, events, now=now)
         lane.expire(now)
@@ -224,15 +240,20 @@ class KindPoller:
             result = diff.finish(complete=False)
             _log_evidence(kind, result)
             events = await self._describe(account_id, kind, result.events)
+            if self._clock is not None:
+                events = await self._clock.annotate(account_id, events)
             new = await self._commit(ctx, info, result, events, mutes, mark=False)
             if self._count and (account_id, kind) in self.entity_counts:
                 key = (account_id, kind)
                 self.entity_counts[key] = summary_counts_after(self.entity_counts[key], events)
             await self._reminders.track(events, now=self._now())
             self._announce(ctx, result)
-            if self.lane is not None:
-                await self._keep_lane(ctx, result, events)
+            await self._keep_review(ctx, result, events)
         return new
+
+    async def name_parents(self, events: list[Event]) -> list[Event]:
+        """The events with their campaign and ad group names, where known."""
+        return await self._names.fill(events)
 
     async def _counts_before(self, ctx: DiffContext, info: SnapshotInfo) -> dict[str, int]:
         if info.fields is None:

@@ -32,6 +32,7 @@ class Change(enum.StrEnum):
     ALREADY_REJECTED = "already_rejected"
     PENDING_REVIEW = "pending_review"
     STILL_REJECTED = "still_rejected"
+    REVIEW_STUCK = "review_stuck"
 
 
 #: Every entity event type, e.g. ``ad.rejected``; campaigns and ad groups share the
@@ -82,6 +83,9 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     state: dict[str, Any] = {}
     campaign_name: str | None = None
     ad_group_name: str | None = None
+    # Added within version 1 by the review clock (monitor.review_clock).
+    in_review_since: float | None = None
+    rejected_before_at: float | None = None
 
     @property
     def change(self) -> str:

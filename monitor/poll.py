@@ -25,6 +25,7 @@ from monitor.pinterest import PinterestClient
 from monitor.pinterest.params import MAX_FILTER_IDS
 from monitor.reminders import Reminders
 from monitor.replicas import Replica
+from monitor.review_clock import ReviewClock
 from monitor.store import AccountState, StateStore
 
 log = structlog.get_logger("monitor.poll")
@@ -55,6 +56,7 @@ class CycleReport:
     cycle_id: str
     accounts: list[AccountResult] = field(default_factory=list)
     error: str | None = None
+    #: still_rejected reminders and review_stuck reports committed after the accounts.
     reminders: int = 0
 
     @property
@@ -113,6 +115,7 @@ class Poller:
         self._mutes: list[Mute] = []
         self._successes: list[tuple[str, str | None]] = []
         self._reminders = Reminders(store, config.routes, targets, now=now)
+        self._clock = ReviewClock(store, config, targets, now=now, on_event=on_event)
         self._lane_capped = False
         mon = config.monitor
         self._kinds = KindPoller(
@@ -125,6 +128,7 @@ class Poller:
             on_event=on_event,
             count=count_entities,
             lane=ReviewLane(mon.fast_window_s) if fast_lane and mon.fast_interval_s else None,
+            clock=self._clock,
         )
 
     @property
@@ -194,6 +198,9 @@ class Poller:
                 account_ids = await self.replica.accounts_to_poll(account_ids)
             report.accounts = await self._poll_all(account_ids)
             report.reminders = await self._reminders.send_due(mutes=self._mutes)
+            report.reminders += await self._clock.send_due(
+                mutes=self._mutes, describe=self._kinds.name_parents
+            )
             log.info(
                 "cycle.completed",
                 accounts=len(account_ids),

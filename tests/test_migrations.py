@@ -198,10 +198,35 @@ async def test_version_4_gains_the_state_index_and_keeps_its_entities(tmp_path: 
     assert "entities_by_state" in _indexes(path)
     assert (groups.fields, groups.groups) == (("status",), [(b"\x91\xa6ACTIVE", 2)])
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         plan = conn.execute(
             "EXPLAIN QUERY PLAN SELECT blob, count(*) FROM entities WHERE account_id = 'acc'"
             " AND kind = 'ad' AND removed = 0 GROUP BY blob"
         ).fetchall()
     conn.close()
     assert "COVERING INDEX entities_by_state" in str(plan)
+
+
+async def test_version_5_gains_the_review_clock_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A SQLite file at version 5 gains ``ad_reviews`` (schema 6) and keeps what it held;
+    the review clock reads and writes the new table."""
+    from monitor.store import AdReview
+
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as conn:
+        for statements in MIGRATIONS[:5]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.execute("PRAGMA user_version = 5")
+        conn.execute("""INSERT INTO snapshots VALUES ('acc', 'ad', '["status"]', 1)""")
+    conn.close()
+    store = await open_store(path)
+    try:
+        assert (await store.snapshot_info("acc", Kind.AD)).fields == ("status",)
+        await store.save_ad_reviews([AdReview("acc", "1", pending_since=10.0)])
+        assert await store.stuck_reviews(11.0) == [AdReview("acc", "1", pending_since=10.0)]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()

@@ -131,6 +131,9 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
         fast_interval_s=r.get("fast_interval", d.fast_interval_s, duration_or_zero),
         fast_window_s=r.get("fast_window", d.fast_window_s, parse_duration),
         fast_share=r.get("fast_share", d.fast_share, _share),
+        review_stuck_after_s=r.get(
+            "review_stuck_after", d.review_stuck_after_s, duration_or_zero
+        ),
     )
 
 

@@ -79,6 +79,8 @@ class MonitorConfig:
     fast_window_s: float = 86_400.0
     #: ...and it spends at most this share of ``requests_per_minute``.
     fast_share: float = 0.05
+    #: ``ad.review_stuck`` once an ad has been in review this long (0: never).
+    review_stuck_after_s: float = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)

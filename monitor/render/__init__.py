@@ -21,11 +21,13 @@ from monitor.render.message import LEVELS, Level, Message
 from monitor.render.ops import ops_body, ops_level, ops_title
 from monitor.render.words import (
     ads_manager_url,
+    day_text,
     is_review_field,
     outcome,
     pin_url,
     reason_text,
     reasons,
+    span_text,
     value_text,
 )
 
@@ -40,6 +42,7 @@ _LEVEL_BY_CHANGE: Final[Mapping[str, Level]] = {
     "approved": "success",
     "removed": "warning",
     "pin_deleted": "warning",
+    "review_stuck": "warning",
 }
 
 
@@ -208,6 +211,9 @@ def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
         fixes = _fix_lines(reason_codes(event), d)
         if fixes:
             blocks.append("**What to fix:**\n" + "\n".join(fixes))
+    clock = _clock_line(event)
+    if clock:
+        blocks.append(clock)
     changes = _change_lines(event, d)
     if changes:
         blocks.append("**What changed:**\n" + "\n".join(changes))
@@ -224,6 +230,22 @@ def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
         blocks.append(_next_step(d))
     blocks.append(_links(event))
     return "\n\n".join(blocks)
+
+
+def _clock_line(event: Event) -> str | None:
+    """What the review clock adds: how long an ad is stuck, or that it is rejected again."""
+    if event.in_review_since is not None:
+        return (
+            f"**In review for:** {span_text(event.detected_at - event.in_review_since)}"
+            f" (since {day_text(event.in_review_since)}). Pinterest says reviews take up to"
+            " 24 hours: check the ad in Ads Manager, or ask Pinterest support about it."
+        )
+    if event.rejected_before_at is not None:
+        return (
+            f"**Rejected before:** {day_text(event.rejected_before_at)}, approved since:"
+            " the fix did not hold, or Pinterest reviewed the ad again."
+        )
+    return None
 
 
 def _accounts_phrase(events: Sequence[Event], names: Mapping[str, str], d: Dialect) -> str:
@@ -245,6 +267,8 @@ def _digest_title(events: Sequence[Event], names: Mapping[str, str], d: Dialect)
 
 
 def _summary(event: Event, d: Dialect) -> str:
+    if event.in_review_since is not None:
+        return f"in review for {span_text(event.detected_at - event.in_review_since)}"
     if _shows_reasons(event):
         return "; ".join(escape_items(reasons(event), d.body)) or "no reason given"
     return "; ".join(line.removeprefix("- ") for line in _change_lines(event, d))

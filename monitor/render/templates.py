@@ -23,6 +23,7 @@ from monitor.render.words import (
     pin_url,
     reason_text,
     reasons,
+    span_text,
     value_text,
 )
 
@@ -51,6 +52,7 @@ VARIABLES: Final[Mapping[str, str]] = {
     "pin_link": "the Pin's public page",
     "detected_at": "when the change was seen (UTC, ISO 8601)",
     "count": "how many events this message reports (digests)",
+    "in_review_for": "how long the ad has been in review, e.g. 26 h (ad.review_stuck), else empty",
 }
 
 
@@ -112,6 +114,9 @@ def variables(
         "pin_link": pin_url(event.pin_id) if event.pin_id else "",
         "detected_at": datetime.fromtimestamp(event.detected_at, UTC).isoformat(timespec="seconds"),
         "count": str(count),
+        "in_review_for": span_text(event.detected_at - event.in_review_since)
+        if event.in_review_since is not None
+        else "",
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -129,7 +130,10 @@ _BY_CHANGE: Final = {
         "⏳", "{Noun} pending review for over a day", "{n} {nouns} pending review for over a day"
     ),
     "still_rejected": Outcome("🔁", "{Noun} still rejected", "{n} {nouns} still rejected"),
+    "review_stuck": Outcome("⏳", "{Noun} stuck in review", "{n} {nouns} stuck in review"),
 }
+#: A rejection after an approval that followed an earlier rejection: the fix did not hold.
+_REJECTED_AGAIN: Final = _o("🚫", "rejected again")
 #: An approval that ends a rejection reads as the resolution people waited for.
 _RESOLVED: Final = Outcome(
     "✅", "Resolved: {noun} approved again", "Resolved: {n} {nouns} approved again"
@@ -156,6 +160,8 @@ def outcome(event: Event) -> Outcome:
         c.old == "REJECTED" for name, c in event.changes.items() if name.endswith("status")
     ):
         return _RESOLVED
+    if change == Change.REJECTED and event.rejected_before_at is not None:
+        return _REJECTED_AGAIN
     if change in _BY_CHANGE:
         return _BY_CHANGE[change]
     field = {
@@ -174,6 +180,23 @@ def outcome(event: Event) -> Outcome:
     if field == "review_status" and new == "PENDING":
         return _o("⏳", "back in review" if old in ("APPROVED", "REJECTED") else "in review")
     return _BY_STATUS.get(str(new), _CHANGED)
+
+
+def span_text(seconds: float) -> str:
+    """A length of time for people: ``45 min``, ``26 h``, ``3 d 4 h``."""
+    seconds = max(0.0, seconds)
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min"
+    if seconds < 2 * 86400:
+        return f"{round(seconds / 3600)} h"
+    days, rest = divmod(seconds, 86400)
+    hours = round(rest / 3600)
+    return f"{days:.0f} d" + (f" {hours} h" if hours else "")
+
+
+def day_text(ts: float) -> str:
+    """A moment for people, to the minute, in UTC: ``2026-12-02 07:05 UTC``."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def value_text(value: Any) -> str:

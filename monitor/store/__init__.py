@@ -12,6 +12,7 @@ from monitor.store.core import Store
 from monitor.store.records import (
     STATUSES,
     AccountState,
+    AdReview,
     Credentials,
     Delivery,
     Mute,
@@ -29,6 +30,7 @@ StateStore = Store
 __all__ = [
     "STATUSES",
     "AccountState",
+    "AdReview",
     "Credentials",
     "Delivery",
     "Mute",

@@ -70,6 +70,24 @@ def tables(t: Types) -> tuple[str, ...]:
     )
 
 
+def review_tables(t: Types) -> tuple[str, ...]:
+    """The review clock's table (SQLite version 6, PostgreSQL 5): per ad, since when it is
+    in review and whether that stretch was reported stuck, and when it was last rejected
+    and approved (so that a rejection after an approval reads as "rejected again")."""
+    return (
+        f"""CREATE TABLE ad_reviews (
+            account_id    {t.key} NOT NULL,
+            ad_id         {t.key} NOT NULL,
+            pending_since {t.real},
+            stuck_at      {t.real},
+            rejected_at   {t.real},
+            approved_at   {t.real},
+            PRIMARY KEY (account_id, ad_id)
+        ){t.table}""",
+        "CREATE INDEX ad_reviews_pending ON ad_reviews (pending_since)",
+    )
+
+
 def move_kv_rows(db: Db) -> None:
     """Move the reminders, mutes, targets and credentials out of ``kv`` into their tables."""
     rows: dict[str, str] = {}

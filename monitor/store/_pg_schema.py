@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from monitor.errors import StoreError
 from monitor.store._db import Column, Db, Params, Row
-from monitor.store._migrations import Types, move_kv_rows, tables
+from monitor.store._migrations import Types, move_kv_rows, review_tables, tables
 
 Conn = psycopg.Connection[Any]
 
@@ -124,6 +124,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # both read it with one query.
         *tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
         "ALTER TABLE snapshots ALTER COLUMN fields TYPE TEXT USING array_to_json(fields)::text",
+    ),
+    (  # 5: the review clock (ad.review_stuck, "rejected again"), see monitor.review_clock.
+        *review_tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
     ),
 )
 

@@ -14,7 +14,7 @@ from typing import Final
 
 from monitor.errors import StoreError
 from monitor.store._db import Column, Db, Params, Row, marks
-from monitor.store._migrations import Types, move_kv_rows, tables
+from monitor.store._migrations import Types, move_kv_rows, review_tables, tables
 
 #: ``MIGRATIONS[n]`` takes a database from ``PRAGMA user_version`` n to n + 1. Append only:
 #: a migration that has shipped is never edited, since databases in the field already ran it.
@@ -99,6 +99,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # aggregates a sequential scan instead: its b-tree entries are capped at ~2.7 kB,
         # and a blob of long reason labels can be longer.)
         "CREATE INDEX entities_by_state ON entities (account_id, kind, removed, blob)",
+    ),
+    (  # 6: the review clock (ad.review_stuck, "rejected again"), see monitor.review_clock.
+        *review_tables(Types(key="TEXT", real="REAL", blob="BLOB", table=" WITHOUT ROWID")),
     ),
 )
 

@@ -22,10 +22,11 @@ from monitor.errors import StoreError
 from monitor.events import Event
 from monitor.models import Kind, SnapshotRow, Stored, StoredRow
 from monitor.mutes import Mute, Scope
-from monitor.store import accounts, alerting, outbox, settings, snapshots
+from monitor.store import accounts, alerting, outbox, reviews, settings, snapshots
 from monitor.store._db import Db
 from monitor.store.records import (
     AccountState,
+    AdReview,
     Credentials,
     Delivery,
     Reminder,
@@ -362,6 +363,25 @@ class Store(ABC):
     async def enable_targets(self) -> int:
         """Enable every disabled target again; returns how many were disabled."""
         return await self._run("enable_targets", settings.enable_targets)
+
+    # -- the review clock -------------------------------------------------------------
+
+    async def ad_reviews(self, account_id: str, ad_ids: Sequence[str]) -> dict[str, AdReview]:
+        """The review clock's rows of these ads, those there are."""
+        return await self._run("ad_reviews", reviews.ad_reviews, account_id, ad_ids)
+
+    async def account_reviewed(self, account_id: str) -> bool:
+        """Whether the review clock has any row for this account."""
+        return await self._run("account_reviewed", reviews.account_reviewed, account_id)
+
+    async def save_ad_reviews(self, rows: Sequence[AdReview]) -> None:
+        """Write review clock rows whole (by account and ad), in one transaction."""
+        if rows:
+            await self._run("save_ad_reviews", reviews.save_ad_reviews, rows)
+
+    async def stuck_reviews(self, before: float, *, limit: int = 500) -> list[AdReview]:
+        """Ads in review since before ``before`` and not yet reported stuck, oldest first."""
+        return await self._run("stuck_reviews", reviews.stuck_reviews, before, limit)
 
     # -- alerting: mutes and reminders ---------------------------------------------------
 

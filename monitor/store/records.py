@@ -124,6 +124,25 @@ class Settlement(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class AdReview:
+    """One ad's review history, as the review clock keeps it (see monitor.review_clock).
+
+    Attributes:
+        pending_since: Since when the ad is in review; None when it is not.
+        stuck_at: When this stretch in review was reported stuck (once per stretch).
+        rejected_at: When it was last seen rejected.
+        approved_at: When it was last seen approved.
+    """
+
+    account_id: str
+    ad_id: str
+    pending_since: float | None = None
+    stuck_at: float | None = None
+    rejected_at: float | None = None
+    approved_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     """Bookkeeping per account for `pinmon status` and health."""
 
