@@ -312,10 +312,14 @@ async def run_forever(
         fast_scope = anyio.CancelScope()
         if fast:
             tg.start_soon(_fast_lane, rt, fast_scope, monotonic, fast_wait or default_sleep_until)
+        recap_scope = anyio.CancelScope()
+        if rt.poller.recaps.enabled:
+            tg.start_soon(_recap_clock, rt, recap_scope)
         await stop.wait()
         log.info("daemon.stopping", grace_s=mon.shutdown_grace_s)
         poll_scope.cancel()
         fast_scope.cancel()
+        recap_scope.cancel()
         # Let in-flight sends finish (and what is due go out), within the grace period;
         # whatever is left stays in the outbox for the next start.
         rt.deliverer.stop()
@@ -348,6 +352,26 @@ async def _fast_lane(
             except MonitorError as exc:
                 log.warning("fastlane.failed", error=str(exc))
             observe_lane(rt)
+
+
+async def _recap_clock(rt: Runtime, scope: anyio.CancelScope) -> None:
+    """Send each daily recap at its time, not at the next cycle after it. Looks at the
+    wall clock at least every minute, so a clock set right is followed."""
+    with scope:
+        try:
+            await rt.poller.recaps.prime()
+        except MonitorError as exc:
+            log.warning("recap.failed", error=str(exc))
+        while True:
+            due = rt.poller.recaps.next_at(rt.now())
+            await anyio.sleep(min(60.0, max(0.0, due - rt.now())))
+            if rt.now() < due:
+                continue
+            try:
+                if await rt.poller.send_recaps():
+                    rt.deliverer.wake()
+            except MonitorError as exc:
+                log.warning("recap.failed", error=str(exc))
 
 
 async def check_state(rt: Runtime) -> None:

@@ -26,6 +26,7 @@ class OpsChange(enum.StrEnum):
     TARGET_DISABLED = "target_disabled"
     STATE_LOST = "state_lost"
     DELIVERY_DEAD = "delivery_dead"
+    RECAP = "recap"
 
 
 def ops_event(

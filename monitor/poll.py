@@ -23,6 +23,7 @@ from monitor.ops import OpsChange, account_ops_events, ops_event
 from monitor.outbox import Reports
 from monitor.pinterest import PinterestClient
 from monitor.pinterest.params import MAX_FILTER_IDS
+from monitor.recap import Recaps
 from monitor.reminders import Reminders
 from monitor.replicas import Replica
 from monitor.review_clock import ReviewClock
@@ -116,6 +117,7 @@ class Poller:
         self._successes: list[tuple[str, str | None]] = []
         self._reminders = Reminders(store, config.routes, targets, now=now)
         self._clock = ReviewClock(store, config, targets, now=now, on_event=on_event)
+        self.recaps = Recaps(store, config, targets, now=now)
         self._lane_capped = False
         mon = config.monitor
         self._kinds = KindPoller(
@@ -201,6 +203,7 @@ class Poller:
             report.reminders += await self._clock.send_due(
                 mutes=self._mutes, describe=self._kinds.name_parents
             )
+            report.reminders += await self.send_recaps()
             log.info(
                 "cycle.completed",
                 accounts=len(account_ids),
@@ -209,6 +212,12 @@ class Poller:
                 duration_s=round(time.monotonic() - started, 3),
             )
         return report
+
+    async def send_recaps(self) -> int:
+        """Commit the daily recaps whose time has come (see :mod:`monitor.recap`)."""
+        if not self.recaps.enabled:
+            return 0
+        return await self.recaps.send_due(mutes=self._mutes, describe=self._kinds.name_parents)
 
     async def poll_accounts(self, account_ids: Sequence[str]) -> None:
         """Poll some accounts now, outside the cycle (accounts taken over from a replica)."""
@@ -335,9 +344,7 @@ class Poller:
         if lane.size() > capacity and not self._lane_capped:
             # Said once: a lane this full stays so for a while.
             self._lane_capped = True
-            log.warning(
-                "fastlane.capped", ads=lane.size(), per_pass=capacity, share=mon.fast_share
-            )
+            log.warning("fastlane.capped", ads=lane.size(), per_pass=capacity, share=mon.fast_share)
         elif lane.size() <= capacity:
             self._lane_capped = False
         mutes = await self._store.mutes(now=self._now())

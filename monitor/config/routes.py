@@ -57,6 +57,7 @@ def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
             template=r.get("template", None, _template),
             repeat_after_s=r.get("repeat_after", None, parse_duration),
             group_interval_s=_group_interval(item, r),
+            recap=r.get("recap", None, _recap),
             max_items=r.get("max_items", 20, _pos_int(500)),
             allow_link_local=r.get("allow_link_local", False, _bool),
             plugins=_plugin_targets(r),
@@ -71,6 +72,26 @@ def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
         r.unknown()
         routes.append(route)
     return tuple(routes)
+
+
+_RECAP = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?:\s+(\S+))?$")
+
+
+def _recap(value: Any) -> tuple[int, int, str]:
+    """``"09:00 Europe/Berlin"`` (a zone from the IANA database; UTC when left out)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    match = _RECAP.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError('expected "HH:MM Area/City", e.g. "09:00 Europe/Berlin"')
+    zone = match.group(3) or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {zone!r} (an IANA name such as Europe/Berlin)"
+        ) from None
+    return int(match.group(1)), int(match.group(2)), zone
 
 
 def _group_interval(item: Mapping[str, Any], r: _Reader) -> float:
@@ -180,6 +201,7 @@ _ROUTE_KEYS: Final = frozenset(
         "repeat_after",
         "group_wait",
         "group_interval",
+        "recap",
         "max_items",
         "allow_link_local",
     }

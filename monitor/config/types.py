@@ -141,6 +141,8 @@ class Route:
     template: Template | None = None
     repeat_after_s: float | None = None
     group_interval_s: float = 30.0
+    #: A daily recap at this local time: (hour, minute, IANA zone name).
+    recap: tuple[int, int, str] | None = None
     max_items: int = 20
     allow_link_local: bool = False
 

@@ -11,6 +11,7 @@ from typing import Final
 from monitor.events import Event
 from monitor.render.escape import Dialect
 from monitor.render.message import Level
+from monitor.render.recap import recap_body, recap_title
 
 _TITLES: Final = {
     "auth_failed": "🔑 pinmon cannot authenticate with Pinterest",
@@ -43,6 +44,7 @@ _ADVICE: Final = {
 _LEVELS: Final[dict[str, Level]] = {
     "account_recovered": "success",
     "rate_limited": "warning",
+    "recap": "info",
 }
 
 
@@ -53,6 +55,8 @@ def ops_level(event: Event) -> Level:
 
 def ops_title(event: Event, dialect: Dialect) -> str:
     """One line saying what went wrong."""
+    if event.change == "recap":
+        return recap_title(event, dialect)
     template = _TITLES.get(event.change, "pinmon: {change}")
     return template.format(
         account=dialect.title_text(event.ad_account_id or event.entity_id),
@@ -62,6 +66,8 @@ def ops_title(event: Event, dialect: Dialect) -> str:
 
 def ops_body(event: Event, dialect: Dialect) -> str:
     """The facts, then what it means and what to do."""
+    if event.change == "recap":
+        return recap_body(event, dialect)
     lines = [
         f"- **{key.replace('_', ' ').capitalize()}:** {dialect.text(value)}"
         for key, value in event.state.items()

@@ -383,6 +383,10 @@ class Store(ABC):
         """Ads in review since before ``before`` and not yet reported stuck, oldest first."""
         return await self._run("stuck_reviews", reviews.stuck_reviews, before, limit)
 
+    async def open_reviews(self) -> list[AdReview]:
+        """Review clock rows of ads in review, or rejected with no approval since."""
+        return await self._run("open_reviews", reviews.open_reviews)
+
     # -- alerting: mutes and reminders ---------------------------------------------------
 
     async def mutes(self, *, now: float | None = None) -> list[Mute]:

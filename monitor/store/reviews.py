@@ -62,3 +62,14 @@ def stuck_reviews(db: Db, before: float, limit: int) -> list[AdReview]:
         (before, limit),
     )
     return [AdReview(*row) for row in rows]
+
+
+def open_reviews(db: Db) -> list[AdReview]:
+    """Rows of ads in review, or rejected with no approval since: the candidates for what
+    a recap lists (their stored state says which they are now)."""
+    rows = db.all(
+        f"SELECT {_FIELDS} FROM ad_reviews WHERE pending_since IS NOT NULL"
+        " OR (rejected_at IS NOT NULL AND (approved_at IS NULL OR approved_at < rejected_at))"
+        " ORDER BY account_id, ad_id"
+    )
+    return [AdReview(*row) for row in rows]
