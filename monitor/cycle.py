@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
 import anyio
 import msgspec
@@ -13,8 +14,10 @@ import structlog
 
 from monitor.config import Config
 from monitor.differ import AccountDiff, DiffContext, DiffResult, OrderError
+from monitor.errors import PinterestError
 from monitor.events import Change, Event
 from monitor.evidence import FUTURE_TOLERANCE_S
+from monitor.landing import LandingChecker, is_landing_rejection
 from monitor.lane import ReviewLane
 from monitor.listing import CHUNK, count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
@@ -53,6 +56,7 @@ class KindPoller:
             which a `run --once` without metrics need not pay for.
         lane: The review fast lane to keep up to date (None: no fast lane).
         clock: The review clock to keep up to date (None: none).
+        landing: Fetches the landing page of an ad rejected for it (None: not asked).
     """
 
     def __init__(
@@ -68,10 +72,12 @@ class KindPoller:
         count: bool = True,
         lane: ReviewLane | None = None,
         clock: ReviewClock | None = None,
+        landing: LandingChecker | None = None,
     ) -> None:
         self._config = config
         self.lane = lane
         self._clock = clock
+        self._landing = landing
         # One poll of an account's ads at a time: the full cycle's listing and the fast
         # lane's lookups diff against the same stored rows (the lookups only wait for the
         # store part; their requests go out unlocked, so a slow one delays nothing).
@@ -133,8 +139,8 @@ class KindPoller:
         result = diff.finish(complete=True, gone=gone)
         _log_evidence(kind, result)
         events = await self._describe(account_id, kind, result.events)
-        if self._clock is not None and kind is Kind.AD:
-            events = await self._clock.annotate(account_id, events)
+        if kind is Kind.AD:
+            events = await self._annotate(account_id, events)
         new = await self._commit(ctx, info, result, events, mutes)
         if self._count:
             self.entity_counts[(account_id, kind)] = (
@@ -240,8 +246,7 @@ class KindPoller:
             result = diff.finish(complete=False)
             _log_evidence(kind, result)
             events = await self._describe(account_id, kind, result.events)
-            if self._clock is not None:
-                events = await self._clock.annotate(account_id, events)
+            events = await self._annotate(account_id, events)
             new = await self._commit(ctx, info, result, events, mutes, mark=False)
             if self._count and (account_id, kind) in self.entity_counts:
                 key = (account_id, kind)
@@ -250,6 +255,56 @@ class KindPoller:
             self._announce(ctx, result)
             await self._keep_review(ctx, result, events)
         return new
+
+    async def _annotate(self, account_id: str, events: list[Event]) -> list[Event]:
+        """Before a commit of ads: what the review clock and the landing-page check add."""
+        if self._clock is not None:
+            events = await self._clock.annotate(account_id, events)
+        if self._landing is not None:
+            events = await self._check_landing(account_id, events)
+        return events
+
+    async def _check_landing(self, account_id: str, events: list[Event]) -> list[Event]:
+        """A rejection for a landing-page reason says what its page answers now (within
+        the check's timeout: the alert waits no longer)."""
+        assert self._landing is not None
+        wanted = [
+            e
+            for e in events
+            if e.change == Change.REJECTED
+            and is_landing_rejection(e.state.get("rejected_reasons") or ())
+        ]
+        if not wanted:
+            return events
+        urls = {e.entity_id: e.state.get("destination_url") for e in wanted}
+        if missing := [i for i, url in urls.items() if not url]:
+            urls |= await self._destinations(account_id, missing)
+        checks = await self._landing.check_many(u for u in urls.values() if isinstance(u, str))
+        out = []
+        for event in events:
+            url = urls.get(event.entity_id)
+            if isinstance(url, str) and url in checks:
+                event = msgspec.structs.replace(event, landing_page=checks[url].as_dict())
+            out.append(event)
+        return out
+
+    async def _destinations(self, account_id: str, ad_ids: list[str]) -> dict[str, str | None]:
+        """The ads' destination URLs, looked up by id (they are not among the watched
+        fields); none when the lookup fails (the alert goes without the check)."""
+        found: dict[str, str | None] = {}
+        try:
+            async for page in self._client.lookup_entities_raw(
+                Kind.AD, account_id, ad_ids, entity_statuses=self._config.pinterest.entity_statuses
+            ):
+                for raw in page:
+                    try:
+                        item = _DESTINATION.decode(raw)
+                    except msgspec.MsgspecError:
+                        continue
+                    found[item.id] = item.destination_url
+        except PinterestError as exc:
+            log.warning("landing.lookup_failed", error=str(exc))
+        return found
 
     async def name_parents(self, events: list[Event]) -> list[Event]:
         """The events with their campaign and ad group names, where known."""
@@ -351,6 +406,14 @@ class KindPoller:
             )
             if self._on_event is not None:
                 self._on_event(event.type)
+
+
+class _Destination(msgspec.Struct):
+    id: str
+    destination_url: str | None = None
+
+
+_DESTINATION: Final = msgspec.json.Decoder(_Destination)
 
 
 def _log_evidence(kind: Kind, result: DiffResult) -> None:

@@ -20,6 +20,7 @@ from monitor.config import Config
 from monitor.delivery import Deliverer, DrainReport
 from monitor.errors import MonitorError
 from monitor.health import Health, serve_health
+from monitor.landing import LandingChecker
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, SendResult
 from monitor.notify.guard import guarded_session
@@ -117,6 +118,11 @@ async def open_runtime(
             )
             targets = {route: [n.key for n in ns] for route, ns in by_route.items()}
             reports = Reports(store, config.routes, targets, now=now, on_new=metrics.event)
+            landing = (
+                LandingChecker(config.landing, webhook_session, now=now)
+                if config.landing.on_rejection or config.landing.check_every_s
+                else None
+            )
             poller = Poller(
                 config,
                 client=client,
@@ -129,6 +135,7 @@ async def open_runtime(
                 # Only /metrics shows them; counting starts by reading every stored row.
                 count_entities=config.monitor.listen is not None,
                 fast_lane=fast_lane,
+                landing=landing,
             )
             deliverer = Deliverer(
                 store,

@@ -33,6 +33,7 @@ class Change(enum.StrEnum):
     PENDING_REVIEW = "pending_review"
     STILL_REJECTED = "still_rejected"
     REVIEW_STUCK = "review_stuck"
+    LANDING_PAGE_DOWN = "landing_page_down"
 
 
 #: Every entity event type, e.g. ``ad.rejected``; campaigns and ad groups share the
@@ -86,6 +87,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     # Added within version 1 by the review clock (monitor.review_clock).
     in_review_since: float | None = None
     rejected_before_at: float | None = None
+    # Added within version 1 by the landing-page check (monitor.landing).
+    landing_page: dict[str, Any] | None = None
 
     @property
     def change(self) -> str:

@@ -14,6 +14,7 @@ from monitor.config import Config
 from monitor.cycle import KindPoller
 from monitor.errors import AuthError, MonitorError, PinterestError
 from monitor.events import Event
+from monitor.landing import LandingChecker, LandingWatch
 from monitor.lane import ReviewLane
 from monitor.models import Kind
 from monitor.mutes import Mute
@@ -103,6 +104,7 @@ class Poller:
         reports: Reports | None = None,
         count_entities: bool = True,
         fast_lane: bool = False,
+        landing: LandingChecker | None = None,
     ) -> None:
         self._config = config
         self.replica = replica
@@ -118,6 +120,11 @@ class Poller:
         self._reminders = Reminders(store, config.routes, targets, now=now)
         self._clock = ReviewClock(store, config, targets, now=now, on_event=on_event)
         self.recaps = Recaps(store, config, targets, now=now)
+        self._landing_watch = (
+            LandingWatch(store, config, landing, targets, now=now)
+            if landing is not None and config.landing.check_every_s
+            else None
+        )
         self._lane_capped = False
         mon = config.monitor
         self._kinds = KindPoller(
@@ -131,6 +138,7 @@ class Poller:
             count=count_entities,
             lane=ReviewLane(mon.fast_window_s) if fast_lane and mon.fast_interval_s else None,
             clock=self._clock,
+            landing=landing if config.landing.on_rejection else None,
         )
 
     @property
@@ -204,6 +212,10 @@ class Poller:
                 mutes=self._mutes, describe=self._kinds.name_parents
             )
             report.reminders += await self.send_recaps()
+            if self._landing_watch is not None:
+                report.reminders += await self._landing_watch.send_due(
+                    mutes=self._mutes, describe=self._kinds.name_parents
+                )
             log.info(
                 "cycle.completed",
                 accounts=len(account_ids),

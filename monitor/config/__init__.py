@@ -35,6 +35,7 @@ from monitor.config.types import (
     DEFAULT_BASE_URL,
     ENTITY_STATUSES,
     Config,
+    LandingConfig,
     MonitorConfig,
     PinterestConfig,
     PluginTarget,
@@ -131,9 +132,7 @@ def _parse_monitor(r: _Reader, base: Path) -> MonitorConfig:
         fast_interval_s=r.get("fast_interval", d.fast_interval_s, duration_or_zero),
         fast_window_s=r.get("fast_window", d.fast_window_s, parse_duration),
         fast_share=r.get("fast_share", d.fast_share, _share),
-        review_stuck_after_s=r.get(
-            "review_stuck_after", d.review_stuck_after_s, duration_or_zero
-        ),
+        review_stuck_after_s=r.get("review_stuck_after", d.review_stuck_after_s, duration_or_zero),
     )
 
 
@@ -175,7 +174,7 @@ def load_config(
     data = _interpolate(raw, "", os.environ if env is None else env, problems)
     top = _Reader(data, "", problems)
     tables: dict[str, dict[str, Any]] = {}
-    for name in ("pinterest", "monitor", "web"):
+    for name in ("pinterest", "monitor", "web", "landing_pages"):
         tables[name] = top.get(name, {}, _table)
     if "pinterest" not in data:
         problems.append("pinterest: missing table [pinterest]")
@@ -186,6 +185,7 @@ def load_config(
     web_reader = _Reader(tables["web"], "web", problems)
     web = WebConfig(token=web_reader.get("token", None, _secret))
     web_reader.unknown()
+    landing = _parse_landing(_Reader(tables["landing_pages"], "landing_pages", problems), monitor)
     top.used.add("routes")
     routes = _parse_routes(data.get("routes", []), problems)
     if not routes:
@@ -205,13 +205,33 @@ def load_config(
         routes=routes,
         warnings=tuple(f"{path}: {w}" for w in warnings),
         web=web,
+        landing=landing,
     )
+
+
+def _parse_landing(r: _Reader, monitor: MonitorConfig) -> LandingConfig:
+    d = LandingConfig()
+    landing = LandingConfig(
+        on_rejection=r.get("on_rejection", d.on_rejection, _bool),
+        check_every_s=r.get("check_every", d.check_every_s, duration_or_zero),
+        timeout_s=r.get("timeout", d.timeout_s, parse_duration),
+        max_redirects=r.get("max_redirects", d.max_redirects, _non_negative_int),
+        concurrency=r.get("concurrency", d.concurrency, _pos_int(64)),
+    )
+    if landing.check_every_s and "destination_url" not in monitor.watch[Kind.AD]:
+        r.problem(
+            "check_every",
+            'needs "destination_url" among the watched ad fields ([monitor.watch] ads)',
+        )
+    r.unknown()
+    return landing
 
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "ENTITY_STATUSES",
     "Config",
+    "LandingConfig",
     "MonitorConfig",
     "PinterestConfig",
     "PluginTarget",

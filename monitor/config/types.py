@@ -160,6 +160,28 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LandingConfig:
+    """The ``[landing_pages]`` table: pinmon fetching ads' landing pages (opt-in).
+
+    Attributes:
+        on_rejection: Check the page of an ad rejected for a landing-page reason, and
+            say in the alert what it answered.
+        check_every_s: Check every active ad's ``destination_url`` this often, and emit
+            ``ad.landing_page_down`` when one does not answer (0: never). Needs
+            ``destination_url`` among the watched ad fields.
+        timeout_s: The longest one page may take, redirects included.
+        max_redirects: Redirects followed before giving up.
+        concurrency: Pages fetched at the same time.
+    """
+
+    on_rejection: bool = False
+    check_every_s: float = 0.0
+    timeout_s: float = 5.0
+    max_redirects: int = 5
+    concurrency: int = 4
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole parsed configuration.
 
@@ -174,3 +196,4 @@ class Config:
     routes: tuple[Route, ...]
     warnings: tuple[str, ...] = ()
     web: WebConfig = field(default_factory=WebConfig)
+    landing: LandingConfig = field(default_factory=LandingConfig)

@@ -43,6 +43,7 @@ _LEVEL_BY_CHANGE: Final[Mapping[str, Level]] = {
     "removed": "warning",
     "pin_deleted": "warning",
     "review_stuck": "warning",
+    "landing_page_down": "warning",
 }
 
 
@@ -211,9 +212,9 @@ def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
         fixes = _fix_lines(reason_codes(event), d)
         if fixes:
             blocks.append("**What to fix:**\n" + "\n".join(fixes))
-    clock = _clock_line(event)
-    if clock:
-        blocks.append(clock)
+    for extra in (_landing_line(event, d), _clock_line(event)):
+        if extra:
+            blocks.append(extra)
     changes = _change_lines(event, d)
     if changes:
         blocks.append("**What changed:**\n" + "\n".join(changes))
@@ -230,6 +231,28 @@ def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
         blocks.append(_next_step(d))
     blocks.append(_links(event))
     return "\n\n".join(blocks)
+
+
+def _landing_line(event: Event, d: Dialect) -> str | None:
+    """What the landing-page check saw (monitor.landing)."""
+    page = event.landing_page
+    if not page:
+        return None
+    when = day_text(float(page.get("checked_at") or event.detected_at))
+    took = f"{float(page.get('elapsed_s') or 0):.1f} s"
+    moved = ""
+    if page.get("redirects") and page.get("final_url"):
+        moved = f", after {int(page['redirects'])} redirects to {_code(str(page['final_url']), d)}"
+    if page.get("up"):
+        seen = f"answers {page.get('status')} in {took}{moved} (checked {when})"
+        advice = " If it was fixed, ask Pinterest to review the ad again."
+    elif page.get("error"):
+        seen = f"did not answer: {d.text(page['error'])} (checked {when})"
+        advice = " Fix the page before the ad loses delivery."
+    else:
+        seen = f"answers {page.get('status')} in {took}{moved} (checked {when})"
+        advice = " Fix the page before the ad loses delivery."
+    return f"**Landing page:** {_code(str(page.get('url', '')), d)} {seen}.{advice}"
 
 
 def _clock_line(event: Event) -> str | None:
@@ -267,10 +290,17 @@ def _digest_title(events: Sequence[Event], names: Mapping[str, str], d: Dialect)
 
 
 def _summary(event: Event, d: Dialect) -> str:
+    page = event.landing_page
+    if event.change == "landing_page_down" and page:
+        return d.text(page.get("error") or f"answers {page.get('status')}")
     if event.in_review_since is not None:
         return f"in review for {span_text(event.detected_at - event.in_review_since)}"
     if _shows_reasons(event):
-        return "; ".join(escape_items(reasons(event), d.body)) or "no reason given"
+        why = "; ".join(escape_items(reasons(event), d.body)) or "no reason given"
+        if page:
+            seen = page.get("error") or f"answers {page.get('status')}"
+            why += f"; the landing page {d.text(seen)} now"
+        return why
     return "; ".join(line.removeprefix("- ") for line in _change_lines(event, d))
 
 

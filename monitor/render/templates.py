@@ -9,7 +9,7 @@ are substituted; the template's own text is the operator's and stays as written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from string import Template
 from typing import Final
@@ -53,6 +53,7 @@ VARIABLES: Final[Mapping[str, str]] = {
     "detected_at": "when the change was seen (UTC, ISO 8601)",
     "count": "how many events this message reports (digests)",
     "in_review_for": "how long the ad has been in review, e.g. 26 h (ad.review_stuck), else empty",
+    "landing_page": "what the landing-page check saw, e.g. https://… answers 404, else empty",
 }
 
 
@@ -117,7 +118,18 @@ def variables(
         "in_review_for": span_text(event.detected_at - event.in_review_since)
         if event.in_review_since is not None
         else "",
+        "landing_page": _landing(event, text),
     }
+
+
+def _landing(event: Event, text: Callable[[object], str]) -> str:
+    page = event.landing_page
+    if not page:
+        return ""
+    seen = (
+        f"did not answer: {page['error']}" if page.get("error") else f"answers {page.get('status')}"
+    )
+    return str(text(f"{page.get('url', '')} {seen}"))
 
 
 def apply(

@@ -131,6 +131,9 @@ _BY_CHANGE: Final = {
     ),
     "still_rejected": Outcome("🔁", "{Noun} still rejected", "{n} {nouns} still rejected"),
     "review_stuck": Outcome("⏳", "{Noun} stuck in review", "{n} {nouns} stuck in review"),
+    "landing_page_down": Outcome(
+        "🔗", "Landing page down for {noun}", "Landing pages down for {n} {nouns}"
+    ),
 }
 #: A rejection after an approval that followed an earlier rejection: the fix did not hold.
 _REJECTED_AGAIN: Final = _o("🚫", "rejected again")

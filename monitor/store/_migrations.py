@@ -71,9 +71,10 @@ def tables(t: Types) -> tuple[str, ...]:
 
 
 def review_tables(t: Types) -> tuple[str, ...]:
-    """The review clock's table (SQLite version 6, PostgreSQL 5): per ad, since when it is
+    """SQLite version 6, PostgreSQL 5: the review clock's table (per ad, since when it is
     in review and whether that stretch was reported stuck, and when it was last rejected
-    and approved (so that a rejection after an approval reads as "rejected again")."""
+    and approved, so that a rejection after an approval reads as "rejected again"), and
+    the landing pages found down (monitor.landing)."""
     return (
         f"""CREATE TABLE ad_reviews (
             account_id    {t.key} NOT NULL,
@@ -85,6 +86,13 @@ def review_tables(t: Types) -> tuple[str, ...]:
             PRIMARY KEY (account_id, ad_id)
         ){t.table}""",
         "CREATE INDEX ad_reviews_pending ON ad_reviews (pending_since)",
+        # The landing pages found down (monitor.landing): one report per stretch.
+        f"""CREATE TABLE landing_pages (
+            url        {t.key} PRIMARY KEY,
+            down_since {t.real} NOT NULL,
+            status     INTEGER,
+            error      TEXT
+        ){t.table}""",
     )
 
 

@@ -125,7 +125,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         *tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
         "ALTER TABLE snapshots ALTER COLUMN fields TYPE TEXT USING array_to_json(fields)::text",
     ),
-    (  # 5: the review clock (ad.review_stuck, "rejected again"), see monitor.review_clock.
+    (  # 5: the review clock (monitor.review_clock) and the landing pages found down.
         *review_tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
     ),
 )

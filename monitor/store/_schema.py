@@ -100,7 +100,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # and a blob of long reason labels can be longer.)
         "CREATE INDEX entities_by_state ON entities (account_id, kind, removed, blob)",
     ),
-    (  # 6: the review clock (ad.review_stuck, "rejected again"), see monitor.review_clock.
+    (  # 6: the review clock (monitor.review_clock) and the landing pages found down.
         *review_tables(Types(key="TEXT", real="REAL", blob="BLOB", table=" WITHOUT ROWID")),
     ),
 )

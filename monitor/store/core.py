@@ -387,6 +387,18 @@ class Store(ABC):
         """Review clock rows of ads in review, or rejected with no approval since."""
         return await self._run("open_reviews", reviews.open_reviews)
 
+    async def landing_down(self) -> dict[str, float]:
+        """The landing pages found down (monitor.landing), with since when."""
+        return await self._run("landing_down", reviews.landing_down)
+
+    async def set_landing(
+        self, down: Sequence[tuple[str, float, int | None, str | None]], up: Sequence[str]
+    ) -> None:
+        """Record pages found down (url, since, status, error; a known one keeps its
+        since) and forget those up again, in one transaction."""
+        if down or up:
+            await self._run("set_landing", reviews.set_landing, down, up)
+
     # -- alerting: mutes and reminders ---------------------------------------------------
 
     async def mutes(self, *, now: float | None = None) -> list[Mute]:

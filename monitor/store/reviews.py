@@ -73,3 +73,29 @@ def open_reviews(db: Db) -> list[AdReview]:
         " ORDER BY account_id, ad_id"
     )
     return [AdReview(*row) for row in rows]
+
+
+def landing_down(db: Db) -> dict[str, float]:
+    """The landing pages found down, with since when."""
+    return {
+        str(url): float(since) for url, since in db.all("SELECT url, down_since FROM landing_pages")
+    }
+
+
+def set_landing(
+    db: Db, down: Sequence[tuple[str, float, int | None, str | None]], up: Sequence[str]
+) -> None:
+    """Pages found down (url, since, status, error) and pages up again, in one transaction."""
+    with db.transaction():
+        db.insert_many(
+            "landing_pages",
+            (
+                ("url", "text"),
+                ("down_since", "double precision"),
+                ("status", "integer"),
+                ("error", "text"),
+            ),
+            list(down),
+            "ON CONFLICT (url) DO UPDATE SET status = excluded.status, error = excluded.error",
+        )
+        db.execute_many("DELETE FROM landing_pages WHERE url = ?", [(u,) for u in up])
