@@ -15,7 +15,7 @@ from monitor.config import Config
 from monitor.differ import AccountDiff, DiffContext, DiffResult, OrderError
 from monitor.events import Change, Event
 from monitor.evidence import FUTURE_TOLERANCE_S
-from monitor.lane import ReviewLane
+from monitor.lane import ReviewLane, stamped_within
 from monitor.listing import CHUNK, count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import Mute
@@ -178,7 +178,7 @@ class KindPoller:
                 if stored.removed:
                     continue
                 t = stored.updated_time
-                recent = t is not None and now - window < t <= now
+                recent = stamped_within(t, now=now, window_s=window)
                 state = decode_state(watched, stored.blob)
                 lane.observe(
                     account_id, entity_id, state, changed=recent, decided=False,
