@@ -12,7 +12,8 @@ and by the kernel's rusage (user + system CPU):
   that imports what the daemon's store stands on (anyio, structlog, sqlite3, msgspec,
   tomllib, argparse) and runs one worker-thread call in an event loop, which is what
   the commands stood on before their synchronous path; ``libraries (sync)``: what they
-  stand on now (sqlite3, msgspec, tomllib, argparse) and one SQLite connection;
+  stand on now (sqlite3, msgspec, tomllib, argparse) and one SQLite connection; with
+  ``--state``, ``libraries (psycopg)``: the same with psycopg and one connection;
 - ``pinmon --help``, ``status``, ``events``, ``deliveries``, ``mutes``.
 
 Goals: ``--help`` <= 0.3 s; the four read-only commands <= 0.2 s (median wall). Each
@@ -55,6 +56,9 @@ LOOP = ("anyio", "structlog")
 LIBRARIES = (
     "import anyio, anyio.to_thread, structlog, sqlite3, msgspec, tomllib, argparse;"
     " anyio.run(anyio.to_thread.run_sync, lambda: sqlite3.connect(':memory:').close())"
+)
+PSYCOPG_LIBRARIES = (
+    "import sys, msgspec, tomllib, argparse, psycopg; psycopg.connect(sys.argv[1]).close()"
 )
 SYNC_LIBRARIES = "import sqlite3, msgspec, tomllib, argparse; sqlite3.connect(':memory:').close()"
 SCENARIO = (
@@ -257,6 +261,11 @@ def run(args: argparse.Namespace, config: Path) -> None:
         "libraries": [py, "-c", LIBRARIES],
         # What they stand on since their synchronous path (store/direct.py).
         "libraries (sync)": [py, "-c", SYNC_LIBRARIES],
+    }
+    if args.state:
+        # With a PostgreSQL state, the driver too: import it, connect, close.
+        commands["libraries (psycopg)"] = [py, "-c", PSYCOPG_LIBRARIES, args.state]
+    commands |= {
         "--help": [*pinmon, "--help"],
         "status": [*pinmon, "status", *c],
         "events": [*pinmon, "events", *c],
