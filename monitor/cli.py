@@ -165,7 +165,8 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from monitor import logs
 
-    if args.command in _READERS and args.log_level in ("warning", "error"):
+    reader = args.command in _READERS and not (args.command == "events" and args.ad)
+    if reader and args.log_level in ("warning", "error"):
         # Nothing on their path logs through structlog, whose import alone would be a
         # third of their run (issue #13); asked for more, they configure it as usual.
         logs.configure_plain(level=args.log_level)
@@ -427,7 +428,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 #: The read-only commands: no event loop, no structlog (see ``store/direct.py``).
-#: `events --ad` (an ad's timeline) is not among them yet: it still runs on the store.
+#: `events --ad` (an ad's timeline) is not one yet: it reads through the web board's
+#: queries, on the async store.
 _READERS: Final = frozenset({"status", "events", "deliveries", "mutes"})
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -101,7 +101,7 @@ def _account(
 def _lane(
     db: Db, account_id: str, reviewing: Sequence[bytes], *, now: float, window_s: float
 ) -> dict[str, Any]:
-    """The ads a restarted daemon takes into its review fast lane (``Poller._prime``):
+    """The ads a restarted daemon takes into its review fast lane (``KindPoller._prime``):
     those in review, and those Pinterest stamped within the window. The oldest is aged
     from its stamp (its creation or last edit: when its review began)."""
     candidates = snapshots.stamped_or_in_states(db, account_id, Kind.AD, now - window_s, reviewing)
