@@ -308,13 +308,18 @@ async def test_a_daemon_holding_the_write_lock_does_not_delay_a_reader(tmp_path:
 
 
 @pytest.mark.parametrize("fast_interval", ["30s", "0"])
-async def test_status_shows_the_review_lane(tmp_path: Path, fast_interval: str) -> None:
+async def test_status_shows_the_review_lane(
+    tmp_path: Path, fast_interval: str, backend: str, request: pytest.FixtureRequest
+) -> None:
     """The lane a restarted daemon would prime: ads in review and ads Pinterest stamped
     within ``fast_window``, the oldest aged from its stamp; "off" when fast_interval is 0."""
+    state = request.getfixturevalue("pg_url") if backend == "postgres" else "state.db"
     async with rig(tmp_path) as r:
         window_s = 3600.0
         r.path.write_text(
-            r.path.read_text().replace(
+            r.path.read_text()
+            .replace('"state.db"', f'"{state}"')
+            .replace(
                 "[monitor]\n", f'[monitor]\nfast_interval = "{fast_interval}"\nfast_window = "1h"\n'
             )
         )
