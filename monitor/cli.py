@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from monitor import __version__
 
@@ -165,7 +165,13 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from monitor import logs
 
-    logs.configure(level=args.log_level, fmt=args.log_format)
+    reader = args.command in _READERS and not (args.command == "events" and args.ad)
+    if reader and args.log_level in ("warning", "error"):
+        # Nothing on their path logs through structlog, whose import alone would be a
+        # third of their run (issue #13); asked for more, they configure it as usual.
+        logs.configure_plain(level=args.log_level)
+    else:
+        logs.configure(level=args.log_level, fmt=args.log_format)
     command: Callable[[argparse.Namespace], int] = _COMMANDS[args.command]
     return command(args)
 
@@ -279,13 +285,9 @@ _BIND_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 
 def _deliveries(args: argparse.Namespace) -> int:
-    import anyio
-
     from monitor.commands import show_deliveries
 
-    return anyio.run(
-        lambda: show_deliveries(_load(args, sends=False), everything=args.all, as_json=args.json)
-    )
+    return show_deliveries(_load(args, sends=False), everything=args.all, as_json=args.json)
 
 
 def _redeliver(args: argparse.Namespace) -> int:
@@ -302,8 +304,6 @@ def _redeliver(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    import anyio
-
     from monitor.commands import show_events
     from monitor.config import parse_duration
 
@@ -315,10 +315,8 @@ def _events(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"pinmon: --since: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return anyio.run(
-        lambda: show_events(
-            _load(args, sends=False), since_s=since_s, types=args.type, as_json=args.json
-        )
+    return show_events(
+        _load(args, sends=False), since_s=since_s, types=args.type, as_json=args.json
     )
 
 
@@ -409,12 +407,9 @@ def _unmute(args: argparse.Namespace) -> int:
 
 
 def _mutes(args: argparse.Namespace) -> int:
-    import anyio
-
     from monitor.commands import show_mutes
 
-    config = _load(args, sends=False)
-    return anyio.run(lambda: show_mutes(config))
+    return show_mutes(_load(args, sends=False))
 
 
 def _notify_test(args: argparse.Namespace) -> int:
@@ -427,12 +422,15 @@ def _notify_test(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    import anyio
-
     from monitor.status import show_status
 
-    return anyio.run(lambda: show_status(_load(args, sends=False), as_json=args.json))
+    return show_status(_load(args, sends=False), as_json=args.json)
 
+
+#: The read-only commands: no event loop, no structlog (see ``store/direct.py``).
+#: `events --ad` (an ad's timeline) is not one yet: it reads through the web board's
+#: queries, on the async store.
+_READERS: Final = frozenset({"status", "events", "deliveries", "mutes"})
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "mute": _mute,

@@ -1,24 +1,40 @@
-"""Store-backed commands: deliveries, redeliver, events, mutes (`pinmon deliveries`, ...)."""
+"""Store-backed commands: deliveries, redeliver, events, mutes (`pinmon deliveries`, ...).
+
+The read-only ones (``show_*``) are synchronous: they read on a connection of their own
+(``store/direct.py``), without the event loop the writing ones run the store in.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from monitor.config import Config
-from monitor.events import to_json
+from monitor.events import Event, to_json
 from monitor.mutes import Mute, Scope
 from monitor.redact import register_config_secrets
-from monitor.store import STATUSES, StateStore
-from monitor.store.factory import open_state
-from monitor.targets import label_of, load_labels
+from monitor.store import LISTED, STATUSES, Delivery, alerting, outbox, settings
+from monitor.store.direct import Direct, open_direct
+from monitor.targets import label_of
+
+if TYPE_CHECKING:
+    from monitor.store import StateStore
 
 
 async def _open(config: Config) -> StateStore:
+    from monitor.store.factory import open_state
+
     # Secrets first: an error opening a database may quote its URL.
     register_config_secrets(config)
     return await open_state(config.monitor.state)
+
+
+def _read(config: Config) -> Direct:
+    # Secrets first, as for `_open`.
+    register_config_secrets(config)
+    return open_direct(config.monitor.state)
 
 
 def _when(ts: float | None) -> str:
@@ -27,20 +43,23 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-async def show_deliveries(config: Config, *, everything: bool, as_json: bool) -> int:
+def show_deliveries(config: Config, *, everything: bool, as_json: bool) -> int:
     """Print pending, failed and dead deliveries (``everything``: delivered ones too).
 
     Targets are named by the masked labels the daemon recorded (see :mod:`monitor.targets`).
     """
+    statuses = ["pending", "failed", "dead"] + (["delivered"] if everything else [])
+    with _read(config) as state:
+        rows = state.call("deliveries", outbox.deliveries, statuses, LISTED, None)
+        labels = state.call("labels", settings.labels)
+    print_deliveries(rows, labels, as_json=as_json)
+    return 0
+
+
+def print_deliveries(rows: Sequence[Delivery], labels: Mapping[str, str], *, as_json: bool) -> None:
+    """`pinmon deliveries`'s output: a table, or one JSON object per line."""
     import json
 
-    statuses = ["pending", "failed", "dead"] + (["delivered"] if everything else [])
-    store = await _open(config)
-    try:
-        rows = await store.deliveries(statuses=statuses)
-        labels = await load_labels(store)
-    finally:
-        await store.close()
     if as_json:
         for d in rows:
             print(
@@ -59,10 +78,10 @@ async def show_deliveries(config: Config, *, everything: bool, as_json: bool) ->
                     }
                 )
             )
-        return 0
+        return
     if not rows:
         print("no deliveries waiting or failed")
-        return 0
+        return
     width = max(len("route"), *(len(d.route) for d in rows))
     print(
         f"{'status':<9} {'attempts':>8}  {'next try':<20} {'event':<28} {'type':<24} "
@@ -75,7 +94,6 @@ async def show_deliveries(config: Config, *, everything: bool, as_json: bool) ->
             f"{d.status:<9} {d.attempts:>8}  {nxt:<20} {d.event.id:<28} "
             f"{d.event.type:<24} {d.route:<{width}}  {label_of(labels, d.target)}{err}"
         )
-    return 0
 
 
 async def redeliver(config: Config, *, event_id: str | None, failed: bool) -> int:
@@ -122,16 +140,19 @@ async def _plan_again(config: Config, store: StateStore, event_id: str) -> int:
     return len(rows)
 
 
-async def show_events(
+def show_events(
     config: Config, *, since_s: float | None, types: Sequence[str], as_json: bool
 ) -> int:
     """Print the event history, newest first."""
-    store = await _open(config)
-    try:
-        since = time.time() - since_s if since_s is not None else None
-        rows = await store.events(since=since, types=types)
-    finally:
-        await store.close()
+    since = time.time() - since_s if since_s is not None else None
+    with _read(config) as state:
+        rows = state.call("events", outbox.events, since, tuple(types), LISTED, None, None)
+    print_events(rows, as_json=as_json)
+    return 0
+
+
+def print_events(rows: Sequence[Event], *, as_json: bool) -> None:
+    """`pinmon events`'s output: one line, or one JSON document, per event."""
     for event in rows:
         if as_json:
             print(to_json(event).decode())
@@ -143,7 +164,6 @@ async def show_events(
             )
     if not rows and not as_json:
         print("no events")
-    return 0
 
 
 async def mute(
@@ -174,15 +194,17 @@ async def unmute(config: Config, *, scope: Scope, entity_id: str) -> int:
     return 0 if gone else 1
 
 
-async def show_mutes(config: Config) -> int:
+def show_mutes(config: Config) -> int:
     """Print the mutes in force."""
-    store = await _open(config)
-    try:
-        mutes = await store.mutes(now=time.time())
-    finally:
-        await store.close()
+    with _read(config) as state:
+        mutes = state.call("mutes", alerting.mutes, time.time())
+    print_mutes(mutes)
+    return 0
+
+
+def print_mutes(mutes: Sequence[Mute]) -> None:
+    """`pinmon mutes`'s output, soonest to end first."""
     if not mutes:
         print("no active mutes")
     for m in sorted(mutes, key=lambda m: m.until):
         print(f"{m.scope:<8} {m.entity_id:<20} until {_when(m.until)}  {m.reason or ''}".rstrip())
-    return 0

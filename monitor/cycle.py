@@ -18,7 +18,7 @@ from monitor.errors import PinterestError
 from monitor.events import Change, Event
 from monitor.evidence import FUTURE_TOLERANCE_S
 from monitor.landing import LandingChecker, is_landing_rejection
-from monitor.lane import ReviewLane
+from monitor.lane import ReviewLane, stamped_within
 from monitor.listing import CHUNK, count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import Mute
@@ -200,7 +200,7 @@ class KindPoller:
                 if stored.removed:
                     continue
                 t = stored.updated_time
-                recent = t is not None and now - window < t <= now
+                recent = stamped_within(t, now=now, window_s=window)
                 state = decode_state(watched, stored.blob)
                 lane.observe(
                     account_id, entity_id, state, changed=recent, decided=False,

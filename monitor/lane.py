@@ -27,6 +27,13 @@ def in_review(state: Mapping[str, Any]) -> bool:
     return state.get("review_status") == _PENDING or state.get("summary_status") == _PENDING
 
 
+def stamped_within(updated_time: float | None, *, now: float, window_s: float) -> bool:
+    """Whether Pinterest stamped an ad (created or edited it) within ``window_s`` before
+    ``now``: an edit not yet reviewed, which may not show PENDING yet. What a stored ad
+    is taken into the lane by, besides :func:`in_review`, when no cycle saw it change."""
+    return updated_time is not None and now - window_s < updated_time <= now
+
+
 class ReviewLane:
     """Ads under review per account, each with the time it entered the lane.
 

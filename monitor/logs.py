@@ -12,8 +12,6 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-import structlog
-
 from monitor.redact import DEFAULT
 
 
@@ -30,6 +28,10 @@ def configure(*, level: str = "info", fmt: str = "auto", stream: TextIO | None =
         fmt: ``json``, ``console``, or ``auto`` (console on a terminal, else JSON lines).
         stream: Where to write; standard error by default.
     """
+    # Imported here, not at the top: `redact` is what failing commands need of this
+    # module, and the read-only commands never configure structlog (``configure_plain``).
+    import structlog
+
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     numeric = logging.getLevelName(level.upper())
@@ -75,3 +77,18 @@ def configure(*, level: str = "info", fmt: str = "auto", stream: TextIO | None =
     # formatter (and the same redaction) as our own events.
     for noisy in ("apprise", "aiohttp", "asyncio", "urllib3", "markdown"):
         logging.getLogger(noisy).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+
+
+def configure_plain(*, level: str = "warning", stream: TextIO | None = None) -> None:
+    """Send stdlib log records at ``level`` and above to ``stream``, redacted, as plain
+    ``level logger: message`` lines; structlog is left alone (not even imported).
+
+    For the read-only commands at their default level: nothing on their path logs through
+    structlog, and a warning a driver logs still reaches standard error scrubbed.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(DEFAULT)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.getLevelName(level.upper()))

@@ -1,7 +1,10 @@
-"""`pinmon status`: each account's health, its ads by status, what is rejected now, the outbox.
+"""`pinmon status`: each account's health, its ads by status, what is rejected now, the
+review fast lane, the outbox.
 
-Reading (:func:`status_report`, from the store) and formatting (:func:`format_status`, pure)
-are separate: ``--json`` prints the report itself, whose shape is versioned.
+Reading (:func:`read_report`, a function of a store connection) and formatting
+(:func:`format_status`, pure) are separate: ``--json`` prints the report itself, whose
+shape is versioned. The command reads on a connection of its own (``store/direct.py``);
+:func:`status_report` runs the same reader on the daemon's async store.
 """
 
 from __future__ import annotations
@@ -16,18 +19,22 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from monitor.lane import in_review, stamped_within
 from monitor.models import Kind
 from monitor.normal import decode_state
-from monitor.store import AccountState, StateStore
+from monitor.store import AccountState, accounts, alerting, outbox, settings, snapshots
+from monitor.store._db import Db
 from monitor.summary import (
+    OUTBOX_SCAN_LIMIT,
     OUTBOX_STATUSES,
-    outbox_summary,
+    summarize_outbox,
     summary_counts_of,
 )
-from monitor.targets import label_of, load_labels
+from monitor.targets import label_of
 
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.store import StateStore
 
 #: Bumped on any incompatible change of the ``--json`` shape.
 REPORT_VERSION: Final = 1
@@ -48,30 +55,33 @@ def _rejection(state: Mapping[str, Any]) -> list[str] | None:
     return list(state.get("rejection_labels") or state.get("rejected_reasons") or [])
 
 
-async def _account(
-    store: StateStore, state: AccountState, *, now: float, watched: Sequence[Kind]
+def _account(
+    db: Db, state: AccountState, *, now: float, watched: Sequence[Kind], lane_s: float | None
 ) -> dict[str, Any]:
     entities: dict[str, dict[str, int]] = {}
     rejected: list[dict[str, Any]] = []
+    lane = None
     for kind in watched:
         # Counted in the database by distinct stored state: each state is decoded once,
         # however many entities share it, and only the rejected entities' rows are read.
-        states = await store.state_groups(state.account_id, kind)
+        states = snapshots.state_groups(db, state.account_id, kind)
         fields = states.fields or ()
         counts = summary_counts_of(states.groups, fields)
         entities[kind.value] = dict(sorted(counts.items()))
         if kind is not Kind.AD:
             continue
+        decoded = {blob: decode_state(fields, blob) for blob, _ in states.groups}
         reasons_of = {
-            blob: reasons
-            for blob, _ in states.groups
-            if (reasons := _rejection(decode_state(fields, blob))) is not None
+            blob: reasons for blob, s in decoded.items() if (reasons := _rejection(s)) is not None
         }
-        found = await store.entities_in_states(state.account_id, kind, list(reasons_of))
+        found = snapshots.entities_in_states(db, state.account_id, kind, list(reasons_of))
         for entity_id, blob, meta in found:
             ids = [*(_decode_list(meta) if meta else []), None, None, None, None]
             row = {"ad_id": entity_id, "name": ids[3], **dict(zip(_ID_KEYS, ids, strict=False))}
             rejected.append({**row, "reasons": list(reasons_of[blob])})
+        if lane_s is not None:
+            reviewing = [blob for blob, s in decoded.items() if in_review(s)]
+            lane = _lane(db, state.account_id, reviewing, now=now, window_s=lane_s)
     rejected.sort(key=lambda r: (r["name"] or "", r["ad_id"]))
     last = state.last_success_at
     return {
@@ -84,32 +94,60 @@ async def _account(
         "consecutive_failures": state.consecutive_failures,
         "entities": entities,
         "rejected": rejected,
+        "review_lane": lane,
     }
 
 
-async def status_report(
-    store: StateStore, *, now: float, watched: Sequence[Kind] = (Kind.AD,)
+def _lane(
+    db: Db, account_id: str, reviewing: Sequence[bytes], *, now: float, window_s: float
+) -> dict[str, Any]:
+    """The ads a restarted daemon takes into its review fast lane (``KindPoller._prime``):
+    those in review, and those Pinterest stamped within the window. The oldest is aged
+    from its stamp (its creation or last edit: when its review began)."""
+    candidates = snapshots.stamped_or_in_states(db, account_id, Kind.AD, now - window_s, reviewing)
+    pending = set(reviewing)
+    stamps = [
+        stamp
+        for blob, stamp in candidates.values()
+        if blob in pending or stamped_within(stamp, now=now, window_s=window_s)
+    ]
+    known = [float(t) for t in stamps if t is not None]
+    oldest = min(known) if known else None
+    return {
+        "ads": len(stamps),
+        "oldest_at": oldest,
+        "oldest_age_s": None if oldest is None else round(max(0.0, now - oldest), 3),
+    }
+
+
+def read_report(
+    db: Db, now: float, watched: Sequence[Kind], lane_s: float | None
 ) -> dict[str, Any]:
     """Read everything `pinmon status` shows, as a JSON-able dict (see ``REPORT_VERSION``).
 
     Args:
-        store: The state store (read only).
+        db: A connection to the state (only read).
         now: Wall-clock Unix seconds the ages are measured from.
         watched: The entity kinds to count (the config's ``monitor.entities``); rejected
-            ads are listed when ads are among them.
+            ads are listed, and the review lane reported, when ads are among them.
+        lane_s: The review lane's window (``fast_window``); None when the lane is off
+            (``fast_interval = 0``): each account's ``review_lane`` is then None.
     """
-    accounts = [
-        await _account(store, state, now=now, watched=watched) for state in await store.accounts()
+    found = [
+        _account(db, state, now=now, watched=watched, lane_s=lane_s)
+        for state in accounts.accounts(db)
     ]
-    outbox = await outbox_summary(store, now=now)
-    oldest = outbox.oldest_pending
+    counts = outbox.count_by_status(db, OUTBOX_STATUSES, OUTBOX_SCAN_LIMIT)
+    first = outbox.first_pending(db) if counts.get("pending") else None
+    summary = summarize_outbox(counts, first, now=now, limit=OUTBOX_SCAN_LIMIT)
+    oldest = summary.oldest_pending
     return {
         "version": REPORT_VERSION,
         "generated_at": now,
-        "accounts": accounts,
+        "accounts": found,
         "deliveries": {
-            **{status: outbox.counts.get(status, 0) for status in OUTBOX_STATUSES},
-            "capped": sorted(outbox.capped),
+            **{status: summary.counts.get(status, 0) for status in OUTBOX_STATUSES},
+            "capped": sorted(summary.capped),
             "oldest_pending": None
             if oldest is None
             else {
@@ -117,18 +155,29 @@ async def status_report(
                 "type": oldest.event.type,
                 "route": oldest.route,
                 "target": oldest.target,
-                "target_label": label_of(await load_labels(store), oldest.target),
+                "target_label": label_of(settings.labels(db), oldest.target),
                 "created_at": oldest.created_at,
-                "age_s": round(outbox.oldest_pending_age_s or 0.0, 3),
+                "age_s": round(summary.oldest_pending_age_s or 0.0, 3),
                 "attempts": oldest.attempts,
                 "last_error": oldest.last_error,
             },
         },
         "mutes": [
             {"scope": m.scope, "id": m.entity_id, "until": m.until, "reason": m.reason}
-            for m in sorted(await store.mutes(now=now), key=lambda m: m.until)
+            for m in sorted(alerting.mutes(db, now), key=lambda m: m.until)
         ],
     }
+
+
+async def status_report(
+    store: StateStore,
+    *,
+    now: float,
+    watched: Sequence[Kind] = (Kind.AD,),
+    lane_s: float | None = None,
+) -> dict[str, Any]:
+    """:func:`read_report` on the daemon's async store (in its worker thread)."""
+    return await store.run("status", read_report, now, tuple(watched), lane_s)
 
 
 def _when(ts: float) -> str:
@@ -152,6 +201,14 @@ def _polled(account: Mapping[str, Any]) -> str:
     return f"FAILING ({failures} in a row, {last_ok}): {error}"
 
 
+def _lane_text(lane: Mapping[str, Any] | None) -> str:
+    if lane is None:
+        return "off (fast_interval = 0)"
+    ads = f"{lane['ads']} ad{'' if lane['ads'] == 1 else 's'}"
+    age = lane["oldest_age_s"]
+    return ads if age is None else f"{ads}, oldest changed {_ago(age)}"
+
+
 def format_status(report: Mapping[str, Any]) -> str:
     """The report as short aligned text, one block per account, then the outbox and mutes."""
     label = "{:<12}{}".format
@@ -173,6 +230,8 @@ def format_status(report: Mapping[str, Any]) -> str:
         if len(rejected) > SHOWN_REJECTED:
             more = f"... and {len(rejected) - SHOWN_REJECTED} more (--json lists them all)"
             lines.append("  " + label("", more))
+        if "ad" in account["entities"]:
+            lines.append("  " + label("review lane", _lane_text(account["review_lane"])))
         lines.append("")
     deliveries = report["deliveries"]
     outbox = ", ".join(
@@ -198,10 +257,10 @@ def format_status(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def show_status(config: Config, *, as_json: bool, now: float | None = None) -> int:
+def show_status(config: Config, *, as_json: bool, now: float | None = None) -> int:
     """`pinmon status`: print the report as text or JSON; 1 when there is no state yet."""
     from monitor.redact import register_config_secrets
-    from monitor.store.factory import open_state
+    from monitor.store.direct import open_direct
 
     # Secrets first: an error opening a database may quote its URL.
     register_config_secrets(config)
@@ -210,12 +269,10 @@ async def show_status(config: Config, *, as_json: bool, now: float | None = None
         # Opening would create an empty database; say plainly that nothing ran yet.
         print(f"pinmon: no state at {path}: the daemon has not completed a cycle", file=sys.stderr)
         return 1
-    store = await open_state(path)
-    try:
-        report = await status_report(
-            store, now=time.time() if now is None else now, watched=config.monitor.entities
-        )
-    finally:
-        await store.close()
+    mon = config.monitor
+    lane_s = mon.fast_window_s if mon.fast_interval_s else None
+    at = time.time() if now is None else now
+    with open_direct(path) as state:
+        report = state.call("status", read_report, at, tuple(mon.entities), lane_s)
     print(json.dumps(report, indent=2) if as_json else format_status(report))
     return 0

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from monitor.events import Change, Event
 from monitor.models import Stored
-from monitor.store import Delivery, StateStore
+from monitor.store import Delivery
+
+if TYPE_CHECKING:
+    from monitor.store import StateStore
 
 #: Outbox statuses that `status` counts (delivered ones are history, not state).
 OUTBOX_STATUSES: Final = ("pending", "failed", "dead")
@@ -109,7 +112,15 @@ async def outbox_summary(
     """
     # Counted in the database: status and the metrics loop need the numbers, not the rows.
     counts = await store.count_deliveries(statuses=statuses, limit=limit)
-    capped = {status for status, n in counts.items() if n >= limit}
     oldest = await store.first_pending() if counts.get("pending") else None
+    return summarize_outbox(counts, oldest, now=now, limit=limit)
+
+
+def summarize_outbox(
+    counts: Mapping[str, int], oldest: Delivery | None, *, now: float, limit: int
+) -> OutboxSummary:
+    """The summary of ``counts`` (each counted up to ``limit``) and the first pending
+    delivery: :func:`outbox_summary`'s, and `pinmon status`'s, which reads them itself."""
+    capped = {status for status, n in counts.items() if n >= limit}
     age = None if oldest is None else max(0.0, now - oldest.created_at)
     return OutboxSummary(counts, frozenset(capped), oldest, age)

@@ -152,6 +152,7 @@ async def test_json_shape_is_stable(store: StateStore) -> None:
         "consecutive_failures",
         "entities",
         "rejected",
+        "review_lane",
     ]
     assert list(report["accounts"][0]["rejected"][0]) == [
         "ad_id",
@@ -187,10 +188,12 @@ async def test_text_is_short_and_aligned(store: StateStore) -> None:
         "  rejected    687195134316  Holiday Ad 0  Landing page is broken",
         "              687195134320  Holiday Ad 4  Landing page is broken",
         "              687195134321  Holiday Ad 5  HASHTAGS",
+        "  review lane off (fast_interval = 0)",
         "",
         "549755885176",
         "  polled      FAILING (3 in a row, never succeeded): HTTP 500 from API",
         "  ads         none",
+        "  review lane off (fast_interval = 0)",
         "",
         f"outbox        3 pending, 0 failed, 3 dead; oldest pending ad.rejected to {SLACK_LABEL} queued 5m ago",
         "mutes         none",
@@ -239,10 +242,10 @@ async def test_show_status_prints_report_and_refuses_missing_state(
         '[[routes]]\nname = "ops"\n'
         'webhooks = [{ url = "http://127.0.0.1:9/", secret = "whsec_c3RhdHVzdGVzdA==" }]\n'
     )
-    assert await show_status(load_config(config), as_json=True, now=T0 + 600) == 0
+    assert show_status(load_config(config), as_json=True, now=T0 + 600) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["accounts"][0]["entities"]["ad"]["REJECTED"] == 3
     config.write_text(config.read_text().replace("state.db", "missing.db"))
-    assert await show_status(load_config(config), as_json=False) == 1
+    assert show_status(load_config(config), as_json=False) == 1
     assert "has not completed a cycle" in capsys.readouterr().err
     assert not (tmp_path / "missing.db").exists()

@@ -11,9 +11,11 @@ how a transaction begins, how a batch of rows goes in (``executemany`` against
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, Protocol, TypeAlias
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol, TypeAlias, TypeVar, TypeVarTuple
+
+from monitor.errors import StoreError
 
 #: One result row.
 Row: TypeAlias = tuple[Any, ...]
@@ -21,6 +23,9 @@ Row: TypeAlias = tuple[Any, ...]
 Params: TypeAlias = Sequence[object] | Mapping[str, object]
 #: A column of a batch insert: its name and its PostgreSQL type (for ``unnest``).
 Column: TypeAlias = tuple[str, str]
+
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
 
 #: How many values one ``IN (...)`` list binds: under SQLite's host-parameter limit.
 CHUNK: int = 500
@@ -112,3 +117,25 @@ class Db(ABC):
 def marks(count: int) -> str:
     """``?, ?, ...`` for ``count`` parameters."""
     return ", ".join("?" * count)
+
+
+def call(
+    lend: Callable[[str], AbstractContextManager[Db]],
+    op: str,
+    func: Callable[[Db, *_Ts], _T],
+    args: tuple[*_Ts],
+    *,
+    where: str,
+    errors: tuple[type[Exception], ...],
+) -> _T:
+    """``func(db, *args)`` on a connection ``lend(op)`` gives; the driver's ``errors``
+    become a :class:`StoreError` naming the database and the operation.
+
+    The one way a store call runs, whether in the async store's worker thread or in the
+    read-only commands' own thread (``store/direct.py``), so both fail alike.
+    """
+    try:
+        with lend(op) as db:
+            return func(db, *args)
+    except errors as exc:
+        raise StoreError(f"{where}: {op} failed: {exc}") from exc

@@ -8,12 +8,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
-from psycopg_pool import ConnectionPool
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 from monitor.errors import StoreError
 from monitor.store._db import Column, Db, Params, Row
@@ -211,31 +213,22 @@ def connect(url: str, *, max_connections: int, timeout_s: float) -> ConnectionPo
         StoreError: The server cannot be reached, refuses the login, or holds a schema
             written by a newer pinmon.
     """
+    # Imported here: the read-only commands open one connection (`connect_one`) and
+    # need no pool, nor its threads.
+    from psycopg_pool import ConnectionPool
+
     where = describe(url)
     try:
-        params = conninfo_to_dict(url)
-        # Connections show up as pinmon in pg_stat_activity; an unreachable host fails
-        # within seconds instead of the kernel's TCP timeout. The URL's own values win.
-        conninfo = make_conninfo(
-            url,
-            application_name=params.get("application_name", "pinmon"),
-            connect_timeout=params.get("connect_timeout", "10"),
-        )
+        conninfo = _conninfo(url)
         with psycopg.Connection.connect(conninfo, autocommit=True) as conn:
             migrate(conn, where)
-
-        def configure(conn: Conn) -> None:
-            # No statement runs longer than a call may take.
-            timeout = f"{int(timeout_s * 1000)}ms"
-            conn.execute("SELECT set_config('statement_timeout', %s, false)", (timeout,))
-
         pool: ConnectionPool[Conn] = ConnectionPool(
             conninfo,
             kwargs={"autocommit": True},
             min_size=1,
             max_size=max_connections,
             timeout=timeout_s,
-            configure=configure,
+            configure=functools.partial(_limit_statements, timeout_s=timeout_s),
             # A checkout costs one round trip, and a call made after a database restart
             # or failover does not fail: the pool replaces dead connections, not lends them.
             check=ConnectionPool.check_connection,
@@ -250,6 +243,47 @@ def connect(url: str, *, max_connections: int, timeout_s: float) -> ConnectionPo
     except psycopg.Error as exc:
         raise StoreError(f"{where}: cannot open the state database: {exc}") from exc
     return pool
+
+
+def connect_one(url: str, *, timeout_s: float) -> Conn:
+    """One autocommit connection to the database at ``url``, migrated like :func:`connect`
+    does and with the same statement timeout: what a read-only command needs.
+
+    Raises:
+        StoreError: As :func:`connect`.
+    """
+    where = describe(url)
+    try:
+        conn = psycopg.Connection.connect(_conninfo(url), autocommit=True)
+    except psycopg.Error as exc:
+        raise StoreError(f"{where}: cannot open the state database: {exc}") from exc
+    try:
+        migrate(conn, where)
+        _limit_statements(conn, timeout_s=timeout_s)
+    except psycopg.Error as exc:
+        conn.close()
+        raise StoreError(f"{where}: cannot open the state database: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _conninfo(url: str) -> str:
+    params = conninfo_to_dict(url)
+    # Connections show up as pinmon in pg_stat_activity; an unreachable host fails
+    # within seconds instead of the kernel's TCP timeout. The URL's own values win.
+    return make_conninfo(
+        url,
+        application_name=params.get("application_name", "pinmon"),
+        connect_timeout=params.get("connect_timeout", "10"),
+    )
+
+
+def _limit_statements(conn: Conn, *, timeout_s: float) -> None:
+    # No statement runs longer than a call may take.
+    timeout = f"{int(timeout_s * 1000)}ms"
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (timeout,))
 
 
 def describe(url: str) -> str:

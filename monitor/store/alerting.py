@@ -10,13 +10,10 @@ from collections.abc import Sequence
 from typing import Final
 
 import msgspec
-import structlog
 
 from monitor.events import from_json, to_json
 from monitor.store._db import Column, Db
 from monitor.store.records import Mute, Reminder
-
-log = structlog.get_logger("monitor.store")
 
 _MUTE_FIELDS: Final = "scope, entity_id, until, created_at, reason"
 _REMINDER_COLUMNS: Final[tuple[Column, ...]] = (
@@ -64,8 +61,13 @@ def reminders(db: Db) -> list[Reminder]:
             event = from_json(bytes(body))
         except msgspec.MsgspecError:
             # Written by a pinmon whose events this one cannot read: it ends with the
-            # rejection (delete_reminders), like any other.
-            log.warning("store.reminder_unreadable", route=route, ad_id=ad_id)
+            # rejection (delete_reminders), like any other. structlog is imported here
+            # only: `pinmon mutes` reads this module and must not pay for it.
+            import structlog
+
+            structlog.get_logger("monitor.store").warning(
+                "store.reminder_unreadable", route=route, ad_id=ad_id
+            )
             continue
         out.append(Reminder(route, account_id, ad_id, event, next_at, count))
     return out

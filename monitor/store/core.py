@@ -23,8 +23,9 @@ from monitor.events import Event
 from monitor.models import Kind, SnapshotRow, Stored, StoredRow
 from monitor.mutes import Mute, Scope
 from monitor.store import accounts, alerting, outbox, reviews, settings, snapshots
-from monitor.store._db import Db
+from monitor.store._db import Db, call
 from monitor.store.records import (
+    LISTED,
     AccountState,
     AdReview,
     Credentials,
@@ -236,7 +237,7 @@ class Store(ABC):
         return await self._run("settle_many", outbox.settle_many, outcomes)
 
     async def deliveries(
-        self, *, statuses: Sequence[str], limit: int = 1000, event_id: str | None = None
+        self, *, statuses: Sequence[str], limit: int = LISTED, event_id: str | None = None
     ) -> list[Delivery]:
         """Deliveries in the given statuses, newest first (ValueError for an unknown one);
         only those of ``event_id`` when given."""
@@ -277,7 +278,7 @@ class Store(ABC):
         *,
         since: float | None = None,
         types: Sequence[str] = (),
-        limit: int = 1000,
+        limit: int = LISTED,
         entity_id: str | None = None,
         event_id: str | None = None,
     ) -> list[Event]:
@@ -429,6 +430,15 @@ class Store(ABC):
 
     # -- running a call ------------------------------------------------------------------
 
+    async def run(self, op: str, func: Callable[[Db, *_Ts], _T], *args: *_Ts) -> _T:
+        """``func(db, *args)``, a synchronous function of a connection, in a worker thread.
+
+        For readers composed of several concept functions (`pinmon status`'s report), so
+        that the read-only commands' synchronous path (``store/direct.py``) runs the very
+        same function; ``op`` names it in errors.
+        """
+        return await self._run(op, func, *args)
+
     async def _settle(
         self, delivery_id: int, status: str, at: float, error: str | None, retry: float | None
     ) -> None:
@@ -438,11 +448,7 @@ class Store(ABC):
         return await anyio.to_thread.run_sync(self._call, op, func, args, limiter=self._limiter)
 
     def _call(self, op: str, func: Callable[[Db, *_Ts], _T], args: tuple[*_Ts]) -> _T:
-        try:
-            with self._connection(op) as db:
-                return func(db, *args)
-        except self.errors as exc:
-            raise StoreError(f"{self._where}: {op} failed: {exc}") from exc
+        return call(self._connection, op, func, args, where=self._where, errors=self.errors)
 
     def _closed(self, op: str) -> StoreError:
         return StoreError(f"{self._where}: {op} on a closed store")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Final, TypeGuard
+from typing import TYPE_CHECKING, Final, TypeGuard
 
 from monitor.errors import StoreError
-from monitor.store import StateStore
-from monitor.store.sqlite import open_store
+
+if TYPE_CHECKING:
+    from monitor.store import StateStore
 
 #: URL schemes that select the PostgreSQL backend (libpq accepts both spellings).
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
@@ -37,6 +38,17 @@ async def open_state(spec: str | Path) -> StateStore:
         from monitor.store.postgres import open_postgres
 
         return await open_postgres(spec)
+    from monitor.store.sqlite import open_store
+
+    return await open_store(sqlite_path(spec))
+
+
+def sqlite_path(spec: str | Path) -> Path:
+    """``spec`` (not a PostgreSQL URL) as the path of a SQLite file.
+
+    Raises:
+        StoreError: ``spec`` is a PostgreSQL URL that was turned into a file path.
+    """
     path = Path(spec)
     if any(_MANGLED_URL.match(part) for part in path.parts):
         # Opening it would quietly create a SQLite file in a directory named "postgresql:".
@@ -44,4 +56,4 @@ async def open_state(spec: str | Path) -> StateStore:
             f"{path}: this looks like a PostgreSQL URL read as a file path; "
             "pass the state setting to open_state as a string"
         )
-    return await open_store(path)
+    return path

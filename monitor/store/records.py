@@ -10,6 +10,9 @@ from monitor.events import Event
 from monitor.models import Stored
 from monitor.mutes import Mute as Mute  # stored here, defined with its logic
 
+#: Rows a listing (`pinmon deliveries`, `pinmon events`) returns unless told otherwise.
+LISTED: Final = 1000
+
 #: Every delivery status; ``failed`` is a permanent refusal, ``dead`` means retries ran out.
 STATUSES: Final = ("pending", "delivered", "failed", "dead")
 

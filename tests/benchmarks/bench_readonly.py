@@ -8,17 +8,23 @@ their events (their deliveries stay pending: the target is unreachable); two mut
 set. Then, in turns, each command runs ``--runs`` times, timed from spawn to exit (wall)
 and by the kernel's rusage (user + system CPU):
 
-- floor: ``python -c pass``, ``python -c "import monitor"``, and ``libraries``: a
-  process that imports what the commands stand on (anyio, structlog, sqlite3, msgspec,
-  tomllib, argparse) and runs one worker-thread call in an event loop;
+- floor: ``python -c pass``, ``python -c "import monitor"``; ``libraries``: a process
+  that imports what the daemon's store stands on (anyio, structlog, sqlite3, msgspec,
+  tomllib, argparse) and runs one worker-thread call in an event loop, which is what
+  the commands stood on before their synchronous path; ``libraries (sync)``: what they
+  stand on now (sqlite3, msgspec, tomllib, argparse) and one SQLite connection; with
+  ``--state``, ``libraries (psycopg)``: the same with psycopg and one connection;
 - ``pinmon --help``, ``status``, ``events``, ``deliveries``, ``mutes``.
 
 Goals: ``--help`` <= 0.3 s; the four read-only commands <= 0.2 s (median wall). Each
-command's imports are checked for the heavy modules it must not load.
+command's imports are checked for the heavy modules it must not load: the daemon's
+(aiohttp, apprise, prometheus_client; psycopg with a SQLite state) and, for the four,
+anyio and structlog (``store/direct.py``).
 
     python tests/benchmarks/bench_readonly.py [--ads 100000] [--runs 11] [--profile]
         [--state postgresql://...]   # a fresh PostgreSQL schema instead of a SQLite file
         [--keep DIR]                 # build the state in DIR once, reuse it after
+        [--baseline TREE]            # also time TREE's commands (git archive of a parent)
 
 ``--profile`` also prints the slowest imports of `status` (``-X importtime``) and the
 top of a cProfile of it, all threads (the store runs in worker threads).
@@ -45,10 +51,16 @@ TOKEN = "bench-token"
 GOALS_S = {"--help": 0.3, "status": 0.2, "events": 0.2, "deliveries": 0.2, "mutes": 0.2}
 #: What a read-only command must not import (psycopg only with a PostgreSQL state).
 HEAVY = ("aiohttp", "apprise", "prometheus_client", "psycopg")
+#: What the four read-only commands must not import either (their synchronous path).
+LOOP = ("anyio", "structlog")
 LIBRARIES = (
     "import anyio, anyio.to_thread, structlog, sqlite3, msgspec, tomllib, argparse;"
     " anyio.run(anyio.to_thread.run_sync, lambda: sqlite3.connect(':memory:').close())"
 )
+PSYCOPG_LIBRARIES = (
+    "import sys, msgspec, tomllib, argparse, psycopg; psycopg.connect(sys.argv[1]).close()"
+)
+SYNC_LIBRARIES = "import sqlite3, msgspec, tomllib, argparse; sqlite3.connect(':memory:').close()"
 SCENARIO = (
     f'name = "readonly"\n[auth]\naccess_tokens = ["{TOKEN}"]\n[rate_limit]\nlimit = 1000000\n'
     f'[[accounts]]\nid = "{ACCOUNT}"\nname = "Big Account"\n'
@@ -77,11 +89,21 @@ def pinmon_argv() -> list[str]:
     return [script] if script else [sys.executable, "-m", "monitor"]
 
 
-def measure(argv: list[str]) -> tuple[float, float]:
+#: ``--baseline``: the console script's code (``from monitor.cli import main``), run
+#: from another tree's source by PYTHONPATH.
+_ENTRY = "import sys; from monitor.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def tree_env(tree: Path) -> dict[str, str]:
+    """:func:`bench_env`, but importing pinmon from ``tree``."""
+    return {**bench_env(), "PYTHONPATH": str(tree)}
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run ``argv`` to its end; (wall seconds, CPU seconds). A failure stops the benchmark."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=bench_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(argv, env=env or bench_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, cwd=(env or {}).get("PYTHONPATH"))  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
@@ -209,6 +231,9 @@ def main() -> None:
     parser.add_argument("--state", help="a PostgreSQL URL (default: a SQLite file)")
     parser.add_argument("--keep", type=Path, help="build the state here once, then reuse it")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--baseline", type=Path, help="a source tree (e.g. the parent commit) to time alongside"
+    )
     args = parser.parse_args()
     # `python -m monitor` puts the working directory first on sys.path: run from this tree,
     # so that no other checkout the benchmark happens to be started in is measured.
@@ -234,19 +259,33 @@ def run(args: argparse.Namespace, config: Path) -> None:
         # What every read-only command stands on: the event loop anyio runs the store's
         # calls in, structlog, the SQLite driver, msgspec. Above it is pinmon's own cost.
         "libraries": [py, "-c", LIBRARIES],
+        # What they stand on since their synchronous path (store/direct.py).
+        "libraries (sync)": [py, "-c", SYNC_LIBRARIES],
+    }
+    if args.state:
+        # With a PostgreSQL state, the driver too: import it, connect, close.
+        commands["libraries (psycopg)"] = [py, "-c", PSYCOPG_LIBRARIES, args.state]
+    commands |= {
         "--help": [*pinmon, "--help"],
         "status": [*pinmon, "status", *c],
         "events": [*pinmon, "events", *c],
         "deliveries": [*pinmon, "deliveries", *c],
         "mutes": [*pinmon, "mutes", *c],
     }
-    for argv in commands.values():
-        measure(argv)  # warm-up: writes __pycache__ (see bench_env), fills the page cache
+    envs: dict[str, dict[str, str]] = {}
+    if args.baseline:
+        # The same commands from another tree (the parent commit), in the same turns.
+        for name in ("status", "events", "deliveries", "mutes"):
+            key = f"baseline {name}"
+            commands[key] = [py, "-c", _ENTRY, *commands[name][len(pinmon) :]]
+            envs[key] = tree_env(args.baseline.resolve())
+    for name, argv in commands.items():
+        measure(argv, envs.get(name))  # warm-up: writes __pycache__ (see bench_env)
     walls: dict[str, list[float]] = {name: [] for name in commands}
     cpus: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.runs):  # in turns, so that the machine's noise falls on all alike
         for name, argv in commands.items():
-            wall, cpu = measure(argv)
+            wall, cpu = measure(argv, envs.get(name))
             walls[name].append(wall)
             cpus[name].append(cpu)
     backend = "PostgreSQL" if args.state else "SQLite"
@@ -259,7 +298,7 @@ def run(args: argparse.Namespace, config: Path) -> None:
     for name in commands:
         wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
         line = (
-            f"{name:<16} wall {wall * 1000:7.1f} ms ({min(walls[name]) * 1000:6.1f})"
+            f"{name:<20} wall {wall * 1000:7.1f} ms ({min(walls[name]) * 1000:6.1f})"
             f"  CPU {cpu * 1000:7.1f} ms  {wall / floor:5.1f}x python -c pass"
         )
         goal = GOALS_S.get(name)
@@ -272,7 +311,8 @@ def run(args: argparse.Namespace, config: Path) -> None:
     print()
     for name in GOALS_S:
         loaded = set(imports_of(["-m", "monitor", *commands[name][len(pinmon) :]]))
-        heavy = [m for m in HEAVY if m in loaded and not (m == "psycopg" and args.state)]
+        banned = HEAVY if name == "--help" else (*HEAVY, *LOOP)
+        heavy = [m for m in banned if m in loaded and not (m == "psycopg" and args.state)]
         print(f"# {name:<11} heavy imports: {', '.join(heavy) or 'none'}")
     if args.profile:
         profile(commands["status"][len(pinmon) :])
