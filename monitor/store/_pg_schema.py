@@ -125,6 +125,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         *tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
         "ALTER TABLE snapshots ALTER COLUMN fields TYPE TEXT USING array_to_json(fields)::text",
     ),
+    (  # 5: the web board reads one ad's history (its timeline, when it was rejected or
+        # entered review) by entity, type and time, without scanning every event.
+        "CREATE INDEX events_by_entity ON events (entity_id, type, detected_at)",
+    ),
 )
 
 #: What a migration does to the data, after its statements: by the version it makes.

@@ -100,6 +100,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # and a blob of long reason labels can be longer.)
         "CREATE INDEX entities_by_state ON entities (account_id, kind, removed, blob)",
     ),
+    (  # 6: the web board reads one ad's history (its timeline, when it was rejected or
+        # entered review) by entity, type and time, without scanning every event.
+        "CREATE INDEX events_by_entity ON events (entity_id, type, detected_at)",
+    ),
 )
 
 #: What a migration does to the data, after its statements: by the version it makes.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import anyio
 import jinja2
@@ -29,10 +29,12 @@ from monitor.mutes import SCOPES, Mute, Scope
 from monitor.store import StateStore
 from monitor.web import queries
 from monitor.web.guard import COOKIE, Guard, is_loopback
+from monitor.web.now import SORTS, now_view
 from monitor.web.params import (
     BadParam,
     choice,
     digits,
+    page_number,
     required_digits,
     safe_next,
     text,
@@ -55,7 +57,6 @@ _HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-_SORTS: Final = ("since", "name", "campaign")
 #: Longest a mute may be set for from the board.
 MAX_MUTE_S: Final = 366 * 86400.0
 #: A comment on the live stream this often keeps proxies from closing it.
@@ -82,6 +83,11 @@ def _span(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def _query(values: dict[str, str], **more: object) -> str:
+    """A query string of ``values`` and ``more`` (page links keep the filters)."""
+    return urlencode({**values, **{k: str(v) for k, v in more.items()}})
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("monitor.web", "templates"),
@@ -93,6 +99,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["when"] = _when
     env.filters["span"] = _span
+    env.filters["query"] = _query
     return env
 
 
@@ -212,8 +219,17 @@ class Board:
         q = request.query
         account = digits(q, "account")
         campaign = digits(q, "campaign")
-        sort = choice(q, "sort", _SORTS, "since")
-        view = await queries.now_view(self.store, account=account, campaign=campaign, sort=sort)
+        sort = choice(q, "sort", SORTS, "since")
+        view = await now_view(
+            self.store,
+            account=account,
+            campaign=campaign,
+            sort=sort,
+            page=page_number(q, "page"),
+            review_page=page_number(q, "review_page"),
+        )
+        # What the pages' links keep of the query: the filters, not the other list's page.
+        keep = {k: v for k, v in (("account", account), ("campaign", campaign)) if v}
         return self.render(
             request,
             "now.html",
@@ -221,7 +237,8 @@ class Board:
             account=account,
             campaign=campaign,
             sort=sort,
-            sorts=_SORTS,
+            sorts=SORTS,
+            keep={**keep, "sort": sort},
             all_accounts=await self.store.accounts(),
         )
 
@@ -236,8 +253,13 @@ class Board:
         q = request.query
         target = token_like(q, "target")
         route = text(q, "route", limit=200)
-        view = await queries.deliveries_view(self.store, target=target, route=route)
-        return self.render(request, "deliveries.html", view=view, target=target, route=route)
+        view = await queries.deliveries_view(
+            self.store, target=target, route=route, page=page_number(q)
+        )
+        keep = {k: v for k, v in (("target", target), ("route", route)) if v}
+        return self.render(
+            request, "deliveries.html", view=view, target=target, route=route, keep=keep
+        )
 
     async def redeliver(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()

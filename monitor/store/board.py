@@ -1,0 +1,125 @@
+"""The web board's reads: bounded queries over the history and the outbox, off indexes.
+
+Synchronous functions of a :class:`~monitor.store._db.Db`; see
+:class:`monitor.store.core.Store` for the contract of each. Each one answers in SQL what
+a page shows (a page of rows, a count, a per-day tally), so that no page reads the whole
+history into Python, however long it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from monitor.events import Event, from_json
+from monitor.store._db import Db, marks
+from monitor.store.outbox import DELIVERY_COLUMNS, delivery_rows
+from monitor.store.records import STATUSES, Delivery
+
+#: Seconds in a day: the charts' bucket.
+DAY_S: Final = 86400
+
+
+def latest_of(db: Db, entity_ids: Sequence[str], types: Sequence[str]) -> dict[str, float]:
+    """The newest ``detected_at`` of an event of one of ``types``, per entity that has one."""
+    if not types:
+        return {}
+    # events_by_entity (entity_id, type, detected_at) answers each (entity, type) with
+    # one seek; the maximum over the few types is taken here.
+    rows = db.any_of(
+        f"SELECT entity_id, max(detected_at) FROM events WHERE type IN ({marks(len(types))})"
+        " AND entity_id IN ({marks}) GROUP BY entity_id",
+        entity_ids,
+        types,
+    )
+    return {entity_id: float(at) for entity_id, at in rows if at is not None}
+
+
+def newest_events(db: Db, entity_ids: Sequence[str]) -> dict[str, Event]:
+    """The newest event of each entity that has one (for the names events carry)."""
+    found: dict[str, Event] = {}
+    with db.transaction(write=False):
+        for entity_id in entity_ids:
+            row = db.one(
+                "SELECT body FROM events WHERE entity_id = ? ORDER BY detected_at DESC LIMIT 1",
+                (entity_id,),
+            )
+            if row is not None:
+                found[entity_id] = from_json(row[0])
+    return found
+
+
+def _check(statuses: Sequence[str]) -> None:
+    unknown = set(statuses) - set(STATUSES)
+    if unknown or not statuses:
+        raise ValueError(f"unknown delivery status {sorted(unknown)}; known: {STATUSES}")
+
+
+def filtered_deliveries(
+    db: Db,
+    statuses: Sequence[str],
+    target: str | None,
+    route: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Delivery], int]:
+    """One page of deliveries in these statuses (newest first), of one target and route
+    when given, and how many there are in all."""
+    _check(statuses)
+    where, params = [f"d.status IN ({marks(len(statuses))})"], list[object](statuses)
+    for column, value in (("d.target", target), ("d.route", route)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    condition = " AND ".join(where)
+    with db.transaction(write=False):
+        row = db.one(f"SELECT count(*) FROM deliveries AS d WHERE {condition}", params)
+        rows = db.all(
+            f"SELECT {DELIVERY_COLUMNS}, e.body FROM deliveries AS d"
+            f" JOIN events AS e ON e.id = d.event_id WHERE {condition}"
+            " ORDER BY d.created_at DESC, d.id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+    return delivery_rows(rows), 0 if row is None else int(row[0])
+
+
+def delivery_facets(db: Db, statuses: Sequence[str]) -> list[tuple[str, str]]:
+    """The distinct ``(target, route)`` of the deliveries in these statuses."""
+    _check(statuses)
+    rows = db.all(
+        "SELECT DISTINCT target, route FROM deliveries"
+        f" WHERE status IN ({marks(len(statuses))}) ORDER BY target, route",
+        tuple(statuses),
+    )
+    return [(str(t), str(r)) for t, r in rows]
+
+
+def per_day(db: Db, types: Sequence[str], since: float) -> list[tuple[int, str, int]]:
+    """``(day, type, count)`` of the events of these types since ``since``; a day is the
+    number of whole days since the epoch (UTC)."""
+    # Off the covering index events_type (type, detected_at). The integer division is the
+    # same on both backends; PostgreSQL's cast rounds to the second, SQLite's truncates:
+    # an event within half a second of midnight may count to the next day there.
+    rows = db.all(
+        f"SELECT CAST(detected_at AS BIGINT) / {DAY_S} AS day, type, count(*) FROM events"
+        f" WHERE type IN ({marks(len(types))}) AND detected_at >= ? GROUP BY day, type",
+        (*types, since),
+    )
+    return [(int(day), str(t), int(n)) for day, t, n in rows]
+
+
+def review_spans(
+    db: Db, decisions: Sequence[str], entries: Sequence[str], since: float, limit: int
+) -> list[float]:
+    """Seconds from entering review to the decision, for the newest ``limit`` decisions
+    since ``since`` whose entry into review is in the history."""
+    rows = db.all(
+        "SELECT d.detected_at - (SELECT max(p.detected_at) FROM events AS p"
+        f"   WHERE p.entity_id = d.entity_id AND p.type IN ({marks(len(entries))})"
+        "    AND p.detected_at <= d.detected_at)"
+        " FROM (SELECT entity_id, detected_at FROM events"
+        f"   WHERE type IN ({marks(len(decisions))}) AND detected_at >= ?"
+        "   ORDER BY detected_at DESC LIMIT ?) AS d",
+        (*entries, *decisions, since, limit),
+    )
+    return [float(span) for (span,) in rows if span is not None]
