@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,10 +22,11 @@ import jinja2
 import structlog
 from aiohttp import web
 
-from monitor.config import parse_duration
+from monitor.config import Route, parse_duration
 from monitor.errors import ListenError
 from monitor.health import HealthServer, bind_reason
 from monitor.mutes import SCOPES, Mute, Scope
+from monitor.routetest import UnknownAd
 from monitor.store import StateStore
 from monitor.web import queries
 from monitor.web.guard import COOKIE, Guard, is_loopback
@@ -40,6 +41,8 @@ from monitor.web.params import (
     text,
     token_like,
 )
+from monitor.web.routes_view import TYPES, routes_view
+from monitor.web.trends import trends_view
 
 log = structlog.get_logger("monitor.web")
 
@@ -59,6 +62,8 @@ _HEADERS: Final = {
 }
 #: Longest a mute may be set for from the board.
 MAX_MUTE_S: Final = 366 * 86400.0
+#: The Trends page's window when the config's retention is not given.
+RETENTION_S: Final = 30 * 86400.0
 #: A comment on the live stream this often keeps proxies from closing it.
 _HEARTBEAT_S: Final = 15.0
 
@@ -122,6 +127,8 @@ class Board:
         guard: The access rules.
         now: Wall-clock Unix seconds (injected, so tests move time).
         live_poll_s: How often the live stream looks for changes.
+        routes: The config's routes (the Routes page and its tester).
+        retention_s: How far back the history goes (the Trends page's window).
     """
 
     def __init__(
@@ -131,8 +138,12 @@ class Board:
         *,
         now: Callable[[], float] = time.time,
         live_poll_s: float = 0.5,
+        routes: Sequence[Route] = (),
+        retention_s: float = RETENTION_S,
     ) -> None:
         self.store = store
+        self.routes = tuple(routes)
+        self.retention_s = retention_s
         self.guard = guard
         self.now = now
         self.live_poll_s = live_poll_s
@@ -303,6 +314,19 @@ class Board:
         log.info("web.unmute", scope=scope, entity_id=entity_id, existed=gone)
         raise self.done("/mutes")
 
+    async def trends_page(self, request: web.Request) -> web.Response:
+        if request.query:
+            raise BadParam("this page takes no query")
+        view = await trends_view(self.store, now=self.now(), retention_s=self.retention_s)
+        return self.render(request, "trends.html", view=view)
+
+    async def routes_page(self, request: web.Request) -> web.Response:
+        try:
+            view = await routes_view(self.store, self.routes, request.query, now=self.now())
+        except UnknownAd as exc:
+            return self.error(request, 404, f"No ad {exc} in the state: not watched, or pruned.")
+        return self.render(request, "routes.html", view=view, types=TYPES)
+
     async def login_page(self, request: web.Request) -> web.Response:
         return self.render(
             request, "login.html", next=safe_next(request.query.get("next")), failed=False
@@ -371,6 +395,8 @@ def mount_board(
     token: str | None,
     now: Callable[[], float] = time.time,
     live_poll_s: float = 0.5,
+    routes: Sequence[Route] = (),
+    retention_s: float = RETENTION_S,
 ) -> Board:
     """Add the board's routes to ``app`` (served on ``host``).
 
@@ -381,7 +407,14 @@ def mount_board(
         raise BoardRefused(
             f"the board on {host} needs [web] token: without one it serves loopback only"
         )
-    board = Board(store, Guard(token, os.urandom(32)), now=now, live_poll_s=live_poll_s)
+    board = Board(
+        store,
+        Guard(token, os.urandom(32)),
+        now=now,
+        live_poll_s=live_poll_s,
+        routes=routes,
+        retention_s=retention_s,
+    )
     g = board.guarded
     app.router.add_get("/", g(board.now_page))
     app.router.add_get("/ad/{ad_id}", g(board.ad_page))
@@ -390,6 +423,8 @@ def mount_board(
     app.router.add_get("/mutes", g(board.mutes_page))
     app.router.add_post("/mutes", g(board.mute))
     app.router.add_post("/mutes/lift", g(board.unmute))
+    app.router.add_get("/routes", g(board.routes_page))
+    app.router.add_get("/trends", g(board.trends_page))
     app.router.add_get("/live", g(board.live))
     app.router.add_get("/login", g(board.login_page, public=True))
     app.router.add_post("/login", g(board.login, public=True))
@@ -406,6 +441,8 @@ async def serve_board(
     token: str | None,
     now: Callable[[], float] = time.time,
     live_poll_s: float = 0.5,
+    routes: Sequence[Route] = (),
+    retention_s: float = RETENTION_S,
 ) -> AsyncIterator[HealthServer]:
     """Serve the board alone on ``host:port`` until the block exits (`pinmon web`).
 
@@ -414,7 +451,16 @@ async def serve_board(
         ListenError: The address cannot be bound.
     """
     app = web.Application()
-    mount_board(app, store=store, host=host, token=token, now=now, live_poll_s=live_poll_s)
+    mount_board(
+        app,
+        store=store,
+        host=host,
+        token=token,
+        now=now,
+        live_poll_s=live_poll_s,
+        routes=routes,
+        retention_s=retention_s,
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     try:

@@ -106,7 +106,7 @@ def _reasons_of(state: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(reason_text(str(x)) for x in state.get("rejected_reasons") or ())
 
 
-def _standing(state: Mapping[str, Any]) -> tuple[str, ...] | bool | None:
+def _standing(state: Mapping[str, Any]) -> tuple[str, ...] | Literal[False] | None:
     """The reasons of a rejected state, None for one in review, False for any other."""
     if _REJECTED in (state.get("review_status"), state.get("summary_status")):
         return _reasons_of(state)
