@@ -17,7 +17,7 @@ from monitor.routetest import format_trace, sample_event, trace
 from monitor.store.sqlite import open_store
 from monitor.web.app import CSP
 from monitor.web.now import now_view
-from tests.harness import ACCOUNT, CAMPAIGN, TOKEN
+from tests.harness import ACCOUNT, ADS, CAMPAIGN, TOKEN
 from tests.web_rig import IN_REVIEW, REJECTED, board, filled, with_routes
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
@@ -79,7 +79,7 @@ async def test_route_tester_explains_a_non_match_as_the_cli_does(tmp_path: Path)
             await f.store.set_mute(Mute("campaign", CAMPAIGN, until=4e9, created_at=0.0))
             html = await (await client.get(f"/routes?type=ad.rejected&ad={REJECTED}")).text()
             assert "Muted: nothing is sent" in html
-            assert "<span class=\"pill\">muted</span>" in html
+            assert '<span class="pill">muted</span>' in html
             sample = await client.get(
                 f"/routes?type=ad.approved&account={ACCOUNT}&campaign=999&fields=review_status"
             )
@@ -87,7 +87,7 @@ async def test_route_tester_explains_a_non_match_as_the_cli_does(tmp_path: Path)
             table = html.split('id="trace"')[1].split("</table>")[0]
             spenders = table.split("big-spenders")[1].split("</tr>")[0]
             assert "not met:</span> events: <span" in spenders
-            assert "met:</span> campaigns: <span class=\"detail\">999 in 999" in spenders
+            assert 'met:</span> campaigns: <span class="detail">999 in 999' in spenders
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,8 @@ async def test_trends_charts_are_inline_svg_with_words(tmp_path: Path) -> None:
 def _bench() -> ModuleType:
     path = Path(__file__).parent / "benchmarks" / "bench_web.py"
     spec = importlib.util.spec_from_file_location("bench_web", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_web"] = module
     spec.loader.exec_module(module)
@@ -189,3 +190,18 @@ async def test_now_in_sql_agrees_with_a_full_scan_and_pages(tmp_path: Path) -> N
         assert names == sorted(names)
     finally:
         await store.close()
+
+
+async def test_now_is_never_older_than_the_last_commit(tmp_path: Path) -> None:
+    """One board, asked again after a cycle: the new rejection is listed (the kept
+    standing moved with the commit), and a failed poll shows at once (no event)."""
+    async with filled(tmp_path) as f, board(f.store) as client:
+        html = await (await client.get("/")).text()
+        assert "Holiday Ad 3" not in html.split('id="rejected"')[1]
+        f.rig.sim.world.reject_ad(ADS[3], reasons=["HASHTAGS"])
+        await run_once(f.rig.config)
+        html = await (await client.get("/?sort=name")).text()
+        assert "Holiday Ad 3" in html.split('id="rejected"')[1].split("</table>")[0]
+        await f.store.record_poll(ACCOUNT, name=None, ok=False, at=1.0, error="HTTP 503")
+        html = await (await client.get("/?sort=name")).text()
+        assert '<span class="bad">failing</span>' in html

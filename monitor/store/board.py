@@ -55,6 +55,29 @@ def _check(statuses: Sequence[str]) -> None:
         raise ValueError(f"unknown delivery status {sorted(unknown)}; known: {STATUSES}")
 
 
+def _open_rows(
+    columns: str, statuses: Sequence[str], target: str | None, route: str | None
+) -> tuple[str, list[object]]:
+    """A subquery of the deliveries in these statuses (and of a target and route): one
+    branch per status, each a seek of ``deliveries_due``. With statistics that say four
+    statuses share the rows evenly, SQLite would scan the table for an ``IN`` of three,
+    though nearly every row is ``delivered``."""
+    extra, extra_params = "", list[object]()
+    for column, value in (("target", target), ("route", route)):
+        if value is not None:
+            extra += f" AND {column} = ?"
+            extra_params.append(value)
+    branches, params = [], list[object]()
+    for status in statuses:
+        branches.append(f"SELECT {columns} FROM deliveries WHERE status = ?{extra}")
+        params += [status, *extra_params]
+    return " UNION ALL ".join(branches), params
+
+
+#: What :func:`monitor.store.outbox.delivery_rows` reads of a delivery, unqualified.
+_COLUMNS: Final = DELIVERY_COLUMNS.replace("d.", "")
+
+
 def filtered_deliveries(
     db: Db,
     statuses: Sequence[str],
@@ -66,17 +89,13 @@ def filtered_deliveries(
     """One page of deliveries in these statuses (newest first), of one target and route
     when given, and how many there are in all."""
     _check(statuses)
-    where, params = [f"d.status IN ({marks(len(statuses))})"], list[object](statuses)
-    for column, value in (("d.target", target), ("d.route", route)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    condition = " AND ".join(where)
+    counted, count_params = _open_rows("1", statuses, target, route)
+    selected, params = _open_rows(_COLUMNS, statuses, target, route)
     with db.transaction(write=False):
-        row = db.one(f"SELECT count(*) FROM deliveries AS d WHERE {condition}", params)
+        row = db.one(f"SELECT count(*) FROM ({counted}) AS d", count_params)
         rows = db.all(
-            f"SELECT {DELIVERY_COLUMNS}, e.body FROM deliveries AS d"
-            f" JOIN events AS e ON e.id = d.event_id WHERE {condition}"
+            f"SELECT {DELIVERY_COLUMNS}, e.body FROM ({selected}) AS d"
+            " JOIN events AS e ON e.id = d.event_id"
             " ORDER BY d.created_at DESC, d.id DESC LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
@@ -86,10 +105,9 @@ def filtered_deliveries(
 def delivery_facets(db: Db, statuses: Sequence[str]) -> list[tuple[str, str]]:
     """The distinct ``(target, route)`` of the deliveries in these statuses."""
     _check(statuses)
+    selected, params = _open_rows("target, route", statuses, None, None)
     rows = db.all(
-        "SELECT DISTINCT target, route FROM deliveries"
-        f" WHERE status IN ({marks(len(statuses))}) ORDER BY target, route",
-        tuple(statuses),
+        f"SELECT DISTINCT target, route FROM ({selected}) AS d ORDER BY target, route", params
     )
     return [(str(t), str(r)) for t, r in rows]
 
@@ -123,3 +141,14 @@ def review_spans(
         (*entries, *decisions, since, limit),
     )
     return [float(span) for (span,) in rows if span is not None]
+
+
+def state_version(db: Db) -> tuple[object, ...]:
+    """A value that moves whenever a commit adds an event or takes a snapshot: the
+    newest event (off ``events_detected_at``) and the newest snapshot time."""
+    with db.transaction(write=False):
+        newest = db.one(
+            "SELECT detected_at, id FROM events ORDER BY detected_at DESC, id DESC LIMIT 1"
+        )
+        taken = db.one("SELECT max(taken_at), count(*) FROM snapshots")
+    return (*(newest or (None, None)), *(taken or (None, 0)))

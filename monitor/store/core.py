@@ -326,6 +326,11 @@ class Store(ABC):
         args = (decisions, entries, since, limit)
         return await self._run("review_spans", board.review_spans, *args)
 
+    async def state_version(self) -> tuple[object, ...]:
+        """A value that changes whenever a commit records an event or takes a snapshot
+        (what the board's views of the history are read from), read off two indexes."""
+        return await self._run("state_version", board.state_version)
+
     # -- accounts ------------------------------------------------------------------------
 
     async def record_poll(

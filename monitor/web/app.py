@@ -30,7 +30,7 @@ from monitor.routetest import UnknownAd
 from monitor.store import StateStore
 from monitor.web import queries
 from monitor.web.guard import COOKIE, Guard, is_loopback
-from monitor.web.now import SORTS, now_view
+from monitor.web.now import SORTS, StandingCache, now_view
 from monitor.web.params import (
     BadParam,
     choice,
@@ -144,6 +144,7 @@ class Board:
         self.store = store
         self.routes = tuple(routes)
         self.retention_s = retention_s
+        self.standing = StandingCache()
         self.guard = guard
         self.now = now
         self.live_poll_s = live_poll_s
@@ -238,6 +239,7 @@ class Board:
             sort=sort,
             page=page_number(q, "page"),
             review_page=page_number(q, "review_page"),
+            cache=self.standing,
         )
         # What the pages' links keep of the query: the filters, not the other list's page.
         keep = {k: v for k, v in (("account", account), ("campaign", campaign)) if v}

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import anyio
 import msgspec
 
 from monitor.events import Event
@@ -117,19 +118,23 @@ def _meta(raw: bytes | None) -> list[Any]:
     return [*(_decode_list(raw) if raw else []), None, None, None, None]
 
 
-async def _account(store: StateStore, state: AccountState) -> tuple[AccountRow, list[_Ad]]:
-    groups = await store.state_groups(state.account_id, Kind.AD)
+async def _account(store: StateStore, account_id: str) -> tuple[dict[str, int], list[_Ad]]:
+    groups = await store.state_groups(account_id, Kind.AD)
     fields = groups.fields or ()
     counts = dict(sorted(summary_counts_of(groups.groups, fields).items()))
     standing = {blob: _standing(decode_state(fields, blob)) for blob, _ in groups.groups}
     wanted = [blob for blob, s in standing.items() if s is not False]
     ads = []
-    for ad_id, blob, meta in await store.entities_in_states(state.account_id, Kind.AD, wanted):
+    for ad_id, blob, meta in await store.entities_in_states(account_id, Kind.AD, wanted):
         campaign_id, group_id, pin_id, name = _meta(meta)[:4]
         reasons = standing[blob]
         assert reasons is not False
-        ads.append(_Ad(ad_id, state.account_id, campaign_id, group_id, pin_id, name, reasons))
-    row = AccountRow(
+        ads.append(_Ad(ad_id, account_id, campaign_id, group_id, pin_id, name, reasons))
+    return counts, ads
+
+
+def _account_row(state: AccountState, counts: Mapping[str, int]) -> AccountRow:
+    return AccountRow(
         state.account_id,
         state.name,
         state.last_success_at,
@@ -137,7 +142,55 @@ async def _account(store: StateStore, state: AccountState) -> tuple[AccountRow, 
         state.consecutive_failures,
         counts,
     )
-    return row, ads
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What *Now* reads from the whole state, whatever the filter, sort and page: the
+    counts, every ad rejected or in review, their dates and their campaigns' names."""
+
+    counts: dict[str, dict[str, int]]  # by account
+    ads: list[_Ad]
+    campaigns: dict[str, str]
+    since: dict[str, float]  # when each ad entered its state, where the history says
+
+
+async def read_standing(store: StateStore, accounts: Sequence[AccountState]) -> Standing:
+    """Read the :class:`Standing` of these accounts."""
+    counts: dict[str, dict[str, int]] = {}
+    ads: list[_Ad] = []
+    for state in accounts:
+        counts[state.account_id], found = await _account(store, state.account_id)
+        ads += found
+    since = await store.latest_of(
+        [a.ad_id for a in ads if a.reasons is not None], types=REJECTION_TYPES
+    )
+    since |= await store.latest_of([a.ad_id for a in ads if a.reasons is None], types=REVIEW_TYPES)
+    return Standing(counts, ads, await _campaign_names(store, ads), since)
+
+
+class StandingCache:
+    """The last :class:`Standing` read, kept while the state's version stays.
+
+    Every commit that records an event or takes a snapshot moves the version (see
+    ``Store.state_version``), so what is served is never older than the last commit; in
+    between, paging, sorting and filtering reuse it, and so do the boards that refetch
+    together when the live stream announces a change.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self._value: Standing | None = None
+        self._lock = anyio.Lock()
+
+    async def get(self, store: StateStore, accounts: Sequence[AccountState]) -> Standing:
+        """The standing of the state as it is now."""
+        key = (await store.state_version(), tuple(a.account_id for a in accounts))
+        async with self._lock:  # one read at a time: the others wait for it and share it
+            if key != self._key or self._value is None:
+                self._value = await read_standing(store, accounts)
+                self._key = key
+            return self._value
 
 
 async def _names(store: StateStore, kind: Kind, ids: set[tuple[str, str]]) -> dict[str, str]:
@@ -239,23 +292,13 @@ async def _campaign_names(store: StateStore, ads: Sequence[_Ad]) -> dict[str, st
     return names
 
 
-async def _dated_page(
-    store: StateStore,
-    ads: list[_Ad],
-    *,
-    types: Sequence[str],
-    sort: str,
-    number: int,
-    campaigns: Mapping[str, str],
+async def _page(
+    store: StateStore, ads: list[_Ad], standing: Standing, *, sort: str, number: int
 ) -> tuple[list[AdRow], Page]:
     page = Page(number, len(ads)).clamped()
-    # Dates for every ad when they order the list; for the page's rows only otherwise.
-    since = await store.latest_of([a.ad_id for a in ads], types=types) if sort == "since" else {}
-    _sort(ads, sort, since, campaigns)
+    _sort(ads, sort, standing.since, standing.campaigns)
     shown = ads[page.start : page.start + page.size]
-    if sort != "since":
-        since = await store.latest_of([a.ad_id for a in shown], types=types)
-    return await _rows(store, shown, since, campaigns), page
+    return await _rows(store, shown, standing.since, standing.campaigns), page
 
 
 async def now_view(
@@ -266,39 +309,33 @@ async def now_view(
     sort: str = "since",
     page: int = 1,
     review_page: int = 1,
+    cache: StandingCache | None = None,
 ) -> NowView:
     """Accounts with their health and counts; a page of the ads rejected and of those in
     review, filtered and sorted (a page past the end shows the last)."""
-    accounts: list[AccountRow] = []
-    every: list[_Ad] = []
-    for state in await store.accounts():
-        if account is None or state.account_id == account:
-            row, ads = await _account(store, state)
-            accounts.append(row)
-            every += ads
-    campaigns = await _campaign_names(store, every)
-    picked = [a for a in every if campaign is None or a.campaign_id == campaign]
-    rejected, rejected_page = await _dated_page(
-        store,
-        [a for a in picked if a.reasons is not None],
-        types=REJECTION_TYPES,
-        sort=sort,
-        number=page,
-        campaigns=campaigns,
+    accounts = await store.accounts()  # read each time: a failing poll writes no event
+    standing = await cache.get(store, accounts) if cache else await read_standing(store, accounts)
+    shown = [a for a in accounts if account is None or a.account_id == account]
+    picked = [
+        a
+        for a in standing.ads
+        if (account is None or a.account_id == account)
+        and (campaign is None or a.campaign_id == campaign)
+    ]
+    rejected, rejected_page = await _page(
+        store, [a for a in picked if a.reasons is not None], standing, sort=sort, number=page
     )
-    in_review, in_review_page = await _dated_page(
-        store,
-        [a for a in picked if a.reasons is None],
-        types=REVIEW_TYPES,
-        sort=sort,
-        number=review_page,
-        campaigns=campaigns,
+    in_review, in_review_page = await _page(
+        store, [a for a in picked if a.reasons is None], standing, sort=sort, number=review_page
     )
+    names = standing.campaigns
     choices = {
-        a.campaign_id: campaigns.get(a.campaign_id, a.campaign_id) for a in every if a.campaign_id
+        a.campaign_id: names.get(a.campaign_id, a.campaign_id)
+        for a in standing.ads
+        if a.campaign_id and (account is None or a.account_id == account)
     }
     return NowView(
-        accounts,
+        [_account_row(a, standing.counts.get(a.account_id, {})) for a in shown],
         rejected,
         in_review,
         sorted(choices.items(), key=lambda c: (c[1].lower(), c[0])),

@@ -34,7 +34,6 @@ import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -277,8 +276,9 @@ def _routes() -> Any:
     )
 
 
-async def serve(state: Path, port_file: Path) -> None:
-    """Serve the board over ``state`` with whatever code is importable (the baseline's)."""
+async def serve(state: Path, port_file: Path | None, ready: asyncio.Future[int] | None) -> None:
+    """Serve the board over ``state`` with whatever code is importable (the baseline's),
+    saying its port in ``port_file`` (a subprocess) or ``ready``."""
     from monitor.store.sqlite import open_store
     from monitor.web.app import serve_board
 
@@ -290,7 +290,10 @@ async def serve(state: Path, port_file: Path) -> None:
     if "now" in params:
         kwargs["now"] = lambda: NOW
     async with serve_board(store, host="127.0.0.1", port=0, token=None, **kwargs) as server:
-        port_file.write_text(str(server.port))
+        if port_file is not None:
+            await asyncio.to_thread(port_file.write_text, str(server.port))
+        if ready is not None:
+            ready.set_result(server.port)
         await asyncio.Event().wait()
 
 
@@ -310,20 +313,25 @@ async def baseline(
         copy, port_file = Path(tmp) / "before.db", Path(tmp) / "port"
         downgrade(state, copy)
         env = {**os.environ, "PYTHONPATH": str(src)}
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(copy), "--port-file", str(port_file)],
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve", str(copy), "--port-file", str(port_file),
             env=env,
             cwd=src,
-        )
+        )  # fmt: skip
         try:
-            for _ in range(600):
-                if port_file.exists() and port_file.read_text():
-                    break
-                await asyncio.sleep(0.1)
-            return await time_pages(f"http://127.0.0.1:{port_file.read_text()}", paths, rounds)
+            port = await asyncio.to_thread(_wait_for, port_file)
+            return await time_pages(f"http://127.0.0.1:{port}", paths, rounds)
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            await proc.wait()
+
+
+def _wait_for(port_file: Path) -> str:
+    for _ in range(600):
+        if port_file.exists() and port_file.read_text():
+            return port_file.read_text()
+        time.sleep(0.1)
+    raise TimeoutError("the baseline board did not start")
 
 
 def write_cost(state: Path, commits: int) -> tuple[float, float]:
@@ -388,7 +396,7 @@ async def main() -> None:
     parser.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        await serve(args.serve, args.port_file)
+        await serve(args.serve, args.port_file, None)
         return
     tmp = tempfile.TemporaryDirectory()
     state = args.state or Path(tmp.name) / "web.db"
@@ -408,13 +416,10 @@ async def main() -> None:
         f"{state.stat().st_size / 2**20:.0f} MiB; load {os.getloadavg()[0]:.2f}"
     )
     paths = pages(sample)
-    with tempfile.TemporaryDirectory() as d:
-        port_file = Path(d) / "port"
-        server = asyncio.create_task(serve(state, port_file))
-        while not (port_file.exists() and port_file.read_text()):
-            await asyncio.sleep(0.05)
-        product = await time_pages(f"http://127.0.0.1:{port_file.read_text()}", paths, args.rounds)
-        server.cancel()
+    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(serve(state, None, ready))
+    product = await time_pages(f"http://127.0.0.1:{await ready}", paths, args.rounds)
+    server.cancel()
     before = (
         await baseline(args.baseline_src, state, paths, args.rounds) if args.baseline_src else {}
     )
