@@ -312,15 +312,17 @@ class Store(ABC):
         """The distinct ``(target, route)`` of the deliveries in these statuses."""
         return await self._run("delivery_facets", board.delivery_facets, statuses)
 
-    async def per_day(self, *, types: Sequence[str], since: float) -> list[tuple[int, str, int]]:
-        """``(day, type, count)`` of events of these types (exact names) since ``since``;
-        ``day`` counts whole UTC days since the epoch."""
-        return await self._run("per_day", board.per_day, types, since)
+    async def per_day(
+        self, *, types: Sequence[str], since: float, until: float
+    ) -> list[tuple[int, str, int]]:
+        """``(day, type, count)`` of events of these types (exact names) from ``since`` to
+        ``until``; ``day`` counts whole UTC days since the epoch."""
+        return await self._run("per_day", board.per_day, types, since, until)
 
     async def review_spans(
         self, *, decisions: Sequence[str], entries: Sequence[str], since: float, limit: int
     ) -> list[float]:
-        """For the newest ``limit`` events of type ``decisions`` since ``since``: the
+        """For the newest ``limit`` events of each type of ``decisions`` since ``since``: the
         seconds since that entity's latest event of type ``entries`` before it (those
         that have one)."""
         args = (decisions, entries, since, limit)

@@ -19,8 +19,8 @@ from monitor.web.now import REVIEW_TYPES
 
 #: The decisions charted, and their series' names and classes.
 DECISIONS: Final = (("ad.rejected", "rejected", "bar-bad"), ("ad.approved", "approved", "bar-ok"))
-#: Decisions whose time in review is measured (the newest): bounds the page's work.
-REVIEW_SAMPLE: Final = 5_000
+#: Decisions of each kind whose time in review is measured (the newest): bounds the work.
+REVIEW_SAMPLE: Final = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ async def trends_view(store: StateStore, *, now: float, retention_s: float) -> T
     """Per day over the retention window: rejections and approvals; the distribution of
     time in review of the newest decisions (from the ad's entry into review)."""
     since = now - retention_s
-    counted = await store.per_day(types=[t for t, _, _ in DECISIONS], since=since)
+    counted = await store.per_day(types=[t for t, _, _ in DECISIONS], since=since, until=now)
     first, last = int(since // 86400), int(now // 86400)
     by = {(day, t): n for day, t, n in counted}
     days = list(range(first, last + 1))
