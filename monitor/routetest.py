@@ -208,6 +208,22 @@ def target_labels(route: Route, labels: Mapping[str, str]) -> list[str]:
     return shown + [f"plugin {p.kind}" for p in route.plugins]
 
 
+def configured_keys(routes: Sequence[Route]) -> frozenset[str]:
+    """The outbox keys of every apprise and webhook target the routes name (a plugin's
+    key is its notifier's own, known only once it is built)."""
+    from monitor.notify.apprise import url_key as apprise_key
+    from monitor.notify.webhook import url_key as webhook_key
+
+    keys = {apprise_key(url.reveal()) for r in routes for url in r.apprise}
+    return frozenset(keys | {webhook_key(h.url.reveal()) for r in routes for h in r.webhooks})
+
+
+def is_orphan(key: str, configured: frozenset[str]) -> bool:
+    """Whether an outbox key names an apprise or webhook target the config no longer has
+    (the daemon fails such rows with "target no longer configured")."""
+    return key.startswith(("apprise:", "webhook:")) and key not in configured
+
+
 async def routes_test(
     config: Config,
     *,

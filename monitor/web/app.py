@@ -26,8 +26,9 @@ from monitor.config import Route, parse_duration
 from monitor.errors import ListenError
 from monitor.health import HealthServer, bind_reason
 from monitor.mutes import SCOPES, Mute, Scope
-from monitor.routetest import UnknownAd
-from monitor.store import StateStore
+from monitor.routetest import UnknownAd, configured_keys, is_orphan
+from monitor.store import STATUSES, StateStore
+from monitor.targets import label_of
 from monitor.web import queries
 from monitor.web.guard import COOKIE, Guard, is_loopback
 from monitor.web.now import SORTS, StandingCache, now_view
@@ -145,6 +146,7 @@ class Board:
         self.routes = tuple(routes)
         self.retention_s = retention_s
         self.standing = StandingCache()
+        self.configured = configured_keys(self.routes)
         self.guard = guard
         self.now = now
         self.live_poll_s = live_poll_s
@@ -270,8 +272,15 @@ class Board:
             self.store, target=target, route=route, page=page_number(q)
         )
         keep = {k: v for k, v in (("target", target), ("route", route)) if v}
+        gone = {r.target for r in view.rows if self.routes and is_orphan(r.target, self.configured)}
         return self.render(
-            request, "deliveries.html", view=view, target=target, route=route, keep=keep
+            request,
+            "deliveries.html",
+            view=view,
+            target=target,
+            route=route,
+            keep=keep,
+            gone=gone,
         )
 
     async def redeliver(self, request: web.Request) -> web.StreamResponse:
@@ -281,10 +290,28 @@ class Board:
         failed = values.get("failed") == "1"
         if event_id is None and not failed:
             raise BadParam("event_id: required (or failed=1)")
+        if event_id is not None and self.routes:
+            gone = await self._orphans_of(event_id)
+            if gone:
+                return self.error(
+                    request,
+                    409,
+                    f"Not redelivered: {', '.join(gone)} is no longer in the config, so the"
+                    " daemon would fail it again. Add the target back, or leave it.",
+                )
         count = await self.store.requeue(event_id=event_id, failed=failed)
         await self.store.enable_targets()  # as `pinmon redeliver`: the user says it is fixed
         log.info("web.redeliver", event_id=event_id, failed=failed, n=count)
         raise self.done("/deliveries")
+
+    async def _orphans_of(self, event_id: str) -> list[str]:
+        """The labels of this event's deliveries whose target left the config, when every
+        one of them did (then a redelivery has nowhere to go)."""
+        rows = await self.store.deliveries(statuses=STATUSES, event_id=event_id, limit=100)
+        if not rows or not all(is_orphan(d.target, self.configured) for d in rows):
+            return []
+        labels = await self.store.labels()
+        return sorted({label_of(labels, d.target) for d in rows})
 
     async def mutes_page(self, request: web.Request) -> web.Response:
         mutes = await queries.mutes_view(self.store, now=self.now())
