@@ -29,10 +29,11 @@ REVIEW_BUCKETS: Final = (
     (math.inf, "≥ 7 d"),
 )
 _W: Final = 760
-_H: Final = 240
+_H: Final = 210
 _LEFT: Final = 44
 _BOTTOM: Final = 28
 _TOP: Final = 12
+_TICKS: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +50,12 @@ def day_label(day: int) -> str:
     return datetime.fromtimestamp(day * 86400, UTC).strftime("%m-%d")
 
 
-def _nice_max(value: int) -> int:
-    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (axis top)."""
-    if value <= 0:
-        return 1
-    power = int(10 ** math.floor(math.log10(value)))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= value)
+def _nice_step(value: int, ticks: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten whose ``ticks`` steps reach ``value``:
+    whole numbers on the axis, however small the counts."""
+    need = max(1, -(-value // ticks))
+    power = int(10 ** math.floor(math.log10(need)))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= need)
 
 
 def _text(x: float, y: float, body: str, css: str, anchor: str = "middle") -> str:
@@ -79,7 +80,8 @@ def bar_chart(
         title: The chart's title (also its accessible name).
         description: What it shows, in words (its accessible description).
     """
-    top = _nice_max(max((v for s in series for v in s.values), default=0))
+    step = _nice_step(max((v for s in series for v in s.values), default=0), _TICKS)
+    top = step * _TICKS
     plot_w, plot_h = _W - _LEFT - 8, _H - _TOP - _BOTTOM
     group_w = plot_w / max(1, len(labels))
     bar_w = max(1.0, group_w * 0.8 / max(1, len(series)))
@@ -88,12 +90,10 @@ def bar_chart(
         ' class="chart" preserveAspectRatio="xMinYMin meet">',
         f"<title>{escape(title)}</title><desc>{escape(description)}</desc>",
     ]
-    for tick in range(5):
-        value = top * tick / 4
-        y = _TOP + plot_h - plot_h * tick / 4
+    for tick in range(_TICKS + 1):
+        y = _TOP + plot_h - plot_h * tick / _TICKS
         parts.append(f'<line x1="{_LEFT}" x2="{_W - 8}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        shown = f"{value:.0f}" if value == int(value) else f"{value:.1f}"
-        parts.append(_text(_LEFT - 6, y + 4, shown, "axis", "end"))
+        parts.append(_text(_LEFT - 6, y + 4, f"{step * tick:,}", "axis", "end"))
     for i, label in enumerate(labels):
         x0 = _LEFT + i * group_w + group_w * 0.1
         for j, s in enumerate(series):
