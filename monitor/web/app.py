@@ -405,6 +405,8 @@ class Board:
                 if current != last:
                     last = current
                     quiet_s = 0.0
+                    # Read Now's standing before the pages refetch: they then share it.
+                    await self.standing.get(self.store, await self.store.accounts())
                     await response.write(b"event: change\ndata: {}\n\n")
                 else:
                     quiet_s += self.live_poll_s
