@@ -205,3 +205,36 @@ async def test_now_is_never_older_than_the_last_commit(tmp_path: Path) -> None:
         await f.store.record_poll(ACCOUNT, name=None, ok=False, at=1.0, error="HTTP 503")
         html = await (await client.get("/?sort=name")).text()
         assert '<span class="bad">failing</span>' in html
+
+
+@pytest.mark.parametrize(
+    ("spans_s", "expected"),
+    [
+        ([], [0] * 9),
+        ([0.0, 3599.0, 3600.0], [2, 1, 0, 0, 0, 0, 0, 0, 0]),
+        ([86400.0 * 7, 86400.0 * 30], [0, 0, 0, 0, 0, 0, 0, 0, 2]),
+    ],
+)
+def test_review_histogram_buckets(spans_s: list[float], expected: list[int]) -> None:
+    """Each span counts in the bucket whose upper bound is above it; the last is open."""
+    from monitor.web.charts import review_histogram
+
+    assert [n for _, n in review_histogram(spans_s)] == expected
+
+
+def test_bar_chart_is_escaped_svg_with_whole_number_ticks() -> None:
+    """Labels and names are escaped; the axis counts in whole numbers; no style attribute."""
+    from monitor.web.charts import Series, bar_chart, quantile
+
+    svg = str(
+        bar_chart(["<b>", "x"], [Series("a&b", "bar-ok", [3, 9])], title="T<", description="D>")
+    )
+    assert "<b>" not in svg
+    assert "&lt;b&gt;" in svg
+    assert "a&amp;b" in svg
+    assert "<title>T&lt;</title><desc>D&gt;</desc>" in svg
+    ticks = re.findall(r'class="axis" text-anchor="end">([\d,]+)<', svg)
+    assert ticks == ["0", "5", "10", "15", "20"]
+    assert "style=" not in svg
+    assert quantile([5.0, 1.0, 3.0], 0.5) == 3.0
+    assert quantile([], 0.9) is None
