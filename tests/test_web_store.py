@@ -3,6 +3,9 @@ per-day counts and the time in review, the state's version."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from monitor.events import Event
@@ -72,3 +75,44 @@ async def test_board_reads_agree_on_both_backends(store: StateStore) -> None:  #
     assert len(facets) == len(set(facets))
     with pytest.raises(ValueError, match="unknown delivery status"):
         await store.filtered_deliveries(statuses=["lost"])
+
+
+async def test_a_version_5_file_gains_the_entity_index_and_keeps_its_events(
+    tmp_path: Path,
+) -> None:
+    """A SQLite file at version 5 gains ``events_by_entity`` (migration 6) and keeps its
+    events: an ad's timeline and dates read them."""
+    from monitor.events import to_json
+    from monitor.store._schema import MIGRATIONS
+    from monitor.store.sqlite import open_store
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        for statements in MIGRATIONS[:5]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.execute("PRAGMA user_version = 5")
+        conn.executemany(
+            "INSERT INTO events (id, type, account_id, entity_id, detected_at, body)"
+            " VALUES (?, ?, 'acc', ?, ?, ?)",
+            [(e.id, e.type, e.entity_id, e.detected_at, to_json(e))
+             for e in (_event(1, "a1", "ad.created", 1.0), _event(2, "a1", "ad.rejected", 2.0),
+                       _event(3, "a2", "ad.updated", 3.0))],
+        )  # fmt: skip
+    conn.close()
+    opened = await open_store(path)
+    try:
+        timeline = await opened.events(entity_id="a1")
+        assert await opened.latest_of(["a1"], types=["ad.created"]) == {"a1": 1.0}
+    finally:
+        await opened.close()
+    assert [e.id for e in timeline] == ["evt_0002", "evt_0001"]
+    conn = sqlite3.connect(path)
+    try:
+        columns = [r[2] for r in conn.execute("PRAGMA index_info(events_by_entity)")]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+    assert version >= 6
+    assert columns == ["entity_id", "type", "detected_at"]
