@@ -35,7 +35,6 @@ TIMELINE_LIMIT: Final = 500
 OPEN_STATUSES: Final = ("pending", "failed", "dead")
 
 _REJECTED: Final = "REJECTED"
-_PENDING: Final = "PENDING"
 _decode_list = msgspec.msgpack.Decoder(list[Any]).decode
 
 
