@@ -192,7 +192,14 @@ def board_mount(
         return None
 
     def mount(app: aiohttp.web.Application) -> None:
-        mount_board(app, store=store, host=host, token=token)
+        mount_board(
+            app,
+            store=store,
+            host=host,
+            token=token,
+            routes=config.routes,
+            retention_s=config.monitor.retention_s,
+        )
 
     return mount
 

@@ -8,14 +8,18 @@ route did not match. The command builds the event from an ad in the state, or a 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from monitor.config import Config, Route
 from monitor.events import EVENT_TYPES, Event, FieldChange
 from monitor.mutes import Mute, muted_by
 from monitor.router import match_routes, route_matches
+
+if TYPE_CHECKING:
+    from monitor.store import StateStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,80 @@ def would_send(traces: Sequence[RouteTrace], muted: Mute | None) -> bool:
     return muted is None and any(t.receives and t.targets for t in traces)
 
 
+class UnknownAd(LookupError):
+    """The state holds no ad of that id (not watched, or its history was pruned)."""
+
+
+async def event_for(
+    store: StateStore,
+    event_type: str,
+    *,
+    ad_id: str | None,
+    account_id: str | None,
+    campaign_id: str | None,
+    fields: Sequence[str],
+) -> Event:
+    """The event to trace: built from an ad in the state (its account, parents, name and
+    state), or a sample of the given account and campaign.
+
+    Raises:
+        UnknownAd: ``ad_id`` is given and the state has no such ad.
+    """
+    from monitor.web.queries import ad_view
+
+    if ad_id is None:
+        return sample_event(
+            event_type, account_id=account_id or "0", campaign_id=campaign_id, fields=fields
+        )
+    view = await ad_view(store, ad_id)
+    if view is None or view.account_id is None:
+        raise UnknownAd(ad_id)
+    newest = view.timeline[0].event if view.timeline else None
+    return sample_event(
+        event_type,
+        account_id=view.account_id,
+        ad_id=ad_id,
+        campaign_id=campaign_id or (newest.campaign_id if newest else None),
+        ad_group_id=newest.ad_group_id if newest else None,
+        name=view.name,
+        state=dict(view.state),
+        fields=fields,
+    )
+
+
+def target_labels(route: Route, labels: Mapping[str, str]) -> list[str]:
+    """The route's targets as their masked labels (the ones the daemon recorded, else
+    masked here): never a URL's secret."""
+    from monitor.notify.apprise import url_key as apprise_key
+    from monitor.notify.webhook import url_key as webhook_key
+    from monitor.redact import mask_url
+
+    shown = [
+        labels.get(apprise_key(url.reveal())) or mask_url(url.reveal()) for url in route.apprise
+    ]
+    shown += [
+        labels.get(webhook_key(hook.url.reveal())) or mask_url(hook.url.reveal())
+        for hook in route.webhooks
+    ]
+    return shown + [f"plugin {p.kind}" for p in route.plugins]
+
+
+def configured_keys(routes: Sequence[Route]) -> frozenset[str]:
+    """The outbox keys of every apprise and webhook target the routes name (a plugin's
+    key is its notifier's own, known only once it is built)."""
+    from monitor.notify.apprise import url_key as apprise_key
+    from monitor.notify.webhook import url_key as webhook_key
+
+    keys = {apprise_key(url.reveal()) for r in routes for url in r.apprise}
+    return frozenset(keys | {webhook_key(h.url.reveal()) for r in routes for h in r.webhooks})
+
+
+def is_orphan(key: str, configured: frozenset[str]) -> bool:
+    """Whether an outbox key names an apprise or webhook target the config no longer has
+    (the daemon fails such rows with "target no longer configured")."""
+    return key.startswith(("apprise:", "webhook:")) and key not in configured
+
+
 async def routes_test(
     config: Config,
     *,
@@ -161,7 +239,6 @@ async def routes_test(
 
     from monitor.redact import register_config_secrets
     from monitor.store.factory import open_state
-    from monitor.web.queries import ad_view
 
     if event_type not in EVENT_TYPES:
         print(f"pinmon: --type: {event_type!r} is not an event type", file=sys.stderr)
@@ -170,29 +247,18 @@ async def routes_test(
     store = await open_state(config.monitor.state)
     try:
         mutes = await store.mutes(now=time.time())
-        if ad_id is not None:
-            view = await ad_view(store, ad_id)
-            if view is None or view.account_id is None:
-                print(f"pinmon: --ad: no ad {ad_id} in the state", file=sys.stderr)
-                return 2
-            newest = view.timeline[0].event if view.timeline else None
-            event = sample_event(
+        try:
+            event = await event_for(
+                store,
                 event_type,
-                account_id=view.account_id,
                 ad_id=ad_id,
-                campaign_id=campaign_id or (newest.campaign_id if newest else None),
-                ad_group_id=newest.ad_group_id if newest else None,
-                name=view.name,
-                state=dict(view.state),
-                fields=fields,
-            )
-        else:
-            event = sample_event(
-                event_type,
-                account_id=account_id or "0",
+                account_id=account_id,
                 campaign_id=campaign_id,
                 fields=fields,
             )
+        except UnknownAd:
+            print(f"pinmon: --ad: no ad {ad_id} in the state", file=sys.stderr)
+            return 2
     finally:
         await store.close()
     traces = trace(event, config.routes)

@@ -103,6 +103,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 6: the review clock (monitor.review_clock) and the landing pages found down.
         *review_tables(Types(key="TEXT", real="REAL", blob="BLOB", table=" WITHOUT ROWID")),
     ),
+    (  # 7: the web board reads one ad's history (its timeline, when it was rejected or
+        # entered review) by entity, type and time, without scanning every event.
+        "CREATE INDEX events_by_entity ON events (entity_id, type, detected_at)",
+    ),
 )
 
 #: What a migration does to the data, after its statements: by the version it makes.

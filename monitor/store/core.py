@@ -22,7 +22,7 @@ from monitor.errors import StoreError
 from monitor.events import Event
 from monitor.models import Kind, SnapshotRow, Stored, StoredRow
 from monitor.mutes import Mute, Scope
-from monitor.store import accounts, alerting, outbox, reviews, settings, snapshots
+from monitor.store import accounts, alerting, board, outbox, reviews, settings, snapshots
 from monitor.store._db import Db, call
 from monitor.store.records import (
     LISTED,
@@ -291,6 +291,62 @@ class Store(ABC):
         """Drop history older than ``before`` whose deliveries are all settled, with those
         deliveries; an event with a pending delivery stays. Returns the count."""
         return await self._run("prune_events", outbox.prune_events, before)
+
+    # -- the web board's reads -------------------------------------------------------------
+
+    async def latest_of(
+        self, entity_ids: Sequence[str], *, types: Sequence[str]
+    ) -> dict[str, float]:
+        """The newest time an event of one of ``types`` (exact names) was detected, per
+        entity that has one: when an ad was last rejected, or entered review."""
+        if not entity_ids:
+            return {}
+        return await self._run("latest_of", board.latest_of, entity_ids, types)
+
+    async def newest_events(self, entity_ids: Sequence[str]) -> dict[str, Event]:
+        """The newest event of each of these entities that has one."""
+        if not entity_ids:
+            return {}
+        return await self._run("newest_events", board.newest_events, entity_ids)
+
+    async def filtered_deliveries(
+        self,
+        *,
+        statuses: Sequence[str],
+        target: str | None = None,
+        route: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Delivery], int]:
+        """One page of deliveries in these statuses, newest first, of one target and one
+        route when given; and how many match in all (ValueError for an unknown status)."""
+        args = (statuses, target, route, limit, offset)
+        return await self._run("filtered_deliveries", board.filtered_deliveries, *args)
+
+    async def delivery_facets(self, *, statuses: Sequence[str]) -> list[tuple[str, str]]:
+        """The distinct ``(target, route)`` of the deliveries in these statuses."""
+        return await self._run("delivery_facets", board.delivery_facets, statuses)
+
+    async def per_day(
+        self, *, types: Sequence[str], since: float, until: float
+    ) -> list[tuple[int, str, int]]:
+        """``(day, type, count)`` of events of these types (exact names) from ``since`` to
+        ``until``; ``day`` counts whole UTC days since the epoch."""
+        return await self._run("per_day", board.per_day, types, since, until)
+
+    async def review_spans(
+        self, *, decisions: Sequence[str], entries: Sequence[str], since: float, limit: int
+    ) -> list[float]:
+        """For the newest ``limit`` events of each type of ``decisions`` since ``since``: the
+        seconds since that entity's latest event of type ``entries`` before it (those
+        that have one)."""
+        args = (decisions, entries, since, limit)
+        return await self._run("review_spans", board.review_spans, *args)
+
+    async def state_version(self) -> tuple[object, ...]:
+        """A value that changes whenever a commit records an event or takes a snapshot
+        (what the board's views of the history are read from), read off two indexes."""
+        return await self._run("state_version", board.state_version)
 
     # -- accounts ------------------------------------------------------------------------
 

@@ -9,35 +9,41 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import anyio
 import jinja2
 import structlog
 from aiohttp import web
 
-from monitor.config import parse_duration
+from monitor.config import Route, parse_duration
 from monitor.errors import ListenError
 from monitor.health import HealthServer, bind_reason
 from monitor.mutes import SCOPES, Mute, Scope
-from monitor.store import StateStore
+from monitor.routetest import UnknownAd, configured_keys, is_orphan
+from monitor.store import STATUSES, StateStore
+from monitor.targets import label_of
 from monitor.web import queries
 from monitor.web.guard import COOKIE, Guard, is_loopback
+from monitor.web.now import SORTS, StandingCache, now_view
 from monitor.web.params import (
     BadParam,
     choice,
     digits,
+    page_number,
     required_digits,
     safe_next,
     text,
     token_like,
 )
+from monitor.web.routes_view import TYPES, routes_view
+from monitor.web.trends import trends_view
 
 log = structlog.get_logger("monitor.web")
 
@@ -55,9 +61,10 @@ _HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-_SORTS: Final = ("since", "name", "campaign")
 #: Longest a mute may be set for from the board.
 MAX_MUTE_S: Final = 366 * 86400.0
+#: The Trends page's window when the config's retention is not given.
+RETENTION_S: Final = 30 * 86400.0
 #: A comment on the live stream this often keeps proxies from closing it.
 _HEARTBEAT_S: Final = 15.0
 
@@ -82,6 +89,11 @@ def _span(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def _query(values: dict[str, str], **more: object) -> str:
+    """A query string of ``values`` and ``more`` (page links keep the filters)."""
+    return urlencode({**values, **{k: str(v) for k, v in more.items()}})
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("monitor.web", "templates"),
@@ -93,6 +105,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["when"] = _when
     env.filters["span"] = _span
+    env.filters["query"] = _query
     return env
 
 
@@ -115,6 +128,8 @@ class Board:
         guard: The access rules.
         now: Wall-clock Unix seconds (injected, so tests move time).
         live_poll_s: How often the live stream looks for changes.
+        routes: The config's routes (the Routes page and its tester).
+        retention_s: How far back the history goes (the Trends page's window).
     """
 
     def __init__(
@@ -124,8 +139,14 @@ class Board:
         *,
         now: Callable[[], float] = time.time,
         live_poll_s: float = 0.5,
+        routes: Sequence[Route] = (),
+        retention_s: float = RETENTION_S,
     ) -> None:
         self.store = store
+        self.routes = tuple(routes)
+        self.retention_s = retention_s
+        self.standing = StandingCache()
+        self.configured = configured_keys(self.routes)
         self.guard = guard
         self.now = now
         self.live_poll_s = live_poll_s
@@ -212,8 +233,18 @@ class Board:
         q = request.query
         account = digits(q, "account")
         campaign = digits(q, "campaign")
-        sort = choice(q, "sort", _SORTS, "since")
-        view = await queries.now_view(self.store, account=account, campaign=campaign, sort=sort)
+        sort = choice(q, "sort", SORTS, "since")
+        view = await now_view(
+            self.store,
+            account=account,
+            campaign=campaign,
+            sort=sort,
+            page=page_number(q, "page"),
+            review_page=page_number(q, "review_page"),
+            cache=self.standing,
+        )
+        # What the pages' links keep of the query: the filters, not the other list's page.
+        keep = {k: v for k, v in (("account", account), ("campaign", campaign)) if v}
         return self.render(
             request,
             "now.html",
@@ -221,7 +252,8 @@ class Board:
             account=account,
             campaign=campaign,
             sort=sort,
-            sorts=_SORTS,
+            sorts=SORTS,
+            keep={**keep, "sort": sort},
             all_accounts=await self.store.accounts(),
         )
 
@@ -236,8 +268,20 @@ class Board:
         q = request.query
         target = token_like(q, "target")
         route = text(q, "route", limit=200)
-        view = await queries.deliveries_view(self.store, target=target, route=route)
-        return self.render(request, "deliveries.html", view=view, target=target, route=route)
+        view = await queries.deliveries_view(
+            self.store, target=target, route=route, page=page_number(q)
+        )
+        keep = {k: v for k, v in (("target", target), ("route", route)) if v}
+        gone = {r.target for r in view.rows if self.routes and is_orphan(r.target, self.configured)}
+        return self.render(
+            request,
+            "deliveries.html",
+            view=view,
+            target=target,
+            route=route,
+            keep=keep,
+            gone=gone,
+        )
 
     async def redeliver(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
@@ -246,10 +290,28 @@ class Board:
         failed = values.get("failed") == "1"
         if event_id is None and not failed:
             raise BadParam("event_id: required (or failed=1)")
+        if event_id is not None and self.routes:
+            gone = await self._orphans_of(event_id)
+            if gone:
+                return self.error(
+                    request,
+                    409,
+                    f"Not redelivered: {', '.join(gone)} is no longer in the config, so the"
+                    " daemon would fail it again. Add the target back, or leave it.",
+                )
         count = await self.store.requeue(event_id=event_id, failed=failed)
         await self.store.enable_targets()  # as `pinmon redeliver`: the user says it is fixed
         log.info("web.redeliver", event_id=event_id, failed=failed, n=count)
         raise self.done("/deliveries")
+
+    async def _orphans_of(self, event_id: str) -> list[str]:
+        """The labels of this event's deliveries whose target left the config, when every
+        one of them did (then a redelivery has nowhere to go)."""
+        rows = await self.store.deliveries(statuses=STATUSES, event_id=event_id, limit=100)
+        if not rows or not all(is_orphan(d.target, self.configured) for d in rows):
+            return []
+        labels = await self.store.labels()
+        return sorted({label_of(labels, d.target) for d in rows})
 
     async def mutes_page(self, request: web.Request) -> web.Response:
         mutes = await queries.mutes_view(self.store, now=self.now())
@@ -280,6 +342,19 @@ class Board:
         gone = await self.store.delete_mute(scope, entity_id)
         log.info("web.unmute", scope=scope, entity_id=entity_id, existed=gone)
         raise self.done("/mutes")
+
+    async def trends_page(self, request: web.Request) -> web.Response:
+        if request.query:
+            raise BadParam("this page takes no query")
+        view = await trends_view(self.store, now=self.now(), retention_s=self.retention_s)
+        return self.render(request, "trends.html", view=view)
+
+    async def routes_page(self, request: web.Request) -> web.Response:
+        try:
+            view = await routes_view(self.store, self.routes, request.query, now=self.now())
+        except UnknownAd as exc:
+            return self.error(request, 404, f"No ad {exc} in the state: not watched, or pruned.")
+        return self.render(request, "routes.html", view=view, types=TYPES)
 
     async def login_page(self, request: web.Request) -> web.Response:
         return self.render(
@@ -330,6 +405,8 @@ class Board:
                 if current != last:
                     last = current
                     quiet_s = 0.0
+                    # Read Now's standing before the pages refetch: they then share it.
+                    await self.standing.get(self.store, await self.store.accounts())
                     await response.write(b"event: change\ndata: {}\n\n")
                 else:
                     quiet_s += self.live_poll_s
@@ -349,6 +426,8 @@ def mount_board(
     token: str | None,
     now: Callable[[], float] = time.time,
     live_poll_s: float = 0.5,
+    routes: Sequence[Route] = (),
+    retention_s: float = RETENTION_S,
 ) -> Board:
     """Add the board's routes to ``app`` (served on ``host``).
 
@@ -359,7 +438,14 @@ def mount_board(
         raise BoardRefused(
             f"the board on {host} needs [web] token: without one it serves loopback only"
         )
-    board = Board(store, Guard(token, os.urandom(32)), now=now, live_poll_s=live_poll_s)
+    board = Board(
+        store,
+        Guard(token, os.urandom(32)),
+        now=now,
+        live_poll_s=live_poll_s,
+        routes=routes,
+        retention_s=retention_s,
+    )
     g = board.guarded
     app.router.add_get("/", g(board.now_page))
     app.router.add_get("/ad/{ad_id}", g(board.ad_page))
@@ -368,6 +454,8 @@ def mount_board(
     app.router.add_get("/mutes", g(board.mutes_page))
     app.router.add_post("/mutes", g(board.mute))
     app.router.add_post("/mutes/lift", g(board.unmute))
+    app.router.add_get("/routes", g(board.routes_page))
+    app.router.add_get("/trends", g(board.trends_page))
     app.router.add_get("/live", g(board.live))
     app.router.add_get("/login", g(board.login_page, public=True))
     app.router.add_post("/login", g(board.login, public=True))
@@ -384,6 +472,8 @@ async def serve_board(
     token: str | None,
     now: Callable[[], float] = time.time,
     live_poll_s: float = 0.5,
+    routes: Sequence[Route] = (),
+    retention_s: float = RETENTION_S,
 ) -> AsyncIterator[HealthServer]:
     """Serve the board alone on ``host:port`` until the block exits (`pinmon web`).
 
@@ -392,7 +482,16 @@ async def serve_board(
         ListenError: The address cannot be bound.
     """
     app = web.Application()
-    mount_board(app, store=store, host=host, token=token, now=now, live_poll_s=live_poll_s)
+    mount_board(
+        app,
+        store=store,
+        host=host,
+        token=token,
+        now=now,
+        live_poll_s=live_poll_s,
+        routes=routes,
+        retention_s=retention_s,
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     try:

@@ -63,3 +63,18 @@ def safe_next(value: str | None) -> str:
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
     return value
+
+
+#: The highest page number a list accepts (50 rows a page: five million rows).
+MAX_PAGE: Final = 100_000
+
+
+def page_number(values: Mapping[str, str], name: str = "page") -> int:
+    """A page of a list, from 1; 1 when absent."""
+    value = digits(values, name)
+    if value is None:
+        return 1
+    number = int(value)
+    if not 1 <= number <= MAX_PAGE:
+        raise BadParam(f"{name}: a page from 1 to {MAX_PAGE}")
+    return number

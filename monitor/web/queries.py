@@ -6,8 +6,8 @@ the templates word them relative to the ``now`` each view was read at.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
@@ -22,73 +22,20 @@ from monitor.render.words import (
     is_review_field,
     outcome,
     pin_url,
-    reason_text,
     reasons,
     value_text,
 )
-from monitor.store import STATUSES, AccountState, Delivery, StateStore
-from monitor.summary import summary_counts
+from monitor.store import STATUSES, Delivery, StateStore
 from monitor.targets import label_of
+from monitor.web.paging import Page
 
-#: Events read to date rejections and reviews; older ones fall out of the board's "since".
-HISTORY_LIMIT: Final = 20_000
 #: Events shown on an ad's page, newest first.
 TIMELINE_LIMIT: Final = 500
-#: Deliveries listed on the Deliveries page.
-DELIVERIES_LIMIT: Final = 500
 #: Outstanding deliveries are these; delivered ones are history (the Ad page shows them).
 OPEN_STATUSES: Final = ("pending", "failed", "dead")
 
 _REJECTED: Final = "REJECTED"
-_PENDING: Final = "PENDING"
 _decode_list = msgspec.msgpack.Decoder(list[Any]).decode
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRow:
-    """One watched account on *Now*."""
-
-    account_id: str
-    name: str | None
-    last_success_at: float | None
-    last_error: str | None
-    failures: int
-    counts: Mapping[str, int]
-
-    @property
-    def health(self) -> str:
-        """``ok``, ``failing`` or ``waiting`` (never polled successfully, never failed)."""
-        if self.failures:
-            return "failing"
-        return "ok" if self.last_success_at is not None else "waiting"
-
-
-@dataclass(frozen=True, slots=True)
-class AdRow:
-    """One ad rejected or in review right now."""
-
-    ad_id: str
-    account_id: str
-    name: str | None
-    campaign_id: str | None
-    campaign_name: str | None
-    ad_group_id: str | None
-    ad_group_name: str | None
-    pin_id: str | None
-    reasons: tuple[str, ...]
-    since: float | None  # when it was seen entering this state; None: before the baseline
-    ads_manager: str
-    pin: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class NowView:
-    """The *Now* page."""
-
-    accounts: list[AccountRow]
-    rejected: list[AdRow]
-    in_review: list[AdRow]
-    campaigns: list[tuple[str, str]]  # (id, name or id) for the filter
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,60 +97,11 @@ class DeliveriesView:
     rows: list[DeliveryRow]
     targets: list[tuple[str, str]]  # (key, label)
     routes: list[str]
-
-
-@dataclass(slots=True)
-class _Known:
-    """What the history says about one ad: when it entered its state, its parents' names."""
-
-    rejected_at: float | None = None
-    review_at: float | None = None
-    names: dict[str, str] = field(default_factory=dict)
-
-
-def _reasons_of(state: Mapping[str, Any]) -> tuple[str, ...]:
-    labels = [str(x) for x in state.get("rejection_labels") or () if str(x).strip()]
-    if labels:
-        return tuple(labels)
-    return tuple(reason_text(str(x)) for x in state.get("rejected_reasons") or ())
-
-
-def _entered_review(event: Event) -> bool:
-    moved = event.changes.get("review_status")
-    if moved is not None:
-        return bool(moved.new == _PENDING)
-    return event.type == "ad.created" and event.state.get("review_status") == _PENDING
-
-
-async def _history(store: StateStore) -> dict[str, _Known]:
-    """Per ad: its newest rejection and entry into review, and its parents' names."""
-    known: dict[str, _Known] = {}
-    types = ("ad.rejected", "ad.already_rejected", "ad.created", "ad.review_status_changed")
-    for event in await store.events(types=types, limit=HISTORY_LIMIT):  # newest first
-        k = known.setdefault(event.entity_id, _Known())
-        if event.type in ("ad.rejected", "ad.already_rejected"):
-            if k.rejected_at is None:
-                k.rejected_at = event.detected_at
-        elif k.review_at is None and _entered_review(event):
-            k.review_at = event.detected_at
-        for key, value in (("campaign", event.campaign_name), ("ad_group", event.ad_group_name)):
-            if value and key not in k.names:
-                k.names[key] = value
-    return known
+    page: Page
 
 
 def _meta(raw: bytes | None) -> list[Any]:
     return [*(_decode_list(raw) if raw else []), None, None, None, None]
-
-
-async def _parent_names(
-    store: StateStore, account_id: str, kind: Kind, ids: set[str]
-) -> dict[str, str]:
-    """Names of campaigns or ad groups from their own snapshots (when they are watched)."""
-    if not ids:
-        return {}
-    metas = await store.entity_meta(account_id, kind, sorted(ids))
-    return {i: name for i, raw in metas.items() if isinstance(name := _meta(raw)[3], str)}
 
 
 def _link_event(ad_id: str, account_id: str, campaign: str | None, group: str | None) -> Event:
@@ -216,105 +114,6 @@ def _link_event(ad_id: str, account_id: str, campaign: str | None, group: str | 
         campaign_id=campaign,
         ad_group_id=group,
         detected_at=0.0,
-    )
-
-
-async def _account_ads(
-    store: StateStore, state: AccountState, known: Mapping[str, _Known]
-) -> tuple[dict[str, int], list[AdRow], list[AdRow]]:
-    snapshot = await store.load_snapshot(state.account_id, Kind.AD)
-    fields = snapshot.fields or ()
-    counts = dict(sorted(summary_counts(snapshot.entities.values(), fields).items()))
-    picked: list[tuple[str, dict[str, Any]]] = []
-    for ad_id, stored in snapshot.entities.items():
-        if stored.removed:
-            continue
-        values = decode_state(fields, stored.blob)
-        if _REJECTED in (values.get("review_status"), values.get("summary_status")) or (
-            values.get("review_status") == _PENDING
-        ):
-            picked.append((ad_id, values))
-    metas = await store.entity_meta(state.account_id, Kind.AD, [i for i, _ in picked])
-    ids = {ad_id: _meta(metas.get(ad_id)) for ad_id, _ in picked}
-    campaigns = await _parent_names(
-        store, state.account_id, Kind.CAMPAIGN, {m[0] for m in ids.values() if m[0]}
-    )
-    groups = await _parent_names(
-        store, state.account_id, Kind.AD_GROUP, {m[1] for m in ids.values() if m[1]}
-    )
-    rejected: list[AdRow] = []
-    review: list[AdRow] = []
-    for ad_id, values in picked:
-        campaign_id, group_id, pin_id, name = ids[ad_id][:4]
-        k = known.get(ad_id, _Known())
-        is_rejected = _REJECTED in (values.get("review_status"), values.get("summary_status"))
-        row = AdRow(
-            ad_id=ad_id,
-            account_id=state.account_id,
-            name=name,
-            campaign_id=campaign_id,
-            campaign_name=campaigns.get(campaign_id or "") or k.names.get("campaign"),
-            ad_group_id=group_id,
-            ad_group_name=groups.get(group_id or "") or k.names.get("ad_group"),
-            pin_id=pin_id,
-            reasons=_reasons_of(values) if is_rejected else (),
-            since=k.rejected_at if is_rejected else k.review_at,
-            ads_manager=ads_manager_url(
-                _link_event(ad_id, state.account_id, campaign_id, group_id)
-            ),
-            pin=pin_url(pin_id) if pin_id else None,
-        )
-        (rejected if is_rejected else review).append(row)
-    return counts, rejected, review
-
-
-def _sort_key(sort: str) -> Any:
-    if sort == "name":
-        return lambda r: ((r.name or "").lower(), r.ad_id)
-    if sort == "campaign":
-        return lambda r: ((r.campaign_name or r.campaign_id or "").lower(), (r.name or "").lower())
-    # "since": longest in this state first; unknown dates (before the baseline) lead.
-    return lambda r: (r.since is not None, r.since or 0.0, r.ad_id)
-
-
-async def now_view(
-    store: StateStore,
-    *,
-    account: str | None = None,
-    campaign: str | None = None,
-    sort: str = "since",
-) -> NowView:
-    """Accounts with their health and counts; ads rejected and in review, filtered and sorted."""
-    known = await _history(store)
-    accounts: list[AccountRow] = []
-    rejected: list[AdRow] = []
-    review: list[AdRow] = []
-    campaigns: dict[str, str] = {}
-    for state in await store.accounts():
-        if account is not None and state.account_id != account:
-            continue
-        counts, rej, rev = await _account_ads(store, state, known)
-        accounts.append(
-            AccountRow(
-                state.account_id,
-                state.name,
-                state.last_success_at,
-                None if state.last_error is None else DEFAULT.redact(state.last_error),
-                state.consecutive_failures,
-                counts,
-            )
-        )
-        for row in (*rej, *rev):
-            if row.campaign_id:
-                campaigns.setdefault(row.campaign_id, row.campaign_name or row.campaign_id)
-        rejected += [r for r in rej if campaign is None or r.campaign_id == campaign]
-        review += [r for r in rev if campaign is None or r.campaign_id == campaign]
-    key = _sort_key(sort)
-    return NowView(
-        accounts,
-        sorted(rejected, key=key),
-        sorted(review, key=key),
-        sorted(campaigns.items(), key=lambda c: c[1].lower()),
     )
 
 
@@ -400,21 +199,32 @@ async def ad_view(store: StateStore, ad_id: str) -> AdView | None:
 
 
 async def deliveries_view(
-    store: StateStore, *, target: str | None = None, route: str | None = None
+    store: StateStore,
+    *,
+    target: str | None = None,
+    route: str | None = None,
+    page: int = 1,
 ) -> DeliveriesView:
-    """Outstanding deliveries (pending, failed, dead), newest first, filtered."""
+    """A page of the outstanding deliveries (pending, failed, dead), newest first, of one
+    target and route when given; and every target and route the filters can pick."""
     labels = await store.labels()
-    every = [
-        delivery_row(d, labels)
-        for d in await store.deliveries(statuses=OPEN_STATUSES, limit=DELIVERIES_LIMIT)
-    ]
-    rows = [
-        r
-        for r in every
-        if (target is None or r.target == target) and (route is None or r.route == route)
-    ]
-    targets = sorted({(r.target, r.label) for r in every} | set(), key=lambda t: t[1])
-    return DeliveriesView(rows, targets, sorted({r.route for r in every}))
+    facets = await store.delivery_facets(statuses=OPEN_STATUSES)
+    size = Page(page, 0).size
+    found, total = await store.filtered_deliveries(
+        statuses=OPEN_STATUSES, target=target, route=route, limit=size, offset=(page - 1) * size
+    )
+    shown = Page(page, total).clamped()
+    if shown.number != page:  # past the end: the last page
+        found, total = await store.filtered_deliveries(
+            statuses=OPEN_STATUSES, target=target, route=route, limit=size, offset=shown.start
+        )
+    targets = sorted({(t, label_of(labels, t)) for t, _ in facets}, key=lambda t: (t[1], t[0]))
+    return DeliveriesView(
+        [delivery_row(d, labels) for d in found],
+        targets,
+        sorted({r for _, r in facets}),
+        shown,
+    )
 
 
 async def mutes_view(store: StateStore, *, now: float) -> list[Mute]:
@@ -437,8 +247,3 @@ async def fingerprint(store: StateStore) -> tuple[object, ...]:
         tuple((a.account_id, a.last_attempt_at, a.consecutive_failures) for a in accounts),
         tuple((m.key, m.until) for m in mutes),
     )
-
-
-def campaign_label(campaigns: Sequence[tuple[str, str]], campaign_id: str | None) -> str | None:
-    """The filter's campaign in words, for the heading."""
-    return next((name for cid, name in campaigns if cid == campaign_id), campaign_id)

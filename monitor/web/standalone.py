@@ -38,7 +38,14 @@ async def run_web(config: Config, *, host: str, port: int) -> int:
         return 1
     store = await open_state(state)
     try:
-        async with serve_board(store, host=host, port=port, token=token) as server:
+        async with serve_board(
+            store,
+            host=host,
+            port=port,
+            token=token,
+            routes=config.routes,
+            retention_s=config.monitor.retention_s,
+        ) as server:
             log.info("web.listening", url=server.url)
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for signum in signals:
