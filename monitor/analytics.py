@@ -73,17 +73,20 @@ def spend_dict(figures: AdSpend | None, error: str | None) -> dict[str, Any]:
 
 
 class CountingBudget:
-    """The analytics budget, counting the requests it let through: when an alert's wait
-    ends with none sent, the budget (not the endpoint) was what held the figures back."""
+    """The analytics budget, counting the requests whose wait for it was cut short: when
+    an alert's wait ends during one, the budget (not the endpoint) held the figures back."""
 
     def __init__(self, inner: Budget) -> None:
         self.inner = inner
-        self.acquired = 0
+        self.held_back = 0
 
     async def acquire(self) -> None:
-        """Wait for the inner budget, then count."""
-        await self.inner.acquire()
-        self.acquired += 1
+        """Wait for the inner budget; count a wait that was cancelled."""
+        try:
+            await self.inner.acquire()
+        except anyio.get_cancelled_exc_class():
+            self.held_back += 1
+            raise
 
     def release(self, seen: RateLimit | None) -> None:
         """Pass the answer's headers on."""
@@ -174,14 +177,16 @@ class SpendFigures:
         """Ask for the ads' figures within ``wait``: (figures, unusable, why not)."""
         start, end = window(now)
         wait = self._config.wait_s
-        before = self._budget.acquired if self._budget is not None else 0
-        report: Report | None = None
+        before = self._budget.held_back if self._budget is not None else 0
+        report = Report()
         currency: str | None = None
         error: str | None = None
         with anyio.move_on_after(wait) as scope:
             try:
                 currency = await self._account_currency(account_id)
-                report = await self._client.daily(account_id, ad_ids, start=start, end=end)
+                async for part in self._client.daily(account_id, ad_ids, start=start, end=end):
+                    report.totals |= part.totals
+                    report.unusable |= part.unusable
             except RateLimitedError:
                 error = "analytics rate-limited (429)"
             except PinterestError as exc:
@@ -189,15 +194,15 @@ class SpendFigures:
             except ValueError:
                 error = "analytics not asked: an ad id is not a digit string"
         if scope.cancelled_caught:
-            spent = self._budget is not None and self._budget.acquired == before
+            spent = self._budget is not None and self._budget.held_back > before
             error = (
                 "analytics budget spent"
                 if spent
                 else f"analytics slow: no figures within {wait:g} s"
             )
-        if report is None:
-            log.warning("analytics.unavailable", ads=len(ad_ids), reason=error)
-            return {}, {}, error
+        if error is not None:
+            missing = len(ad_ids) - len(report.totals) - len(report.unusable)
+            log.warning("analytics.unavailable", ads=missing, reason=error)
         got = {
             ad_id: AdSpend(
                 account_id,
@@ -213,7 +218,7 @@ class SpendFigures:
             for ad_id, t in report.totals.items()
         }
         log.info("analytics.fetched", ads=len(got), unusable=len(report.unusable))
-        return got, report.unusable, None
+        return got, report.unusable, error
 
     async def _account_currency(self, account_id: str) -> str | None:
         """The account's currency, remembered; None when unknown or not an ISO code."""

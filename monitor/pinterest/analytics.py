@@ -15,7 +15,7 @@ unusable rather than summed into a wrong total (:func:`add_up`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
@@ -133,10 +133,11 @@ class AnalyticsClient:
 
     async def daily(
         self, account_id: str, ad_ids: Sequence[str], *, start: date, end: date
-    ) -> Report:
-        """The ads' figures from ``start`` to ``end`` (inclusive, UTC dates).
+    ) -> AsyncIterator[Report]:
+        """The ads' figures from ``start`` to ``end`` (inclusive, UTC dates), one report
+        per request of ≤ 250 ads, as each arrives (what came in before a deadline counts).
 
-        Raises:
+        Raises (while iterating):
             ValueError: An id is not a digit string, or the dates are backwards.
             PinterestError: A request failed after its retries.
         """
@@ -144,7 +145,6 @@ class AnalyticsClient:
         ids = check_entity_ids("ad_ids", ad_ids)
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
-        report = Report()
         for n in range(0, len(ids), vocab.ANALYTICS_MAX_IDS):
             chunk = ids[n : n + vocab.ANALYTICS_MAX_IDS]
             params = (
@@ -156,7 +156,4 @@ class AnalyticsClient:
             )
             request = Request(_ENDPOINT, f"/ad_accounts/{account_id}/ads/analytics", params)
             rows = await self._transport.get(request, _decode_rows)
-            part = add_up(rows, chunk, start, end)
-            report.totals |= part.totals
-            report.unusable |= part.unusable
-        return report
+            yield add_up(rows, chunk, start, end)
