@@ -416,3 +416,21 @@ async def test_figures_are_stored_per_ad_on_each_backend(opener: Any, db_path: P
 
 def _asdict(row: AdSpend) -> dict[str, Any]:
     return {f: getattr(row, f) for f in row.__dataclass_fields__}
+
+
+def test_the_analytics_enums_are_the_specs(openapi: dict[str, Any]) -> None:
+    """The columns, granularities, windows and currencies restated in vocab.py are the
+    spec's, value for value; the operation is in the ads_analytics category."""
+    from monitor import vocab
+
+    params = openapi["components"]["parameters"]
+    schemas = openapi["components"]["schemas"]
+    operation = openapi["paths"][PATH]["get"]
+    assert tuple(params["query_columns"]["schema"]["items"]["enum"]) == vocab.ANALYTICS_COLUMNS
+    assert set(COLUMNS) <= set(vocab.ANALYTICS_COLUMNS)
+    assert tuple(schemas["Granularity"]["enum"]) == vocab.GRANULARITIES
+    click = params["query_conversion_attribution_click_window_days"]["schema"]["enum"]
+    assert tuple(click) == vocab.WINDOW_DAYS
+    assert params["query_ad_ids"]["schema"]["maxItems"] == vocab.ANALYTICS_MAX_IDS
+    assert tuple(schemas["Currency"]["enum"]) == vocab.CURRENCIES
+    assert operation["x-ratelimit-category"] == "ads_analytics"
