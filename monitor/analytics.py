@@ -136,9 +136,15 @@ class SpendFigures:
         if not wanted:
             return list(events)
         found: dict[tuple[str, str], dict[str, Any]] = {}
-        for account_id, ad_ids in wanted.items():
+
+        async def one(account_id: str, ad_ids: list[str]) -> None:
             for ad_id, spend in (await self._figures(account_id, ad_ids)).items():
                 found[(account_id, ad_id)] = spend
+
+        # Accounts at once (reminders span them): the whole waits ``wait``, not one per account.
+        async with anyio.create_task_group() as tg:
+            for account_id, ad_ids in wanted.items():
+                tg.start_soon(one, account_id, ad_ids)
         out = []
         for e in events:
             figures = found.get((e.ad_account_id, e.entity_id))
