@@ -79,6 +79,7 @@ class CountingBudget:
     def __init__(self, inner: Budget) -> None:
         self.inner = inner
         self.held_back = 0
+        self.pauses = 0
 
     async def acquire(self) -> None:
         """Wait for the inner budget; count a wait that was cancelled."""
@@ -93,7 +94,8 @@ class CountingBudget:
         self.inner.release(seen)
 
     def pause(self, seconds: float) -> None:
-        """Pass a 429's pause on."""
+        """Pass a 429's pause on, counted."""
+        self.pauses += 1
         self.inner.pause(seconds)
 
 
@@ -183,7 +185,8 @@ class SpendFigures:
         """Ask for the ads' figures within ``wait``: (figures, unusable, why not)."""
         start, end = window(now)
         wait = self._config.wait_s
-        before = self._budget.held_back if self._budget is not None else 0
+        budget = self._budget
+        held, paused = (budget.held_back, budget.pauses) if budget is not None else (0, 0)
         report = Report()
         currency: str | None = None
         error: str | None = None
@@ -200,12 +203,12 @@ class SpendFigures:
             except ValueError:
                 error = "analytics not asked: an ad id is not a digit string"
         if scope.cancelled_caught:
-            spent = self._budget is not None and self._budget.held_back > before
-            error = (
-                "analytics budget spent"
-                if spent
-                else f"analytics slow: no figures within {wait:g} s"
-            )
+            if budget is not None and budget.pauses > paused:
+                error = "analytics rate-limited (429)"
+            elif budget is not None and budget.held_back > held:
+                error = "analytics budget spent"
+            else:
+                error = f"analytics slow: no figures within {wait:g} s"
         if error is not None:
             missing = len(ad_ids) - len(report.totals) - len(report.unusable)
             log.warning("analytics.unavailable", ads=missing, reason=error)

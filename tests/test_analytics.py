@@ -210,7 +210,7 @@ async def test_a_rejection_alert_carries_the_ads_spend(tmp_path: Path) -> None:
     [
         ({"kind": "status_500"}, "analytics failing (500)"),
         ({"kind": "slow", "delay_s": 30.0}, "analytics slow: no figures within 1 s"),
-        ({"kind": "status_429"}, "analytics"),
+        ({"kind": "status_429"}, "analytics rate-limited (429)"),
     ],
 )
 async def test_analytics_down_the_alert_arrives_on_time_and_says_so(
