@@ -164,7 +164,7 @@ class SpendFigures:
         error: str | None = None
         if need:
             if not self._config.wait_s:
-                error = "not fetched: [analytics] wait is 0"
+                error = "not fetched: the analytics wait is 0"
             else:
                 got, unusable, error = await self._fetch(account_id, need, now)
         if got:

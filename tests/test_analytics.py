@@ -235,6 +235,23 @@ async def test_analytics_down_the_alert_arrives_on_time_and_says_so(
     assert took < wait_s + 4 * cycle_s + wait_s  # the wait, the cycle, a wait's slack
 
 
+async def test_wait_zero_never_asks_at_alert_time_and_off_never_asks(tmp_path: Path) -> None:
+    """``wait = "0s"``: the alert goes at once saying no figures were fetched, with no
+    analytics request; ``enabled = false``: no request and no ``spend`` at all."""
+    async with rig(tmp_path) as r:
+        _analytics(r, 'wait = "0s"')
+        assert await run_once(r.config) == EXIT_OK
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        assert await run_once(r.config) == EXIT_OK
+        _analytics(r, "enabled = false")
+        r.sim.world.reject_ad(ADS[1], reasons=["HASHTAGS"])
+        assert await run_once(r.config) == EXIT_OK
+        first, second = r.messages()
+        assert _analytics_requests(r) == []
+    assert "Spend figures unavailable (not fetched: the analytics wait is 0)" in first["message"]
+    assert "Spend" not in second["message"]
+
+
 async def test_a_webhook_gets_the_figures_in_the_event(tmp_path: Path) -> None:
     """The signed webhook's JSON is the event, with ``spend`` beside its other fields."""
     async with rig(tmp_path) as r:
