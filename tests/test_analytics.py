@@ -342,6 +342,27 @@ async def test_a_reminder_reuses_cached_figures_then_refreshes_old_ones(tmp_path
     assert "Spend last 7 days: 1,400.00 USD" in fresh["message"]
 
 
+async def test_a_reminder_with_analytics_down_shows_the_last_figures_and_their_age(
+    tmp_path: Path,
+) -> None:
+    """Past ``cache_for`` with the endpoint failing, a reminder still shows the stored
+    figures, dated, and says why fresh ones are missing (a restart in between: each
+    ``run --once`` opens the state anew)."""
+    t0 = time.time()
+    async with rig(tmp_path) as r:
+        _analytics(r, 'cache_for = "1h"\nwait = "1s"', repeat="1d")
+        r.sim.analytics.daily[ADS[0]] = DAILY
+        assert await run_once(r.config, now=lambda: t0) == EXIT_OK
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        assert await run_once(r.config, now=lambda: t0 + 60) == EXIT_OK
+        r.sim.add_fault(path="/v5/ad_accounts/*/ads/analytics", kind="status_500")
+        assert await run_once(r.config, now=lambda: t0 + DAY + 120) == EXIT_OK
+        reminder = r.messages()[-1]
+    assert reminder["title"] == "🔁 Ad still rejected: Holiday Ad 0"
+    assert "Spend last 7 days: 700.00 USD" in reminder["message"]
+    assert "fresh ones unavailable: analytics failing (500)" in reminder["message"]
+
+
 async def test_a_digest_sorts_rejections_by_money_at_risk_and_totals_it(tmp_path: Path) -> None:
     """Three rejections in one digest: the costliest first, the total at risk below."""
     async with rig(tmp_path) as r:
