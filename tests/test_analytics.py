@@ -84,6 +84,21 @@ async def test_the_simulator_answers_rows_the_spec_describes(spec: dict[str, Any
     assert headers["x-ratelimit-limit"] == "300"
 
 
+async def test_the_analytics_quota_is_its_own() -> None:
+    """``[rate_limit] analytics = 2``: the third analytics request of a window is a 429,
+    while listings, counted apart, still answer with their own budget."""
+    scenario = {**small_scenario(), "rate_limit": {"analytics": 2}}
+    async with Simulator(scenario=scenario) as sim:
+        answers = [await _ask(sim, _params()) for _ in range(3)]
+        url = f"{sim.base_url}/ad_accounts/{ACCOUNT}/ads"
+        async with aiohttp.ClientSession() as session, session.get(url, headers=AUTH) as listing:
+            listed = (listing.status, listing.headers["x-ratelimit-remaining"])
+    assert [a[0] for a in answers] == [200, 200, 429]
+    assert [a[2]["x-ratelimit-remaining"] for a in answers] == ["1", "0", "0"]
+    assert answers[2][1]["code"] == 8
+    assert listed == (200, "999")
+
+
 @pytest.mark.parametrize(
     ("over", "says"),
     [

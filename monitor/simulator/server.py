@@ -64,7 +64,8 @@ class Simulator:
         refresh_token_lifetime_s: Refresh-token lifetime (the scenario's, or 60 days).
         auth: Initial tokens and client credentials, replacing the scenario's ``[auth]``.
         analytics_rate_limit: Ads analytics requests per window per user: a quota of
-            their own (category ``ads_analytics``), over the same window.
+            their own (category ``ads_analytics``), over the same window (the
+            scenario's ``[rate_limit] analytics``, or 300).
     """
 
     def __init__(
@@ -81,7 +82,7 @@ class Simulator:
         token_lifetime_s: float | None = None,
         refresh_token_lifetime_s: float | None = None,
         auth: AuthSpec | None = None,
-        analytics_rate_limit: int = 300,
+        analytics_rate_limit: int | None = None,
     ) -> None:
         if world is None:
             world = World.from_scenario(scenario or builtin_scenario("demo"), clock=now)
@@ -107,7 +108,11 @@ class Simulator:
             now=now,
         )
         self.analytics_limiter = RateLimiter(
-            limit=analytics_rate_limit, window_s=self.limiter.window_s, now=now
+            limit=analytics_rate_limit
+            if analytics_rate_limit is not None
+            else spec.rate_limit.analytics,
+            window_s=self.limiter.window_s,
+            now=now,
         )
         #: The figures the analytics endpoint reports (set ``daily`` to choose them).
         self.analytics = AnalyticsFigures()
