@@ -12,6 +12,7 @@ import anyio
 import msgspec
 import structlog
 
+from monitor.analytics import SpendFigures
 from monitor.config import Config
 from monitor.differ import AccountDiff, DiffContext, DiffResult, OrderError
 from monitor.errors import PinterestError
@@ -57,6 +58,7 @@ class KindPoller:
         lane: The review fast lane to keep up to date (None: no fast lane).
         clock: The review clock to keep up to date (None: none).
         landing: Fetches the landing page of an ad rejected for it (None: not asked).
+        spend: Attaches rejected ads' spend figures (None: not asked).
     """
 
     def __init__(
@@ -73,11 +75,13 @@ class KindPoller:
         lane: ReviewLane | None = None,
         clock: ReviewClock | None = None,
         landing: LandingChecker | None = None,
+        spend: SpendFigures | None = None,
     ) -> None:
         self._config = config
         self.lane = lane
         self._clock = clock
         self._landing = landing
+        self._spend = spend
         # One poll of an account's ads at a time: the full cycle's listing and the fast
         # lane's lookups diff against the same stored rows (the lookups only wait for the
         # store part; their requests go out unlocked, so a slow one delays nothing).
@@ -257,11 +261,14 @@ class KindPoller:
         return new
 
     async def _annotate(self, account_id: str, events: list[Event]) -> list[Event]:
-        """Before a commit of ads: what the review clock and the landing-page check add."""
+        """Before a commit of ads: what the review clock, the landing-page check and the
+        spend figures add (each bounded in time: the commit waits no longer)."""
         if self._clock is not None:
             events = await self._clock.annotate(account_id, events)
         if self._landing is not None:
             events = await self._check_landing(account_id, events)
+        if self._spend is not None:
+            events = await self._spend.annotate(events)
         return events
 
     async def _check_landing(self, account_id: str, events: list[Event]) -> list[Event]:

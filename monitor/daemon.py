@@ -36,7 +36,7 @@ from monitor.store.factory import is_postgres_url, open_state
 from monitor.store.lock import StateLock
 from monitor.summary import outbox_summary
 from monitor.targets import save_labels
-from monitor.wiring import build_notifiers, make_client
+from monitor.wiring import build_notifiers, make_client, make_spend
 
 if TYPE_CHECKING:
     import aiohttp.web
@@ -123,6 +123,7 @@ async def open_runtime(
                 if config.landing.on_rejection or config.landing.check_every_s
                 else None
             )
+            spend = make_spend(config, client, store, now=now)
             poller = Poller(
                 config,
                 client=client,
@@ -136,6 +137,7 @@ async def open_runtime(
                 count_entities=config.monitor.listen is not None,
                 fast_lane=fast_lane,
                 landing=landing,
+                spend=spend,
             )
             deliverer = Deliverer(
                 store,

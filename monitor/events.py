@@ -89,6 +89,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     rejected_before_at: float | None = None
     # Added within version 1 by the landing-page check (monitor.landing).
     landing_page: dict[str, Any] | None = None
+    # Added within version 1 by the spend figures (monitor.analytics).
+    spend: dict[str, Any] | None = None
 
     @property
     def change(self) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import anyio
 import structlog
 
+from monitor.analytics import SpendFigures
 from monitor.config import Config
 from monitor.cycle import KindPoller
 from monitor.errors import AuthError, MonitorError, PinterestError
@@ -89,6 +90,8 @@ class Poller:
         count_entities: Keep the entity counts ``/metrics`` shows (see ``KindPoller``).
         fast_lane: Keep the review fast lane (a daemon, when ``fast_interval`` is set;
             ``run --once`` has no use for it).
+        landing: Checks landing pages (``[landing_pages]``), None when off.
+        spend: Attaches spend figures to rejections and reminders (``[analytics]``).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class Poller:
         count_entities: bool = True,
         fast_lane: bool = False,
         landing: LandingChecker | None = None,
+        spend: SpendFigures | None = None,
     ) -> None:
         self._config = config
         self.replica = replica
@@ -117,7 +121,13 @@ class Poller:
         self._named_at = float("-inf")
         self._mutes: list[Mute] = []
         self._successes: list[tuple[str, str | None]] = []
-        self._reminders = Reminders(store, config.routes, targets, now=now)
+        self._reminders = Reminders(
+            store,
+            config.routes,
+            targets,
+            now=now,
+            enrich=spend.annotate if spend is not None else None,
+        )
         self._clock = ReviewClock(store, config, targets, now=now, on_event=on_event)
         self.recaps = Recaps(store, config, targets, now=now)
         self._landing_watch = (
@@ -139,6 +149,7 @@ class Poller:
             lane=ReviewLane(mon.fast_window_s) if fast_lane and mon.fast_interval_s else None,
             clock=self._clock,
             landing=landing if config.landing.on_rejection else None,
+            spend=spend,
         )
 
     @property

@@ -9,7 +9,7 @@ that shows the ad no longer rejected (approved, removed, back in review) ends th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -45,6 +45,8 @@ class Reminders:
         routes: The configured routes; those with ``repeat_after`` remind.
         targets: Each route's target keys, by route name (for the planner).
         now: Wall clock (injected in tests).
+        enrich: What a reminder gains before it is committed (the ad's spend figures, as
+            they are now), for all the reminders due at once.
     """
 
     def __init__(
@@ -54,7 +56,9 @@ class Reminders:
         targets: Mapping[str, Sequence[str]],
         *,
         now: Callable[[], float] = time.time,
+        enrich: Callable[[Sequence[Event]], Awaitable[list[Event]]] | None = None,
     ) -> None:
+        self._enrich = enrich
         self._store = store
         self._routes = [r for r in routes if r.repeat_after_s]
         self._all_routes = routes
@@ -100,7 +104,7 @@ class Reminders:
             return 0
         now = self._now()
         by_name = {r.name: r for r in self._routes}
-        sent = 0
+        due: list[tuple[Event, Route, Reminder]] = []
         updates: list[Reminder] = []
         stale: list[tuple[str, str, str]] = []
         for entry in await self._store.reminders():
@@ -119,10 +123,18 @@ class Reminders:
                 detected_at=now,
                 changes={},
             )
+            due.append((reminder, route, entry))
+        if due and self._enrich is not None:
+            enriched = await self._enrich([d[0] for d in due])
+            due = [(e, r, entry) for e, (_, r, entry) in zip(enriched, due, strict=True)]
+        for reminder, route, entry in due:
+            assert route.repeat_after_s is not None
             rows = plan_for_route([reminder], route, mutes, self._targets).rows
             await self._store.record_events([reminder], deliveries=rows, at=now)
-            updates.append(replace(entry, next_at=now + route.repeat_after_s, count=count + 1))
-            sent += 1
+            updates.append(
+                replace(entry, next_at=now + route.repeat_after_s, count=entry.count + 1)
+            )
+        sent = len(due)
         if stale:
             await self._store.delete_reminders(stale)
         if updates:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from monitor.analytics import CountingBudget, SpendFigures
 from monitor.config import Config
 from monitor.notify import Notifier
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
@@ -151,6 +152,28 @@ async def make_client(
         budget=budget,
         on_response=on_response,
         max_body_bytes=p.max_body_bytes,
+    )
+
+
+def make_spend(
+    config: Config,
+    client: PinterestClient,
+    store: StateStore,
+    *,
+    now: Callable[[], float] = time.time,
+) -> SpendFigures | None:
+    """What attaches spend figures to alerts (monitor.analytics), None when off: its
+    client shares the token with polling, and has the ``ads_analytics`` budget."""
+    a = config.analytics
+    if not a.enabled:
+        return None
+    budget = CountingBudget(RateBudget(a.requests_per_minute, 60.0))
+
+    async def currency(account_id: str) -> str | None:
+        return (await client.get_ad_account(account_id)).currency
+
+    return SpendFigures(
+        a, client.analytics(budget), store, currency=currency, budget=budget, now=now
     )
 
 

@@ -67,6 +67,9 @@ class Rig:
         return [r.json for r in self.sink.requests if r.path == "/alerts"]
 
     stream: bool = False
+    #: The ``[analytics]`` table written: off unless a test is about spend figures (the
+    #: other tests count the requests a cycle makes).
+    analytics: str = "enabled = false"
 
     def write(self, *, extra_monitor: str = "", page_size: int = 2, interval: str = "1h") -> None:
         self.path.write_text(
@@ -84,6 +87,9 @@ state = "state.db"
 shutdown_grace = "5s"
 stream_above = {0 if self.stream else 2000}
 {extra_monitor}
+
+[analytics]
+{self.analytics}
 
 [[routes]]
 name = "everything"

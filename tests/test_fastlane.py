@@ -98,7 +98,12 @@ async def daemon(r: Rig) -> AsyncIterator[Clocks]:
 
 def lookups(r: Rig, ad_id: str) -> int:
     """Requests that asked for this ad by id (the fast lane's, or a removal proof's)."""
-    return sum(1 for q in r.sim.requests if ("ad_ids", ad_id) in q.query)
+    return sum(
+        1
+        for q in r.sim.requests
+        # The spend figures of a rejection ask by id too, at another endpoint.
+        if ("ad_ids", ad_id) in q.query and not q.path.endswith("/analytics")
+    )
 
 
 async def rejections(folder: Path, ad_id: str) -> list[Event]:

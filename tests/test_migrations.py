@@ -230,3 +230,29 @@ async def test_version_5_gains_the_review_clock_and_keeps_its_rows(tmp_path: Pat
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+async def test_version_7_gains_the_spend_figures_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A SQLite file at version 7 gains ``ad_spend`` (schema 8) and keeps what it held;
+    the spend figures read and write the new table."""
+    from monitor.store import AdSpend
+
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as conn:
+        for statements in MIGRATIONS[:7]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.execute("PRAGMA user_version = 7")
+        conn.execute("""INSERT INTO snapshots VALUES ('acc', 'ad', '["status"]', 1)""")
+    conn.close()
+    store = await open_store(path)
+    row = AdSpend("acc", "1", 7_000_000, 70, 7, "USD", "2026-11-26", "2026-12-02", 5.0)
+    try:
+        assert (await store.snapshot_info("acc", Kind.AD)).fields == ("status",)
+        await store.save_ad_spend([row])
+        assert await store.ad_spend("acc", ["1"]) == {"1": row}
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()

@@ -34,6 +34,7 @@ from monitor.config.routes import _check_apprise_urls, _parse_routes
 from monitor.config.types import (
     DEFAULT_BASE_URL,
     ENTITY_STATUSES,
+    AnalyticsConfig,
     Config,
     LandingConfig,
     MonitorConfig,
@@ -174,7 +175,7 @@ def load_config(
     data = _interpolate(raw, "", os.environ if env is None else env, problems)
     top = _Reader(data, "", problems)
     tables: dict[str, dict[str, Any]] = {}
-    for name in ("pinterest", "monitor", "web", "landing_pages"):
+    for name in ("pinterest", "monitor", "web", "landing_pages", "analytics"):
         tables[name] = top.get(name, {}, _table)
     if "pinterest" not in data:
         problems.append("pinterest: missing table [pinterest]")
@@ -186,6 +187,7 @@ def load_config(
     web = WebConfig(token=web_reader.get("token", None, _secret))
     web_reader.unknown()
     landing = _parse_landing(_Reader(tables["landing_pages"], "landing_pages", problems), monitor)
+    analytics = _parse_analytics(_Reader(tables["analytics"], "analytics", problems))
     top.used.add("routes")
     routes = _parse_routes(data.get("routes", []), problems)
     if not routes:
@@ -206,6 +208,7 @@ def load_config(
         warnings=tuple(f"{path}: {w}" for w in warnings),
         web=web,
         landing=landing,
+        analytics=analytics,
     )
 
 
@@ -227,9 +230,29 @@ def _parse_landing(r: _Reader, monitor: MonitorConfig) -> LandingConfig:
     return landing
 
 
+def _parse_analytics(r: _Reader) -> AnalyticsConfig:
+    d = AnalyticsConfig()
+    analytics = AnalyticsConfig(
+        enabled=r.get("enabled", d.enabled, _bool),
+        requests_per_minute=r.get("requests_per_minute", d.requests_per_minute, _pos_int(100_000)),
+        wait_s=r.get("wait", d.wait_s, duration_or_zero),
+        cache_for_s=r.get("cache_for", d.cache_for_s, duration_or_zero),
+    )
+    if analytics.wait_s > _MAX_WAIT_S:
+        # An alert held for figures longer than this is an alert late for them.
+        r.problem("wait", f"at most {_MAX_WAIT_S:g} s: an alert must not wait on figures")
+    r.unknown()
+    return analytics
+
+
+#: The longest ``[analytics] wait`` allowed.
+_MAX_WAIT_S = 30.0
+
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "ENTITY_STATUSES",
+    "AnalyticsConfig",
     "Config",
     "LandingConfig",
     "MonitorConfig",

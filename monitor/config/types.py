@@ -182,6 +182,26 @@ class LandingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AnalyticsConfig:
+    """The ``[analytics]`` table: what a rejection costs (monitor.analytics).
+
+    Attributes:
+        enabled: Fetch rejected ads' spend, impressions and clicks of the last 7 days.
+            On by default: it costs one request per 250 rejected ads (and per reminder
+            whose figures are older than ``cache_for_s``), in a quota apart from polling's.
+        requests_per_minute: The budget of the ``ads_analytics`` category (its own).
+        wait_s: The longest an alert waits for figures before it is committed without
+            them (0: never wait; the stored figures are shown, if any).
+        cache_for_s: Stored figures younger than this are used without asking again.
+    """
+
+    enabled: bool = True
+    requests_per_minute: int = 300
+    wait_s: float = 2.0
+    cache_for_s: float = 6 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole parsed configuration.
 
@@ -197,3 +217,4 @@ class Config:
     warnings: tuple[str, ...] = ()
     web: WebConfig = field(default_factory=WebConfig)
     landing: LandingConfig = field(default_factory=LandingConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)

@@ -7,6 +7,7 @@ be able to tell "these are all the entities" from "this is all we got".
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -19,6 +20,7 @@ import structlog
 
 from monitor.errors import ListingError
 from monitor.models import AdAccount, Kind, Row, page_type
+from monitor.pinterest.analytics import AnalyticsClient
 from monitor.pinterest.auth import TokenSource
 from monitor.pinterest.budget import Budget
 from monitor.pinterest.params import (
@@ -93,7 +95,9 @@ class PinterestClient:
             raise ValueError(f"max_pages must be at least 1, not {max_pages}")
         self._page_size = check_page_size(page_size)
         self._max_pages = max_pages
-        self._transport = Transport(
+        # The analytics client's transport is the same but for its budget.
+        self._make_transport = functools.partial(
+            Transport,
             session,
             base_url=base_url,
             tokens=tokens,
@@ -101,11 +105,16 @@ class PinterestClient:
             sleep=sleep,
             on_response=on_response,
             rng=rng,
-            budget=budget,
             max_body_bytes=max_body_bytes,
         )
+        self._transport = self._make_transport(budget=budget)
         self.budget = budget
         self._decoders: dict[type[Row], Callable[[bytes], _Page[Row]]] = {}
+
+    def analytics(self, budget: Budget) -> AnalyticsClient:
+        """An ads analytics client over this client's session, tokens and retry policy,
+        under ``budget`` (the ``ads_analytics`` category's, not this client's)."""
+        return AnalyticsClient(self._make_transport(budget=budget))
 
     def now(self) -> float:
         """The current time by the local clock, or by the API's ``Date`` when that runs

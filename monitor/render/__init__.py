@@ -19,6 +19,14 @@ from monitor.render.escape import MARKDOWN, Dialect, escape_items
 from monitor.render.fixes import GUIDELINES, NEXT_STEP, guidance
 from monitor.render.message import LEVELS, Level, Message
 from monitor.render.ops import ops_body, ops_level, ops_title
+from monitor.render.spend import (
+    amount,
+    by_money_at_risk,
+    currency,
+    spend_7d,
+    spend_line,
+    total_line,
+)
 from monitor.render.words import (
     ads_manager_url,
     day_text,
@@ -95,7 +103,8 @@ def render(
             ids,
             tuple(events),
         )
-    ordered = sorted(events, key=lambda e: -LEVELS.index(level(e)))
+    # Most severe first; among equals, the ads costing the most first (money at risk).
+    ordered = sorted(by_money_at_risk(events), key=lambda e: -LEVELS.index(level(e)))
     worst = max((level(e) for e in events), key=LEVELS.index)
     return Message(
         _digest_title(events, account_names, dialect),
@@ -212,7 +221,7 @@ def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
         fixes = _fix_lines(reason_codes(event), d)
         if fixes:
             blocks.append("**What to fix:**\n" + "\n".join(fixes))
-    for extra in (_landing_line(event, d), _clock_line(event)):
+    for extra in (_landing_line(event, d), spend_line(event, d.text), _clock_line(event)):
         if extra:
             blocks.append(extra)
     changes = _change_lines(event, d)
@@ -300,6 +309,9 @@ def _summary(event: Event, d: Dialect) -> str:
         if page:
             seen = page.get("error") or f"answers {page.get('status')}"
             why += f"; the landing page {d.text(seen)} now"
+        spent = spend_7d(event)
+        if spent is not None:
+            why += f"; {amount(spent, currency(event))} in 7 days"
         return why
     return "; ".join(line.removeprefix("- ") for line in _change_lines(event, d))
 
@@ -332,6 +344,9 @@ def _digest_body(
         lines.pop()
     if len(events) > len(shown):
         lines += ["", f"…and {len(events) - len(shown)} more"]
+    total = total_line(events)
+    if total:
+        lines += ["", f"**{total}**"]
     rejected = [e for e in shown if _shows_reasons(e)]
     # Once per distinct reason, not per ad: twelve ads with a broken landing page need
     # the fix said once. Only the ads shown, so that fitting a channel's limit (fewer

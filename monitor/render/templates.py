@@ -17,6 +17,7 @@ from typing import Final
 from monitor.events import Event
 from monitor.render.escape import MARKDOWN, Dialect, Markup, escape, escape_items
 from monitor.render.fixes import guidance
+from monitor.render.spend import count, currency, spend_line
 from monitor.render.words import (
     ads_manager_url,
     outcome,
@@ -54,6 +55,13 @@ VARIABLES: Final[Mapping[str, str]] = {
     "count": "how many events this message reports (digests)",
     "in_review_for": "how long the ad has been in review, e.g. 26 h (ad.review_stuck), else empty",
     "landing_page": "what the landing-page check saw, e.g. https://… answers 404, else empty",
+    "spend": "the money-at-risk line, e.g. Spend last 7 days: 1,234.56 USD · … (or why the"
+    " figures are unavailable), else empty",
+    "spend_7d": "the ad's spend over the last 7 days, e.g. 1,234.56, else empty",
+    "daily_spend": "its average daily spend (spend_7d / 7), e.g. 176.37, else empty",
+    "currency": "the ad account's currency of those figures, e.g. USD, else empty",
+    "impressions_7d": "its paid impressions over the last 7 days, e.g. 12,345, else empty",
+    "clicks_7d": "its paid clicks over the last 7 days, e.g. 321, else empty",
 }
 
 
@@ -119,6 +127,26 @@ def variables(
         if event.in_review_since is not None
         else "",
         "landing_page": _landing(event, text),
+        **_spend(event, text),
+    }
+
+
+def _spend(event: Event, text: Callable[[object], str]) -> dict[str, str]:
+    spend = event.spend or {}
+
+    def number(key: str, money: bool) -> str:
+        value = spend.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return ""
+        return f"{value:,.2f}" if money else count(value)
+
+    return {
+        "spend": text(spend_line(event) or ""),
+        "spend_7d": number("spend_7d", True),
+        "daily_spend": number("daily_spend", True),
+        "currency": currency(event) or "",
+        "impressions_7d": number("impressions_7d", False),
+        "clicks_7d": number("clicks_7d", False),
     }
 
 

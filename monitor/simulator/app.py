@@ -13,12 +13,14 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 import msgspec
 from aiohttp import web
 
 from monitor.simulator import vocab
+from monitor.simulator.analytics import PARAM_ERROR, hostile, parse_analytics_query
 from monitor.simulator.auth import OAuthError
 from monitor.simulator.faults import (
     REPLACING,
@@ -117,7 +119,9 @@ async def _serve(
         user = sim.tokens.user_of(request.headers.get("Authorization"))
         if user is None:
             return _finish(error(*vocab.AUTH_FAILED), sim.limiter.peek(sim.tokens.user), rid)
-        budget = sim.limiter.hit(user)
+        # The analytics endpoint has a quota of its own (category ads_analytics).
+        limiter = sim.analytics_limiter if route == "ads.analytics" else sim.limiter
+        budget = limiter.hit(user)
         if not budget.allowed:
             return _finish(error(*vocab.RATE_LIMITED), budget, rid)
     fault = sim.faults.take(request.method, request.path, listing=route.endswith(".list"))
@@ -247,6 +251,27 @@ def get_entity(kind: str) -> Handler:
     return handle
 
 
+async def ads_analytics(request: web.Request) -> web.StreamResponse:
+    """GET /ad_accounts/{ad_account_id}/ads/analytics (ads/analytics)."""
+    account_id = _account_id(request)
+    if isinstance(account_id, web.Response):
+        return account_id
+    sim = request.app[SIM]
+    today = datetime.fromtimestamp(sim.now(), UTC).date()
+    try:
+        query = parse_analytics_query(request.query, today=today)
+    except ParamError as exc:
+        return error(400, 400, f"{PARAM_ERROR}: {exc}")
+    known = {
+        i for i in query.ad_ids if (ad := sim.world.ads.get(i)) and ad.ad_account_id == account_id
+    }
+    rows = sim.analytics.rows(query, known)
+    fault: Fault | None = request.get(FAULT)
+    if fault is not None and fault.kind is FaultKind.HOSTILE_ROWS:
+        return _json(msgspec.json.encode(hostile(rows)))
+    return _json(msgspec.json.encode(rows))
+
+
 async def oauth_token(request: web.Request) -> web.StreamResponse:
     """POST /oauth/token (oauth/token): refresh-token grant with rotation."""
     sim = request.app[SIM]
@@ -267,6 +292,8 @@ def add_api_routes(app: web.Application) -> None:
     base = API_PREFIX + "/ad_accounts"
     r.add_get(base, list_ad_accounts, name="ad_accounts.list")
     r.add_get(base + "/{ad_account_id}", get_ad_account, name="ad_accounts.get")
+    # Before ads/{ad_id}, which "analytics" would otherwise match.
+    r.add_get(f"{base}/{{ad_account_id}}/ads/analytics", ads_analytics, name="ads.analytics")
     for kind, path_id in _PATH_IDS.items():
         r.add_get(f"{base}/{{ad_account_id}}/{kind}", list_entities(kind), name=f"{kind}.list")
         r.add_get(

@@ -51,6 +51,9 @@ class FaultKind(enum.StrEnum):
     MISSING_ID = "missing_id"  #: items (or ``ads``) without their ``id``
     INTEGER_ID = "integer_id"  #: items (or ``ads``) with their ``id`` as a JSON number
     HUGE_ITEM = "huge_item"  #: items (or ``ads``) whose ``name`` is padded to ``size`` bytes
+    #: ads analytics rows with nulls, negatives, strings, huge numbers, no AD_ID, unknown
+    #: ad ids and non-objects (see :func:`monitor.simulator.analytics.hostile`)
+    HOSTILE_ROWS = "hostile_rows"
 
 
 #: Kinds that replace the response before any handler runs.

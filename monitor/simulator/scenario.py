@@ -80,6 +80,8 @@ class RateLimitSpec:
     limit: int = 1000
     window_s: float = 60.0
     per_second: int | None = None
+    #: The ``ads_analytics`` category's own budget per window.
+    analytics: int = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +251,8 @@ def _auth(table: Mapping[str, Any], p: Problems) -> AuthSpec:
 
 
 def _rate_limit(table: Mapping[str, Any], p: Problems) -> RateLimitSpec:
-    check_keys(table, ("limit", "window_s", "per_second"), "rate_limit", p)
+    check_keys(table, ("limit", "window_s", "per_second", "analytics"), "rate_limit", p)
+    analytics = get_number(table, "analytics", "rate_limit", p, integer=True)
     limit = get_number(table, "limit", "rate_limit", p, integer=True)
     window = get_number(table, "window_s", "rate_limit", p)
     per_second = get_number(table, "per_second", "rate_limit", p, integer=True)
@@ -263,6 +266,7 @@ def _rate_limit(table: Mapping[str, Any], p: Problems) -> RateLimitSpec:
         limit=int(limit) if limit is not None else 1000,
         window_s=float(window) if window is not None else 60.0,
         per_second=int(per_second) if per_second is not None else None,
+        analytics=int(analytics) if analytics is not None else 300,
     )
 
 

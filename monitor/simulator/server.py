@@ -26,6 +26,7 @@ from aiohttp import web
 from monitor.errors import ConfigError
 from monitor.simulator import admin, app
 from monitor.simulator.actions import Access, StepError, apply_step
+from monitor.simulator.analytics import AnalyticsFigures
 from monitor.simulator.app import RequestRecord
 from monitor.simulator.auth import Tokens
 from monitor.simulator.cycles import Cycles
@@ -62,6 +63,9 @@ class Simulator:
         token_lifetime_s: Access-token lifetime (the scenario's, or 30 days).
         refresh_token_lifetime_s: Refresh-token lifetime (the scenario's, or 60 days).
         auth: Initial tokens and client credentials, replacing the scenario's ``[auth]``.
+        analytics_rate_limit: Ads analytics requests per window per user: a quota of
+            their own (category ``ads_analytics``), over the same window (the
+            scenario's ``[rate_limit] analytics``, or 300).
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class Simulator:
         token_lifetime_s: float | None = None,
         refresh_token_lifetime_s: float | None = None,
         auth: AuthSpec | None = None,
+        analytics_rate_limit: int | None = None,
     ) -> None:
         if world is None:
             world = World.from_scenario(scenario or builtin_scenario("demo"), clock=now)
@@ -102,6 +107,15 @@ class Simulator:
             else spec.rate_limit.per_second,
             now=now,
         )
+        self.analytics_limiter = RateLimiter(
+            limit=analytics_rate_limit
+            if analytics_rate_limit is not None
+            else spec.rate_limit.analytics,
+            window_s=self.limiter.window_s,
+            now=now,
+        )
+        #: The figures the analytics endpoint reports (set ``daily`` to choose them).
+        self.analytics = AnalyticsFigures()
         self.pages = Pages(world)
         self.faults = Faults()
         self.cycles = Cycles()
@@ -326,6 +340,7 @@ class Simulator:
         self.pages.clear()
         self.tokens.reset()
         self.limiter.reset()
+        self.analytics_limiter.reset()
         self.faults.clear()
         self.cycles.reset()
         self.access.revoked.clear()

@@ -96,6 +96,22 @@ def review_tables(t: Types) -> tuple[str, ...]:
     )
 
 
+def spend_table(key: str, real: str, table: str) -> str:
+    """SQLite version 8, PostgreSQL 7: the ``ad_spend`` table, per (account, ad)."""
+    return f"""CREATE TABLE ad_spend (
+            account_id  {key} NOT NULL,
+            ad_id       {key} NOT NULL,
+            spend_micro BIGINT NOT NULL,
+            impressions BIGINT NOT NULL,
+            clicks      BIGINT NOT NULL,
+            currency    TEXT,
+            start_date  TEXT NOT NULL,
+            end_date    TEXT NOT NULL,
+            as_of       {real} NOT NULL,
+            PRIMARY KEY (account_id, ad_id)
+        ){table}"""
+
+
 def move_kv_rows(db: Db) -> None:
     """Move the reminders, mutes, targets and credentials out of ``kv`` into their tables."""
     rows: dict[str, str] = {}

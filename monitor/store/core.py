@@ -22,12 +22,13 @@ from monitor.errors import StoreError
 from monitor.events import Event
 from monitor.models import Kind, SnapshotRow, Stored, StoredRow
 from monitor.mutes import Mute, Scope
-from monitor.store import accounts, alerting, board, outbox, reviews, settings, snapshots
+from monitor.store import accounts, alerting, board, outbox, reviews, settings, snapshots, spend
 from monitor.store._db import Db, call
 from monitor.store.records import (
     LISTED,
     AccountState,
     AdReview,
+    AdSpend,
     Credentials,
     Delivery,
     Reminder,
@@ -455,6 +456,17 @@ class Store(ABC):
         since) and forget those up again, in one transaction."""
         if down or up:
             await self._run("set_landing", reviews.set_landing, down, up)
+
+    async def ad_spend(self, account_id: str, ad_ids: Sequence[str]) -> dict[str, AdSpend]:
+        """The last spend figures stored for these ads of one account (monitor.analytics)."""
+        if not ad_ids:
+            return {}
+        return await self._run("ad_spend", spend.ad_spend, account_id, ad_ids)
+
+    async def save_ad_spend(self, rows: Sequence[AdSpend]) -> None:
+        """Store ads' spend figures whole (by account and ad), in one transaction."""
+        if rows:
+            await self._run("save_ad_spend", spend.save_ad_spend, rows)
 
     # -- alerting: mutes and reminders ---------------------------------------------------
 

@@ -146,6 +146,27 @@ class AdReview:
 
 
 @dataclass(frozen=True, slots=True)
+class AdSpend:
+    """One ad's last spend figures (see monitor.analytics): sums over ``start_date`` to
+    ``end_date`` (UTC, inclusive), fetched at ``as_of``.
+
+    Attributes:
+        spend_micro: Spend in micro-units of ``currency``.
+        currency: The ad account's currency (ISO 4217), None when it was not known.
+    """
+
+    account_id: str
+    ad_id: str
+    spend_micro: int
+    impressions: int
+    clicks: int
+    currency: str | None
+    start_date: str
+    end_date: str
+    as_of: float
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     """Bookkeeping per account for `pinmon status` and health."""
 
