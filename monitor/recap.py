@@ -34,6 +34,7 @@ from monitor.models import Kind
 from monitor.mutes import Mute
 from monitor.normal import decode_meta, decode_state
 from monitor.ops import OpsChange, ops_event
+from monitor.pinterest.analytics import MICRO
 from monitor.planner import plan_for_route
 from monitor.render.words import ads_manager_url, reasons
 from monitor.store import AdReview, StateStore
@@ -168,8 +169,14 @@ class Recaps:
             for a in sorted(accounts.values(), key=lambda a: a.account_id)
             if a.account_id in wanted
         ]
+        at_risk: dict[str, float] = {}
+        for entry in rejected:
+            if "spend" in entry:
+                cur = entry["spend"]["currency"] or ""
+                at_risk[cur] = round(at_risk.get(cur, 0.0) + entry["spend"]["spend_7d"], 2)
         detail: dict[str, Any] = {
             "route": route.name,
+            "money_at_risk": at_risk,
             "since": since,
             "rejected_count": len(rejected),
             "fixed_count": len(fixed),
@@ -209,12 +216,41 @@ class Recaps:
             named = iter(await describe([e for _, e in rejected + stuck]))
             rejected = [(row, next(named)) for row, _ in rejected]
             stuck = [(row, next(named)) for row, _ in stuck]
-        rejected.sort(key=lambda p: (p[0].rejected_at or now, p[1].entity_id))
+        spend = await self._spend([e for _, e in rejected])
+        # Money at risk first (the last figures monitor.analytics stored; the recap asks
+        # Pinterest for none), then the longest rejected; ads without figures after.
+        rejected.sort(
+            key=lambda p: (
+                -spend.get(p[1].entity_id, {}).get("spend_7d", -1.0),
+                p[0].rejected_at or now,
+                p[1].entity_id,
+            )
+        )
         stuck.sort(key=lambda p: (p[0].pending_since or now, p[1].entity_id))
         return (
-            [_entry(e) | {"since": r.rejected_at, "reasons": reasons(e)} for r, e in rejected],
+            [
+                _entry(e)
+                | {"since": r.rejected_at, "reasons": reasons(e)}
+                | ({"spend": spend[e.entity_id]} if e.entity_id in spend else {})
+                for r, e in rejected
+            ],
             [_entry(e) | {"since": r.pending_since} for r, e in stuck],
         )
+
+    async def _spend(self, events: Sequence[Event]) -> dict[str, dict[str, Any]]:
+        """The stored 7-day spend of these ads, by ad id, those with figures only."""
+        by_account: dict[str, list[str]] = {}
+        for e in events:
+            by_account.setdefault(e.ad_account_id, []).append(e.entity_id)
+        out: dict[str, dict[str, Any]] = {}
+        for account_id, ids in by_account.items():
+            for ad_id, figures in (await self._store.ad_spend(account_id, ids)).items():
+                out[ad_id] = {
+                    "spend_7d": round(figures.spend_micro / MICRO, 2),
+                    "currency": figures.currency,
+                    "as_of": figures.as_of,
+                }
+        return out
 
     def _stuck(self, row: AdReview, event: Event, now: float) -> bool:
         since = row.pending_since

@@ -153,3 +153,27 @@ async def test_the_daemon_sends_a_recap_at_its_time_not_at_the_next_cycle(tmp_pa
             stop.set()
         (recap,) = morning(r)
         assert recap["title"].startswith("☀️ Daily recap")
+
+
+async def test_a_recap_puts_the_most_money_at_risk_first_with_the_total(tmp_path: Path) -> None:
+    """With spend figures stored at the rejections, the recap lists the ad that spent
+    most first (not the longest rejected) and opens with the money at risk in all."""
+    day = datetime.now(BERLIN).replace(second=0, microsecond=0) - timedelta(days=3)
+    async with rig(tmp_path) as r:
+        r.analytics = 'enabled = true\nwait = "10s"'
+        r.write(page_size=250)
+        _morning_route(r)
+        r.sim.analytics.daily[ADS[0]] = (10_000_000, 100, 3)  # 10 USD a day
+        r.sim.analytics.daily[ADS[1]] = (200_000_000, 2_000, 60)  # 200 USD a day
+        assert await run_once(r.config, now=lambda: at(day, 7)) == EXIT_OK  # baseline
+        r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
+        assert await run_once(r.config, now=lambda: at(day, 8)) == EXIT_OK
+        r.sim.world.reject_ad(ADS[1], reasons=["CLICKBAIT"])
+        assert await run_once(r.config, now=lambda: at(day, 8, 30)) == EXIT_OK
+        assert await run_once(r.config, now=lambda: at(day, 9, 5)) == EXIT_OK
+        (recap,) = morning(r)
+    body = recap["message"]
+    assert "**Money at risk:** 1,470.00 USD spent in the last 7 days" in body
+    assert body.index("Holiday Ad 1") < body.index("Holiday Ad 0")  # 1,400 before 70
+    assert "1,400.00 USD spent in 7 days" in body
+    assert "70.00 USD spent in 7 days" in body

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from monitor.events import Event
 from monitor.render.escape import Dialect
+from monitor.render.spend import amount
 from monitor.render.words import day_text, span_text
 
 #: Lines per section; the event keeps more (up to monitor.recap.MAX_ENTRIES).
@@ -37,9 +38,11 @@ def recap_body(event: Event, d: Dialect) -> str:
 
     def rejected(e: Mapping[str, Any]) -> str:
         why = f" — {d.text('; '.join(e['reasons']))}" if e.get("reasons") else ""
-        return _line(e, d, why + (f"; since {day_text(e['since'])}" if e.get("since") else ""))
+        since = f"; since {day_text(e['since'])}" if e.get("since") else ""
+        return _line(e, d, why + since + _spent(e.get("spend")))
 
     blocks = [
+        _money_at_risk(s.get("money_at_risk")),
         _section("Rejected now", s.get("rejected_count", 0), s.get("rejected", []), rejected),
         _section(
             "Fixed since the last recap",
@@ -56,6 +59,30 @@ def recap_body(event: Event, d: Dialect) -> str:
         _health(s, at, d),
     ]
     return "\n\n".join(b for b in blocks if b)
+
+
+def _spent(spend: Any) -> str:
+    """``; 1,234.56 USD spent in 7 days`` from an entry's stored figures, else empty."""
+    if not isinstance(spend, Mapping) or not _is_number(spend.get("spend_7d")):
+        return ""
+    cur = spend.get("currency")
+    money = amount(float(spend["spend_7d"]), cur if isinstance(cur, str) else None)
+    return f"; {money} spent in 7 days"
+
+
+def _money_at_risk(at_risk: Any) -> str:
+    """``**Money at risk:** 2,345.67 USD spent in the last 7 days by the ads rejected now``."""
+    if not isinstance(at_risk, Mapping):
+        return ""
+    sums = [(c, float(v)) for c, v in at_risk.items() if isinstance(c, str) and _is_number(v)]
+    if not sums:
+        return ""
+    money = " + ".join(amount(v, c or None) for c, v in sorted(sums, key=lambda i: -i[1]))
+    return f"**Money at risk:** {money} spent in the last 7 days by the ads rejected now."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _line(entry: Mapping[str, Any], d: Dialect, what: str) -> str:
