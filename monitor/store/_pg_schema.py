@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 from monitor.errors import StoreError
 from monitor.store._db import Column, Db, Params, Row
-from monitor.store._migrations import Types, move_kv_rows, review_tables, tables
+from monitor.store._migrations import Types, move_kv_rows, review_tables, slack_tables, tables
 
 Conn = psycopg.Connection[Any]
 
@@ -133,6 +133,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 6: the web board reads one ad's history (its timeline, when it was rejected or
         # entered review) by entity, type and time, without scanning every event.
         "CREATE INDEX events_by_entity ON events (entity_id, type, detected_at)",
+    ),
+    (  # 7: each ad's Slack thread per slack-bot target (monitor.notify.slack).
+        *slack_tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
     ),
 )
 

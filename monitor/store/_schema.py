@@ -14,7 +14,7 @@ from typing import Final
 
 from monitor.errors import StoreError
 from monitor.store._db import Column, Db, Params, Row, marks
-from monitor.store._migrations import Types, move_kv_rows, review_tables, tables
+from monitor.store._migrations import Types, move_kv_rows, review_tables, slack_tables, tables
 
 #: ``MIGRATIONS[n]`` takes a database from ``PRAGMA user_version`` n to n + 1. Append only:
 #: a migration that has shipped is never edited, since databases in the field already ran it.
@@ -106,6 +106,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 7: the web board reads one ad's history (its timeline, when it was rejected or
         # entered review) by entity, type and time, without scanning every event.
         "CREATE INDEX events_by_entity ON events (entity_id, type, detected_at)",
+    ),
+    (  # 8: each ad's Slack thread per slack-bot target (monitor.notify.slack).
+        *slack_tables(Types(key="TEXT", real="REAL", blob="BLOB", table=" WITHOUT ROWID")),
     ),
 )
 
