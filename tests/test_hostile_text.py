@@ -5,7 +5,6 @@ stays on its line, while ordinary names read as they are."""
 from __future__ import annotations
 
 import html
-
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass

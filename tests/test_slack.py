@@ -71,7 +71,8 @@ async def _story(r: Rig, slack: SlackFake) -> None:
     r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
     assert await run_once(r.config, now=lambda: T0) == EXIT_OK
     (root,) = slack.accepted()
-    assert root.method == "chat.postMessage" and "thread_ts" not in root.body
+    assert root.method == "chat.postMessage"
+    assert "thread_ts" not in root.body
     assert root.authorization == f"Bearer {TOKEN}"
     blocks = root.body["blocks"]
     assert blocks[0] == {
@@ -116,7 +117,8 @@ async def _story(r: Rig, slack: SlackFake) -> None:
     r.sim.world.reject_ad(ADS[0], reasons=["CLICKBAIT"])
     assert await run_once(r.config, now=lambda: T0 + 2 * DAY) == EXIT_OK
     again = slack.accepted()[-1]
-    assert again.method == "chat.postMessage" and "thread_ts" not in again.body  # a new root
+    assert again.method == "chat.postMessage"
+    assert "thread_ts" not in again.body
     assert "rejected again" in texts(again.body["blocks"])
     assert len(slack.accepted()) == 5
 
@@ -136,7 +138,8 @@ async def test_a_rejection_threads_its_reminder_and_its_approval_resolves_it(
             thread = await store.slack_thread(key, ACCOUNT, ADS[0])
         finally:
             await store.close()
-        assert thread is not None and not thread.resolved  # the new root is the open one
+        assert thread is not None
+        assert not thread.resolved
         assert thread.ts == next(reversed(slack.messages))
 
 
@@ -200,7 +203,8 @@ async def test_a_revoked_token_disables_the_target_and_says_so(tmp_path: Path) -
                 check=False, env=env,
             )  # fmt: skip
             out += shown.stdout.decode() + shown.stderr.decode()
-        assert wrong not in out and "RevokedTokenAbcdefXyz" not in out
+        assert wrong not in out
+        assert "RevokedTokenAbcdefXyz" not in out
         assert "slack-bot:#ads-alerts" in out
         store = await open_state(tmp_path / "state.db")
         try:
@@ -247,7 +251,8 @@ async def test_a_deleted_root_lets_the_approval_go_alone(tmp_path: Path) -> None
         r.sim.world.approve_ad(ADS[0])
         assert await run_once(r.config, now=lambda: T0 + HOUR) == EXIT_OK
         last = slack.accepted()[-1]
-        assert last.method == "chat.postMessage" and "thread_ts" not in last.body
+        assert last.method == "chat.postMessage"
+        assert "thread_ts" not in last.body
         assert "Resolved" in last.body["blocks"][0]["text"]["text"]
 
 
@@ -277,7 +282,8 @@ slack-bot = [{ token = "xoxb-1234567890-abcdefghijkl", channel = "#ads" , colour
     )
     err = done.stderr.decode()
     assert done.returncode == 2
-    assert "Traceback" not in err and "xoxp-User" not in err
+    assert "Traceback" not in err
+    assert "xoxp-User" not in err
     assert "routes[0].slack-bot: item 0: token: a bot token" in err
     assert "routes[1].slack-bot: item 0: base_url: use https://" in err
     assert "routes[2].slack-bot: item 0: unknown key 'colour'" in err
