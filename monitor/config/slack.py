@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -61,3 +62,15 @@ def _base_url(value: Any, i: int) -> str:
         # The bot token travels in every request's header: never in the clear.
         raise ValueError(f"item {i}: base_url: use https:// (plain http only to loopback)")
     return value.strip().rstrip("/") + "/"
+
+
+def slack_key(channel: str, base_url: str) -> str:
+    """The target's outbox key: by channel and API, not token, so that a rotated token
+    keeps the queue and the threads. Never secret."""
+    return "slack-bot:" + hashlib.sha256(f"{base_url}\0{channel}".encode()).hexdigest()[:16]
+
+
+def slack_label(channel: str, base_url: str) -> str:
+    """The target's label: its channel, and Slack's address when it is not the usual one."""
+    where = "" if base_url == SLACK_API else f" via {base_url.rstrip('/')}"
+    return f"slack-bot:{channel}{where}"

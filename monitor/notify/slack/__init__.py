@@ -14,7 +14,6 @@ second root (the first is left unresolved); a reply can arrive twice the same wa
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -24,6 +23,7 @@ import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
 
+from monitor.config.slack import SLACK_API, slack_key, slack_label
 from monitor.events import Event
 from monitor.notify import Fault, Message, SendResult
 from monitor.notify.slack.blocks import MRKDWN, reply, resolved, root
@@ -37,8 +37,6 @@ __all__ = ["SlackBotNotifier", "ThreadStore", "slack_label"]
 
 log = structlog.get_logger("monitor.notify.slack")
 
-_DEFAULT_API = "https://slack.com/api/"
-
 
 class ThreadStore(Protocol):
     """Where the ads' threads are kept: the state store."""
@@ -48,12 +46,6 @@ class ThreadStore(Protocol):
     ) -> SlackThread | None: ...
 
     async def save_slack_thread(self, thread: SlackThread) -> None: ...
-
-
-def slack_label(channel: str, base_url: str) -> str:
-    """The target's label: its channel, and Slack's address when it is not the usual one."""
-    where = "" if base_url == _DEFAULT_API else f" via {base_url.rstrip('/')}"
-    return f"slack-bot:{channel}{where}"
 
 
 class SlackBotNotifier:
@@ -81,7 +73,7 @@ class SlackBotNotifier:
         token: str,
         channel: str,
         *,
-        base_url: str = _DEFAULT_API,
+        base_url: str = SLACK_API,
         threads: ThreadStore | None = None,
         timeout_s: float = 30.0,
         now: Callable[[], float] = time.time,
@@ -89,8 +81,7 @@ class SlackBotNotifier:
     ) -> None:
         redactor.add(token)
         self._redactor = redactor
-        # By channel and API, not token: a rotated token keeps the queue and the threads.
-        self.key = "slack-bot:" + hashlib.sha256(f"{base_url}\0{channel}".encode()).hexdigest()[:16]
+        self.key = slack_key(channel, base_url)
         self.label = slack_label(channel, base_url)
         self._channel = channel
         self._client = SlackClient(token, base_url=base_url, timeout_s=timeout_s)
