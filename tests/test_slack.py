@@ -294,3 +294,38 @@ slack-bot = [{ token = "xoxb-1234567890-abcdefghijkl", channel = "#ads" , colour
     path.write_text(good)
     (route,) = load_config(path).routes
     assert route.slack_bots[0].base_url == "https://slack.com/api/"
+
+
+async def test_the_running_loop_sends_nothing_to_slack_before_the_pause_ends(
+    tmp_path: Path,
+) -> None:
+    """The daemon's running delivery loop (run_pass): after a 429 with Retry-After 45 s a
+    pass sends nothing, and asks to be woken when the pause ends; then all goes."""
+    from monitor.delivery import Deliverer
+    from monitor.notify.slack import SlackBotNotifier
+    from monitor.store.sqlite import open_store
+    from tests.test_slack_blocks import _event
+
+    store = await open_store(tmp_path / "state.db")
+    clock = [T0]
+    try:
+        async with SlackFake() as slack:
+            bot = SlackBotNotifier(TOKEN, "#ads-alerts", base_url=slack.base_url, threads=store,
+                                   now=lambda: clock[0])  # fmt: skip
+            events = [_event(id=f"evt_{i}", ad_id=f"10{i}", entity_id=f"10{i}") for i in (1, 2)]
+            await store.record_events(
+                events, deliveries=[(e.id, "r", bot.key) for e in events], at=T0
+            )
+            slack.script("chat.postMessage", rate_limited(45))
+            d = Deliverer(store, {bot.key: bot}, now=lambda: clock[0],
+                          monotonic=lambda: clock[0], rand=lambda: 0.5)  # fmt: skip
+            assert await d.run_pass(bot.key) == T0 + 45
+            for step in range(1, 45, 4):
+                clock[0] = T0 + step
+                assert await d.run_pass(bot.key) == T0 + 45
+            assert len(slack.calls) == 1  # only the refused one
+            clock[0] = T0 + 45
+            await d.run_pass(bot.key)
+            assert len(slack.accepted()) == 2
+    finally:
+        await store.close()
