@@ -329,3 +329,19 @@ async def test_the_running_loop_sends_nothing_to_slack_before_the_pause_ends(
             assert len(slack.accepted()) == 2
     finally:
         await store.close()
+
+
+async def test_notify_test_posts_a_sample_rejection_on_its_own(tmp_path: Path) -> None:
+    """`pinmon notify-test` posts a realistic rejection to the channel, threaded nowhere."""
+    async with rig(tmp_path) as r, SlackFake() as slack:
+        _config(r, slack)
+        done = await anyio.run_process(
+            [sys.executable, "-m", "monitor", "notify-test", "-c", str(r.path), "--route",
+             "ads-to-slack"], check=False, env={**os.environ},
+        )  # fmt: skip
+        out = done.stdout.decode() + done.stderr.decode()
+        assert done.returncode == 0, out
+        (sample,) = slack.accepted()
+        assert "thread_ts" not in sample.body
+        assert sample.body["blocks"][0]["text"]["text"].startswith("🚫 Ad rejected")
+        assert TOKEN not in out

@@ -106,8 +106,10 @@ class SlackBotNotifier:
 
     async def _send(self, event: Event, names: Mapping[str, str]) -> None:
         thread = None
-        if self._threads is not None and threaded(event) and event.ad_id:
-            thread = await self._threads.slack_thread(self.key, event.ad_account_id, event.ad_id)
+        if self._threads is not None and threaded(event):
+            thread = await self._threads.slack_thread(
+                self.key, event.ad_account_id, event.entity_id
+            )
         step = plan(event, thread) if self._threads is not None else Step.ALONE
         match step:
             case Step.DONE:
@@ -121,7 +123,7 @@ class SlackBotNotifier:
                 now = self._now()
                 await self._save(
                     SlackThread(
-                        self.key, event.ad_account_id, str(event.ad_id), channel, ts, False,
+                        self.key, event.ad_account_id, event.entity_id, channel, ts, False,
                         now, now, event.id,
                     )
                 )  # fmt: skip
@@ -144,7 +146,7 @@ class SlackBotNotifier:
             if not missing_root(exc):
                 raise
             # The root was deleted: its thread with it. The approval goes alone.
-            log.warning("slack.root_missing", target=self.label, ad_id=event.ad_id)
+            log.warning("slack.root_missing", target=self.label, ad_id=event.entity_id)
             await self._client.post(self._channel, root(event, names, threaded=False))
         else:
             await self._client.post(thread.channel, reply(event, names), thread_ts=thread.ts)
