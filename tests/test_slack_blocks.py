@@ -257,3 +257,29 @@ def test_the_message_passes_account_names_to_slack() -> None:
     message = compose([d], notifier, None, NAMES)
     assert (message.body, message.account_names) == ("", NAMES)
     assert replace(message, account_names={}).events == (d.event,)
+
+
+def test_pinmons_own_reports_read_as_slack_and_quote_inertly() -> None:
+    """A monitor.* report: its title as the header, its facts in mrkdwn bold, what it
+    quotes (a refusal's text) escaped, so a link or mention in it forms nothing."""
+    from monitor.notify.slack.blocks import report
+    from monitor.ops import OpsChange, ops_event
+
+    event = ops_event(
+        OpsChange.DELIVERY_DEAD,
+        subject="slack-bot:#ads",
+        at=0.0,
+        occurrence="1",
+        detail={"target": "slack-bot:#ads", "reason": "[x](http://evil) <!channel> **b**"},
+    )
+    post = report(event)
+    assert post.blocks[0]["text"]["text"] == (
+        "📪 pinmon gave up delivering to a notification target"
+    )
+    shown = texts(list(post.blocks[1:]))
+    assert "• *Target:* slack-bot:#ads" in shown
+    assert "<http://evil" not in shown
+    assert "](" not in shown.replace("]\u200b(", "")  # no CommonMark link survives
+    assert "<!channel>" not in shown
+    assert "&lt;!channel&gt;" in shown
+    assert "`pinmon redeliver --failed`" in shown

@@ -188,6 +188,9 @@ _RULES: Final[Mapping[Markup, _Rules]] = {
         },
         word_edge={"_": "\u02cd"},
         leading={">": "\u00ad&gt;"},
+        # pinmon's own [text](url) links are turned into <url|text> for Slack: none
+        # may form from a name.
+        pairs={"](": "]" + _ZWSP},
     ),
     Markup.TELEGRAM_V1: _Rules(
         always={

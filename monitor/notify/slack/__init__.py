@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from monitor.config.slack import SLACK_API, slack_key, slack_label
 from monitor.events import Event
 from monitor.notify import Fault, Message, SendResult
-from monitor.notify.slack.blocks import MRKDWN, reply, resolved, root
+from monitor.notify.slack.blocks import MRKDWN, reply, report, resolved, root
 from monitor.notify.slack.client import SlackClient, failure, missing_root
 from monitor.notify.slack.plan import Step, plan, threaded
 from monitor.redact import DEFAULT, Redactor
@@ -114,6 +114,8 @@ class SlackBotNotifier:
         match step:
             case Step.DONE:
                 log.info("slack.already_posted", target=self.label, event_id=event.id)
+            case Step.ALONE if event.is_report:
+                await self._client.post(self._channel, report(event))
             case Step.ALONE:
                 await self._client.post(self._channel, root(event, names, threaded=False))
             case Step.ROOT:

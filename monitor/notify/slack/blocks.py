@@ -12,6 +12,7 @@ fallback, shown on a locked phone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -21,6 +22,7 @@ from monitor.models import Kind
 from monitor.render import entity_name, reason_codes, shows_reasons
 from monitor.render.escape import Dialect, Markup, escape, escape_items
 from monitor.render.fixes import GUIDELINES, NEXT_STEP, guidance
+from monitor.render.ops import ops_body, ops_title
 from monitor.render.words import (
     ads_manager_url,
     day_text,
@@ -33,7 +35,16 @@ from monitor.render.words import (
     value_text,
 )
 
-__all__ = ["MAX_BLOCKS", "MRKDWN", "SECTION_CHARS", "Post", "reply", "resolved", "root"]
+__all__ = [
+    "MAX_BLOCKS",
+    "MRKDWN",
+    "SECTION_CHARS",
+    "Post",
+    "reply",
+    "report",
+    "resolved",
+    "root",
+]
 
 #: What the slack-bot target's text is escaped for: native mrkdwn, title and body.
 MRKDWN: Final = Dialect(body=Markup.MRKDWN, title=Markup.MRKDWN)
@@ -45,6 +56,14 @@ MAX_BLOCKS: Final = 50
 TEXT_CHARS: Final = 300
 
 Block = dict[str, Any]
+
+_PLAIN: Final = Dialect(body=Markup.PLAIN, title=Markup.PLAIN)
+
+# pinmon's own CommonMark layout in a report's body (its text is escaped for mrkdwn
+# already, where "*" and "](" cannot occur): bold, links and list items.
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
+_ITEM = re.compile(r"^- ", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +133,23 @@ def resolved(event: Event, names: Mapping[str, str], *, opened_at: float) -> Pos
         _context([_links(event), "The story is in this thread."]),
     ]
     return Post(_fallback(title, "approved: it can deliver again"), _fit(blocks))
+
+
+def report(event: Event) -> Post:
+    """One of pinmon's reports about itself (``monitor.*``, a daily recap): its title as
+    the header, its body's paragraphs as sections."""
+    body = _mrkdwn(ops_body(event, MRKDWN))
+    header = _plain_header(ops_title(event, _PLAIN))
+    blocks = [header, *(_section(p) for p in body.split("\n\n") if p.strip())]
+    fallback = ops_title(event, MRKDWN) + " — " + body.split("\n", 1)[0]
+    return Post(_cut(fallback, TEXT_CHARS), _fit(blocks))
+
+
+def _mrkdwn(commonmark: str) -> str:
+    """pinmon's own CommonMark markup as Slack's: **bold** → *bold*, [t](u) → <u|t>."""
+    text = _BOLD.sub(r"*\1*", commonmark)
+    text = _LINK.sub(lambda m: _link(m.group(2), m.group(1)), text)
+    return _ITEM.sub("• ", text)
 
 
 def _rejection(event: Event) -> list[Block]:
@@ -237,11 +273,12 @@ def _fallback(title: str, summary: str) -> str:
 
 
 def _header(text: str) -> Block:
-    # plain_text reads no markup; PLAIN still breaks "<!" and "@" for the fallback's sake.
-    return {
-        "type": "header",
-        "text": {"type": "plain_text", "text": _cut(escape(text, Markup.PLAIN), HEADER_CHARS)},
-    }
+    # plain_text reads no markup; PLAIN still breaks "<!" and "@", whatever shows it.
+    return _plain_header(escape(text, Markup.PLAIN))
+
+
+def _plain_header(escaped: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": _cut(escaped, HEADER_CHARS)}}
 
 
 def _section(text: str) -> Block:
@@ -275,7 +312,7 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _fit(blocks: list[Block]) -> tuple[Block, ...]:
-    """At most :data:`MAX_BLOCKS` blocks: the last one (the links) always kept."""
+    """At most :data:`MAX_BLOCKS` blocks: the last one (the links, the advice) kept."""
     if len(blocks) <= MAX_BLOCKS:
         return tuple(blocks)
     return (*blocks[: MAX_BLOCKS - 1], blocks[-1])
