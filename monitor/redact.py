@@ -325,6 +325,7 @@ def register_config_secrets(config: Config, redactor: Redactor = DEFAULT) -> Red
     for route in config.routes:
         for bot in route.slack_bots:
             redactor.add(bot.token.reveal())
+            redactor.add_url(bot.base_url, mask_url(bot.base_url))
         for hook in route.webhooks:
             url = hook.url.reveal()
             redactor.add_url(url, mask_url(url))

@@ -72,5 +72,8 @@ def slack_key(channel: str, base_url: str) -> str:
 
 def slack_label(channel: str, base_url: str) -> str:
     """The target's label: its channel, and Slack's address when it is not the usual one."""
-    where = "" if base_url == SLACK_API else f" via {base_url.rstrip('/')}"
+    from monitor.redact import mask_url
+
+    # A base_url may carry a password or a token in its query: masked like any URL.
+    where = "" if base_url == SLACK_API else f" via {mask_url(base_url.rstrip('/'))}"
     return f"slack-bot:{channel}{where}"

@@ -79,10 +79,11 @@ class SlackBotNotifier:
         now: Callable[[], float] = time.time,
         redactor: Redactor = DEFAULT,
     ) -> None:
+        self.label = slack_label(channel, base_url)
         redactor.add(token)
+        redactor.add_url(base_url, self.label)
         self._redactor = redactor
         self.key = slack_key(channel, base_url)
-        self.label = slack_label(channel, base_url)
         self._channel = channel
         self._client = SlackClient(token, base_url=base_url, timeout_s=timeout_s)
         self._threads = threads
