@@ -65,7 +65,7 @@ apprise = ["{r.sink.url("/alerts", scheme="json")}"]
 
 
 async def _story(r: Rig, slack: SlackFake) -> None:
-    """Baseline; rejected; reminded a day later; approved; rejected again."""
+    """Baseline; rejected; reminded a day later; paused; approved; rejected again."""
     assert await run_once(r.config, now=lambda: T0 - HOUR) == EXIT_OK
     assert slack.calls == []  # the baseline says nothing
     r.sim.world.reject_ad(ADS[0], reasons=["HASHTAGS"])
@@ -101,6 +101,12 @@ async def _story(r: Rig, slack: SlackFake) -> None:
     assert reminder.body["channel"] == CHANNEL_ID  # Slack's id, from the root's answer
     assert "still rejected" in texts(reminder.body["blocks"])
 
+    r.sim.world.pause(ADS[0])  # a later change of the ad: in its thread too
+    assert await run_once(r.config, now=lambda: T0 + DAY + HOUR) == EXIT_OK
+    paused = slack.accepted()[-1]
+    assert paused.body["thread_ts"] == ts
+    assert "paused" in texts(paused.body["blocks"]).lower()
+
     r.sim.world.approve_ad(ADS[0])
     assert await run_once(r.config, now=lambda: T0 + DAY + 2 * HOUR) == EXIT_OK
     update, answer = slack.accepted()[-2:]
@@ -120,13 +126,13 @@ async def _story(r: Rig, slack: SlackFake) -> None:
     assert again.method == "chat.postMessage"
     assert "thread_ts" not in again.body
     assert "rejected again" in texts(again.body["blocks"])
-    assert len(slack.accepted()) == 5
+    assert len(slack.accepted()) == 6
 
 
 async def test_a_rejection_threads_its_reminder_and_its_approval_resolves_it(
     tmp_path: Path,
 ) -> None:
-    """Rejection → root with Block Kit; reminder → reply in its thread; approval → root
+    """Rejection → root with Block Kit; reminder, pause → replies in its thread; approval → root
     edited to "✅ Resolved" and a reply; a later rejection → a new root. Every step is a
     new runtime on the same SQLite file: threads survive restarts."""
     async with rig(tmp_path) as r, SlackFake() as slack:
@@ -345,3 +351,13 @@ async def test_notify_test_posts_a_sample_rejection_on_its_own(tmp_path: Path) -
         assert "thread_ts" not in sample.body
         assert sample.body["blocks"][0]["text"]["text"].startswith("🚫 Ad rejected")
         assert TOKEN not in out
+
+
+def test_a_base_url_with_credentials_is_masked_in_the_label() -> None:
+    """The label names Slack's address only when it is not the usual one, masked."""
+    from monitor.config.slack import slack_label
+
+    assert slack_label("#ads", "https://slack.com/api/") == "slack-bot:#ads"
+    label = slack_label("#ads", "https://user:pw-Secret-123@slack.example.com/api/")
+    assert "pw-Secret-123" not in label
+    assert label.startswith("slack-bot:#ads via https://user:")
