@@ -87,6 +87,7 @@ async def _story(r: Rig, slack: SlackFake) -> None:
         "*Why it was rejected:*",
         "*What to fix:*",
         "*Fix:* Remove the hashtags",
+        "*What it costs:* this ad is not delivering",
         "*Next step:*",
         "|Open in Ads Manager>",
         "follow in this thread",

@@ -55,6 +55,11 @@ MAX_BLOCKS: Final = 50
 #: The fallback ``text``: a notification shows a line or two of it.
 TEXT_CHARS: Final = 300
 
+#: What a rejection costs, said once in its root (Pinterest shows a rejected ad nowhere).
+COST: Final = (
+    "this ad is not delivering: no impressions and no clicks until it is fixed and approved again."
+)
+
 Block = dict[str, Any]
 
 _PLAIN: Final = Dialect(body=Markup.PLAIN, title=Markup.PLAIN)
@@ -78,13 +83,15 @@ def root(event: Event, names: Mapping[str, str], *, threaded: bool) -> Post:
     """The message that opens an ad's thread (``threaded``), or a message on its own.
 
     For a rejection: the ad and where it sits, why it was rejected, what to fix per
-    reason and the next step, then the links; for anything else, what changed.
+    reason, what it costs and the next step, then the links; for anything else, what
+    changed.
     """
     d = MRKDWN
     title = f"{outcome(event).headline(event.entity)}: {entity_name(event)}"
     blocks: list[Block] = [_header(title), _section("\n".join(_where(event, names)))]
     if shows_reasons(event):
         blocks += _rejection(event)
+        blocks.append(_section(f"*What it costs:* {COST}"))
     for line in (_clock(event), _landing(event)):
         if line:
             blocks.append(_section(line))
