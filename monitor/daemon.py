@@ -104,7 +104,7 @@ async def open_runtime(
             guarded_session() as webhook_session,
         ):
             notifiers, by_route = build_notifiers(
-                config, session=webhook_session, redactor=redactor
+                config, session=webhook_session, redactor=redactor, threads=store, now=now
             )
             # So that `pinmon deliveries` and `status` can name targets without apprise.
             await save_labels(store, notifiers)

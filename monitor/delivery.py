@@ -277,6 +277,11 @@ class Deliverer:
             await self._ledger.flush()
             self._log_sent()
             now = self._now()
+            pause = self._health[key].paused(now)
+            if pause is not None and not disabled:
+                # The target asked for a pause (429 Retry-After): the running loop looks
+                # again when it ends; a drain leaves the rows to their own schedule.
+                return pause if hold else None
             if health is not None and health.down and not disabled:
                 if not await self._probe(notifier, health, now, report):
                     return health.hold_until(self._now())
@@ -314,6 +319,8 @@ class Deliverer:
                 return None, True
             if health is not None and self._went_down(notifier, health, result):
                 break  # the rest waits for the probe, untouched
+            if self._health[key].paused(self._now()) is not None:
+                break  # the rest waits for the pause the target asked for, untouched
         return None, False
 
     def _refuse(self, due: list[Delivery], disabled: str, report: DrainReport) -> None:
@@ -334,6 +341,10 @@ class Deliverer:
     ) -> SendResult:
         message = self.message_for(batch, notifier)
         result = await self.send(notifier, message)
+        if result.outcome is Outcome.RETRY and result.retry_after_s is not None:
+            wait_s = min(result.retry_after_s, MAX_WAIT_S)
+            self._health[key].quiet(self._now() + wait_s)
+            log.warning("delivery.target_paused", target=notifier.label, wait_s=wait_s)
         group = self._group(key, batch, notifier)
         if group is not None:
             self._pacer.sent(group, self._now())

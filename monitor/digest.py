@@ -39,7 +39,11 @@ def compose(
     events = [d.event for d in batch]
     # A notifier built by hand (tests, embedders) may predate the attribute.
     if not getattr(notifier, "sends_text", True):
-        return bare(events)  # a webhook sends the events themselves: nothing to render
+        # A webhook sends the events themselves, Slack's Block Kit is built from them:
+        # nothing to render here.
+        known = {e.ad_account_id: names[e.ad_account_id] for e in events
+                 if e.ad_account_id in names}  # fmt: skip
+        return replace(bare(events), account_names=known)
     max_items = route.max_items if route is not None else 20
     limit, dialect = notifier.body_limit, notifier.dialect
     if not isinstance(dialect, Dialect):

@@ -76,11 +76,23 @@ class TargetHealth:
         failures: Retryable failures in a row.
         down_since: When the outage began (the failure that made it one), or None.
         next_probe_at: When the next probe may go during the probe window.
+        quiet_until: The target asked for a pause (a 429's Retry-After): nothing is sent
+            to it before this, probes included.
     """
 
     failures: int = 0
     down_since: float | None = None
     next_probe_at: float = 0.0
+    quiet_until: float = 0.0
+
+    def quiet(self, until: float) -> None:
+        """The target asked us to wait until ``until`` (Slack's rate limit is per app and
+        method, not per message: every delivery to it waits, not only the one refused)."""
+        self.quiet_until = max(self.quiet_until, until)
+
+    def paused(self, now: float) -> float | None:
+        """When the pause the target asked for ends, if it has not."""
+        return self.quiet_until if now < self.quiet_until else None
 
     @property
     def down(self) -> bool:
@@ -97,6 +109,8 @@ class TargetHealth:
         """While probing every :data:`PROBE_EVERY_S`: the next probe's time, if it has
         not come (nothing is sent before it). None: send what is due (up, or past the
         probe window: each delivery's own schedule decides)."""
+        if (pause := self.paused(now)) is not None:
+            return pause
         if self.down_since is None or now - self.down_since >= PROBE_WINDOW_S:
             return None
         return self.next_probe_at if now < self.next_probe_at else None

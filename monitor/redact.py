@@ -44,7 +44,7 @@ MIN_SECRET_LEN: Final = 6
 
 #: Loggers that may print a notification URL: apprise itself, and urllib3 (under
 #: requests, which apprise uses) logs "POST /services/T000/B000/XXXX" at DEBUG.
-GUARDED_LOGGERS: Final = ("apprise", "urllib3.connectionpool")
+GUARDED_LOGGERS: Final = ("apprise", "urllib3.connectionpool", "slack_sdk")
 
 #: Schemes whose host is a network address (shown), never a token in disguise.
 _ADDRESS_SCHEMES: Final = frozenset(
@@ -323,6 +323,9 @@ def register_config_secrets(config: Config, redactor: Redactor = DEFAULT) -> Red
         if secret is not None:
             redactor.add(secret.reveal())
     for route in config.routes:
+        for bot in route.slack_bots:
+            redactor.add(bot.token.reveal())
+            redactor.add_url(bot.base_url, mask_url(bot.base_url))
         for hook in route.webhooks:
             url = hook.url.reveal()
             redactor.add_url(url, mask_url(url))

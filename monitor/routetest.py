@@ -14,6 +14,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from monitor.config import Config, Route
+from monitor.config.slack import slack_key, slack_label
 from monitor.events import EVENT_TYPES, Event, FieldChange
 from monitor.mutes import Mute, muted_by
 from monitor.router import match_routes, route_matches
@@ -73,7 +74,7 @@ def _checks(event: Event, route: Route) -> list[Check]:
 
 
 def _targets(route: Route) -> int:
-    return len(route.apprise) + len(route.webhooks) + len(route.plugins)
+    return len(route.apprise) + len(route.webhooks) + len(route.slack_bots) + len(route.plugins)
 
 
 def trace(event: Event, routes: Sequence[Route]) -> list[RouteTrace]:
@@ -205,23 +206,25 @@ def target_labels(route: Route, labels: Mapping[str, str]) -> list[str]:
         labels.get(webhook_key(hook.url.reveal())) or mask_url(hook.url.reveal())
         for hook in route.webhooks
     ]
+    shown += [slack_label(b.channel, b.base_url) for b in route.slack_bots]
     return shown + [f"plugin {p.kind}" for p in route.plugins]
 
 
 def configured_keys(routes: Sequence[Route]) -> frozenset[str]:
-    """The outbox keys of every apprise and webhook target the routes name (a plugin's
-    key is its notifier's own, known only once it is built)."""
+    """The outbox keys of every apprise, webhook and slack-bot target the routes name (a
+    plugin's key is its notifier's own, known only once it is built)."""
     from monitor.notify.apprise import url_key as apprise_key
     from monitor.notify.webhook import url_key as webhook_key
 
     keys = {apprise_key(url.reveal()) for r in routes for url in r.apprise}
+    keys |= {slack_key(b.channel, b.base_url) for r in routes for b in r.slack_bots}
     return frozenset(keys | {webhook_key(h.url.reveal()) for r in routes for h in r.webhooks})
 
 
 def is_orphan(key: str, configured: frozenset[str]) -> bool:
-    """Whether an outbox key names an apprise or webhook target the config no longer has
-    (the daemon fails such rows with "target no longer configured")."""
-    return key.startswith(("apprise:", "webhook:")) and key not in configured
+    """Whether an outbox key names an apprise, webhook or slack-bot target the config no
+    longer has (the daemon fails such rows with "target no longer configured")."""
+    return key.startswith(("apprise:", "webhook:", "slack-bot:")) and key not in configured
 
 
 async def routes_test(

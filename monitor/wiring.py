@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -23,12 +24,17 @@ from monitor.replicas import ReplicaCoordinator, SharedBudget
 from monitor.store import Credentials, StateStore
 from monitor.targets import distinguish
 
+if TYPE_CHECKING:
+    from monitor.notify.slack import ThreadStore
+
 
 def build_notifiers(
     config: Config,
     *,
     session: aiohttp.ClientSession | None = None,
     redactor: Redactor = DEFAULT,
+    threads: ThreadStore | None = None,
+    now: Callable[[], float] = time.time,
 ) -> tuple[dict[str, Notifier], dict[str, list[Notifier]]]:
     """One notifier per target, shared by the routes that name it.
 
@@ -38,6 +44,9 @@ def build_notifiers(
     Args:
         session: Reused by the webhooks: a ``guarded_session`` (see WebhookNotifier).
         redactor: Learns every target's secrets.
+        threads: Where slack-bot targets keep each ad's thread (the state store); None
+            posts every event alone (``notify-test``).
+        now: Unix time, for slack-bot threads.
 
     Returns:
         Notifiers by their outbox key, and the notifiers of each route by route name.
@@ -47,6 +56,7 @@ def build_notifiers(
     """
     from monitor.notify.apprise import AppriseNotifier
     from monitor.notify.plugins import load_notifier
+    from monitor.notify.slack import SlackBotNotifier
     from monitor.notify.webhook import WebhookNotifier
 
     timeout_s = config.monitor.send_timeout_s
@@ -69,6 +79,18 @@ def build_notifiers(
                     redactor=redactor,
                 )
                 for hook in route.webhooks
+            ),
+            *(
+                SlackBotNotifier(
+                    bot.token.reveal(),
+                    bot.channel,
+                    base_url=bot.base_url,
+                    threads=threads,
+                    timeout_s=timeout_s,
+                    now=now,
+                    redactor=redactor,
+                )
+                for bot in route.slack_bots
             ),
             *(load_notifier(p.kind, p.options, timeout_s=timeout_s) for p in route.plugins),
         ]

@@ -6,6 +6,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,47 @@ async def test_version_7_gains_the_spend_figures_and_keeps_its_rows(tmp_path: Pa
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_the_previous_version_gains_slack_threads_and_keeps_its_rows(
+    backend: str, tmp_path: Path
+) -> None:
+    """A database one version back (SQLite 8, PostgreSQL 7) gains ``slack_threads`` and
+    keeps what it held; a thread is written, replaced by a new root and read back."""
+    from monitor.store import SlackThread
+
+    if backend == "postgres" and PG_URL is None:
+        pytest.skip(PG_SKIP)
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            path = tmp_path / "state.db"
+            with sqlite3.connect(path) as conn:
+                for statements in MIGRATIONS[:-1]:
+                    for sql in statements:
+                        conn.execute(sql)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+                conn.execute("""INSERT INTO snapshots VALUES ('acc', 'ad', '["status"]', 1)""")
+            conn.close()
+            store = await open_store(path)
+        else:
+            import psycopg
+
+            from monitor.store import _pg_schema
+            from monitor.store.postgres import open_postgres
+
+            url = stack.enter_context(pg_schema(f"t_prev_{secrets.token_hex(6)}"))
+            with psycopg.connect(url, autocommit=True) as pg:
+                _pg_schema.migrate(pg, "test", target=_pg_schema.SCHEMA_VERSION - 1)
+                pg.execute("""INSERT INTO snapshots VALUES ('acc', 'ad', '["status"]', 1)""")
+            store = await open_postgres(url)
+        try:
+            assert (await store.snapshot_info("acc", Kind.AD)).fields == ("status",)
+            assert await store.slack_thread("slack-bot:k", "acc", "1") is None
+            first = SlackThread("slack-bot:k", "acc", "1", "C1", "1.000001", False, 5.0, 5.0, "a")
+            await store.save_slack_thread(first)
+            newer = SlackThread("slack-bot:k", "acc", "1", "C1", "9.000009", True, 7.0, 8.0, "b")
+            await store.save_slack_thread(newer)
+            assert await store.slack_thread("slack-bot:k", "acc", "1") == newer
+        finally:
+            await store.close()

@@ -20,6 +20,7 @@ from monitor.config.fields import (
     duration_or_zero,
     parse_duration,
 )
+from monitor.config.slack import parse_slack_bots
 from monitor.config.types import PluginTarget, Route, Secret, Template, WebhookTarget
 
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -49,6 +50,7 @@ def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
             apprise=r.get("apprise", (), lambda v: tuple(Secret(u) for u in _str_list()(v))),
             accounts=r.get("accounts", (), _str_list(_account_id)),
             webhooks=r.get("webhooks", (), _webhooks),
+            slack_bots=r.get("slack-bot", (), parse_slack_bots),
             campaigns=r.get("campaigns", (), _str_list(_digits)),
             fields=r.get("fields", (), _str_list()),
             when=r.get("when", {}, _when),
@@ -62,8 +64,10 @@ def _parse_routes(value: Any, problems: list[str]) -> tuple[Route, ...]:
             allow_link_local=r.get("allow_link_local", False, _bool),
             plugins=_plugin_targets(r),
         )
-        if not (route.apprise or route.webhooks or route.plugins):
-            r.problem("apprise", "a route needs at least one target (apprise, webhooks, ...)")
+        if not (route.apprise or route.webhooks or route.slack_bots or route.plugins):
+            r.problem(
+                "apprise", "a route needs at least one target (apprise, webhooks, slack-bot, ...)"
+            )
         if route.allow_link_local:
             # The route's opt-in covers its webhooks, which check again at every send.
             hooks = tuple(replace(h, allow_link_local=True) for h in route.webhooks)
@@ -192,6 +196,7 @@ _ROUTE_KEYS: Final = frozenset(
         "apprise",
         "accounts",
         "webhooks",
+        "slack-bot",
         "campaigns",
         "fields",
         "when",

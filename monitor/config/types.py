@@ -100,6 +100,21 @@ class WebhookTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class SlackBotTarget:
+    """One ``slack-bot = [{ token = ..., channel = ... }]`` entry of a route.
+
+    Attributes:
+        token: The bot token (``xoxb-...``), needing the ``chat:write`` scope.
+        channel: Where roots are posted: a channel id or ``#name`` the bot is in.
+        base_url: Slack's Web API (``https://slack.com/api/`` unless set).
+    """
+
+    token: Secret
+    channel: str
+    base_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class PluginTarget:
     """A target of a third-party notifier kind, registered as a ``pinmon.notifiers``
     entry point and configured from a route key of its name: ``myqueue = [{...}]``."""
@@ -132,6 +147,7 @@ class Route:
     apprise: tuple[Secret, ...] = ()
     accounts: tuple[str, ...] = ()
     webhooks: tuple[WebhookTarget, ...] = ()
+    slack_bots: tuple[SlackBotTarget, ...] = ()
     plugins: tuple[PluginTarget, ...] = ()
     campaigns: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()

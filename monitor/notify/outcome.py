@@ -49,12 +49,15 @@ class Fault(StrEnum):
             address (the next attempt resolves it again).
         BROKEN: The request failed in flight, or the notifier itself did.
         UNSENDABLE: Nothing a retry could change: the URL or the message itself.
+        REVOKED: The target answered that our credentials or its destination are no
+            more (Slack's ``invalid_auth``, ``channel_not_found``): like a 410 Gone.
     """
 
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
     BROKEN = "broken"
     UNSENDABLE = "unsendable"
+    REVOKED = "revoked"
 
 
 #: Answers that say "not now" rather than "never" (every 5xx is one too): the same
@@ -93,11 +96,14 @@ def classify(
 
     Returns:
         ``2xx`` sent; ``410`` disable; ``408``/``425``/``429``/``5xx`` retry; any other
-        status permanent. Without a status: ``UNSENDABLE`` permanent, anything else retry.
+        status permanent. Without a status: ``UNSENDABLE`` permanent, ``REVOKED``
+        disable, anything else retry.
     """
     if status is None:
         if fault is Fault.UNSENDABLE:
             return Verdict(Outcome.PERMANENT)
+        if fault is Fault.REVOKED:
+            return Verdict(Outcome.DISABLE)
         return Verdict(Outcome.RETRY, retry_after_s)
     if 200 <= status < 300:
         return Verdict(Outcome.SENT)

@@ -39,7 +39,18 @@ from monitor.render.words import (
     value_text,
 )
 
-__all__ = ["MARKDOWN", "Dialect", "ads_manager_url", "bare", "level", "reason_text", "render"]
+__all__ = [
+    "MARKDOWN",
+    "Dialect",
+    "ads_manager_url",
+    "bare",
+    "entity_name",
+    "level",
+    "reason_codes",
+    "reason_text",
+    "render",
+    "shows_reasons",
+]
 
 _NO_NAMES: Final[Mapping[str, str]] = MappingProxyType({})
 _STATE_FIELDS: Final = ("status", "review_status", "summary_status")
@@ -129,7 +140,8 @@ def bare(events: Sequence[Event]) -> Message:
     return Message("", "", worst, tuple(e.id for e in events), tuple(events))
 
 
-def _name(event: Event) -> str:
+def entity_name(event: Event) -> str:
+    """The entity's name as shown, or "unnamed ad <id>" when it has none."""
     if event.name and event.name.strip():
         return event.name.strip()
     return f"unnamed {event.entity.replace('_', ' ')} {event.entity_id}"
@@ -140,7 +152,7 @@ def _account(account_id: str, names: Mapping[str, str]) -> str:
 
 
 def _title(event: Event, d: Dialect) -> str:
-    return f"{outcome(event).headline(event.entity)}: {d.title_text(_name(event))}"
+    return f"{outcome(event).headline(event.entity)}: {d.title_text(entity_name(event))}"
 
 
 def _code(text: str, d: Dialect) -> str:
@@ -158,14 +170,15 @@ def _context(event: Event, names: Mapping[str, str], d: Dialect) -> list[str]:
     return lines
 
 
-def _shows_reasons(event: Event) -> bool:
+def shows_reasons(event: Event) -> bool:
+    """Whether the event is about a rejection that stands: its reasons and fixes are shown."""
     return event.change == Change.REJECTED or (
         event.change != Change.REMOVED and event.state.get("review_status") == "REJECTED"
     )
 
 
 def _change_lines(event: Event, d: Dialect) -> list[str]:
-    hide_reasons = _shows_reasons(event)
+    hide_reasons = shows_reasons(event)
     return [
         f"- {d.text(name)}: {d.text(value_text(c.old))} → {d.text(value_text(c.new))}"
         for name, c in event.changes.items()
@@ -211,7 +224,7 @@ def _links(event: Event) -> str:
 
 def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
     blocks = ["\n".join(_context(event, names, d))]
-    if _shows_reasons(event):
+    if shows_reasons(event):
         why = escape_items(reasons(event), d.body)
         blocks.append(
             "**Why it was rejected:**\n" + "\n".join(f"- {r}" for r in why)
@@ -236,7 +249,7 @@ def _body(event: Event, names: Mapping[str, str], d: Dialect) -> str:
         if state:
             heading = "Last known state" if event.change == Change.REMOVED else "State"
             blocks.append(f"**{heading}:**\n" + "\n".join(state))
-    if _shows_reasons(event):
+    if shows_reasons(event):
         blocks.append(_next_step(d))
     blocks.append(_links(event))
     return "\n\n".join(blocks)
@@ -304,7 +317,7 @@ def _summary(event: Event, d: Dialect) -> str:
         return d.text(page.get("error") or f"answers {page.get('status')}")
     if event.in_review_since is not None:
         return f"in review for {span_text(event.detected_at - event.in_review_since)}"
-    if _shows_reasons(event):
+    if shows_reasons(event):
         why = "; ".join(escape_items(reasons(event), d.body)) or "no reason given"
         if page:
             seen = page.get("error") or f"answers {page.get('status')}"
@@ -318,7 +331,7 @@ def _summary(event: Event, d: Dialect) -> str:
 
 def _item(event: Event, d: Dialect) -> str:
     where = " › ".join(d.text(n) for n in (event.campaign_name, event.ad_group_name) if n)
-    line = f"- {outcome(event).headline(event.entity)}: **{d.text(_name(event))}**"
+    line = f"- {outcome(event).headline(event.entity)}: **{d.text(entity_name(event))}**"
     if where:
         line += f" ({where})"
     summary = _summary(event, d)
@@ -347,7 +360,7 @@ def _digest_body(
     total = total_line(events)
     if total:
         lines += ["", f"**{total}**"]
-    rejected = [e for e in shown if _shows_reasons(e)]
+    rejected = [e for e in shown if shows_reasons(e)]
     # Once per distinct reason, not per ad: twelve ads with a broken landing page need
     # the fix said once. Only the ads shown, so that fitting a channel's limit (fewer
     # items) shrinks this block too.

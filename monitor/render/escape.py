@@ -23,6 +23,9 @@ notifier's side of this is :mod:`monitor.notify.markup`):
   ends the bold early and can leave an entity Telegram refuses to parse. So ``*``,
   word-boundary ``_`` and backticks become look-alikes, and a zero-width space splits
   ``](`` so that no link forms (apprise escapes a lone ``[`` itself, where v1 allows it).
+- Slack's native mrkdwn (the slack-bot target, no apprise in between): ``&``, ``<`` and
+  ``>`` become entities, as Slack's formatting guide asks, and the emphasis characters
+  look-alikes, as above; its text objects are also sent ``verbatim`` (no auto-linking).
 - E-mail (and Telegram ``format=html``): apprise converts the body with Python-Markdown,
   made to honour a backslash before any ASCII punctuation, so ``\\<script>`` arrives as
   ``&lt;script&gt;``.
@@ -82,6 +85,8 @@ class Markup(enum.Enum):
     DISCORD = "discord"
     #: CommonMark that apprise converts to Telegram's legacy Markdown (v1).
     TELEGRAM_V1 = "telegram_v1"
+    #: Slack's own mrkdwn, sent as is (the slack-bot target's Block Kit text objects).
+    MRKDWN = "mrkdwn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +172,25 @@ _RULES: Final[Mapping[Markup, _Rules]] = {
         # Slack quotes a line that starts with &gt;; a soft hyphen before it does not
         # (jsx-slack's finding).
         leading={">": "\u00ad\\>", "#": "\\#"},
+    ),
+    # Native mrkdwn has no backslash escapes: Slack's own rule is to entity-escape "&",
+    # "<" and ">" (then no <!channel>, <@U...> or <url|text> can form), and emphasis and
+    # code characters become look-alikes, as for apprise's conversion above.
+    Markup.MRKDWN: _Rules(
+        always={
+            "&": "&amp;",
+            "<": "&lt;",
+            ">": "&gt;",
+            "*": "\u2217",
+            "`": "\u02cb",
+            "~": "\u223c",
+            **_MENTION,
+        },
+        word_edge={"_": "\u02cd"},
+        leading={">": "\u00ad&gt;"},
+        # pinmon's own [text](url) links are turned into <url|text> for Slack: none
+        # may form from a name.
+        pairs={"](": "]" + _ZWSP},
     ),
     Markup.TELEGRAM_V1: _Rules(
         always={

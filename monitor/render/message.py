@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class Message:
         event_ids: The events this message reports, for the outbox and for logs.
         events: The events themselves, for targets that send structured data (webhooks)
             rather than the rendered text.
+        account_names: Ad account id → name for the accounts of ``events`` (those
+            known), for targets that render the events themselves (Slack's Block Kit).
     """
 
     title: str
@@ -34,3 +37,4 @@ class Message:
     level: Level
     event_ids: tuple[str, ...]
     events: tuple[Event, ...] = ()
+    account_names: Mapping[str, str] = field(default_factory=dict)

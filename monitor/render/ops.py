@@ -32,7 +32,8 @@ _ADVICE: Final = {
     "account_recovered": "Changes made while it was failing are reported now.",
     "account_access_lost": "The token's user no longer has access to this account "
     "(Pinterest answered 403). Restore access or remove it from the config.",
-    "target_disabled": "The target answered 410 Gone; its pending deliveries stopped. "
+    "target_disabled": "The target refused for good (410 Gone, or a revoked token or a "
+    "channel it cannot post in: the reason above); its pending deliveries stopped. "
     "Fix the route, then `pinmon redeliver --failed`.",
     "delivery_dead": "These alerts will not reach that target: its retries ran out or it "
     "refused them. Fix the target, then `pinmon redeliver --failed`; `pinmon deliveries` "

@@ -112,6 +112,25 @@ def spend_table(key: str, real: str, table: str) -> str:
         ){table}"""
 
 
+def slack_tables(t: Types) -> tuple[str, ...]:
+    """SQLite version 9, PostgreSQL 8: each ad's Slack thread per slack-bot target (its
+    root message's ``ts``), so threads survive restarts and are shared by replicas."""
+    return (
+        f"""CREATE TABLE slack_threads (
+            target        {t.key} NOT NULL,
+            account_id    {t.key} NOT NULL,
+            ad_id         {t.key} NOT NULL,
+            channel       TEXT NOT NULL,
+            ts            TEXT NOT NULL,
+            resolved      INTEGER NOT NULL DEFAULT 0,
+            opened_at     {t.real} NOT NULL,
+            updated_at    {t.real} NOT NULL,
+            last_event_id TEXT NOT NULL,
+            PRIMARY KEY (target, account_id, ad_id)
+        ){t.table}""",
+    )
+
+
 def move_kv_rows(db: Db) -> None:
     """Move the reminders, mutes, targets and credentials out of ``kv`` into their tables."""
     rows: dict[str, str] = {}

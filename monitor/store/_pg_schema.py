@@ -19,7 +19,14 @@ if TYPE_CHECKING:
 
 from monitor.errors import StoreError
 from monitor.store._db import Column, Db, Params, Row
-from monitor.store._migrations import Types, move_kv_rows, review_tables, spend_table, tables
+from monitor.store._migrations import (
+    Types,
+    move_kv_rows,
+    review_tables,
+    slack_tables,
+    spend_table,
+    tables,
+)
 
 Conn = psycopg.Connection[Any]
 
@@ -136,6 +143,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     (  # 7: the last spend figures per ad (monitor.analytics), for reminders and restarts.
         spend_table('TEXT COLLATE "C"', "DOUBLE PRECISION", ""),
+    ),
+    (  # 8: each ad's Slack thread per slack-bot target (monitor.notify.slack).
+        *slack_tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
     ),
 )
 

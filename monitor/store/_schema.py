@@ -14,7 +14,14 @@ from typing import Final
 
 from monitor.errors import StoreError
 from monitor.store._db import Column, Db, Params, Row, marks
-from monitor.store._migrations import Types, move_kv_rows, review_tables, spend_table, tables
+from monitor.store._migrations import (
+    Types,
+    move_kv_rows,
+    review_tables,
+    slack_tables,
+    spend_table,
+    tables,
+)
 
 #: ``MIGRATIONS[n]`` takes a database from ``PRAGMA user_version`` n to n + 1. Append only:
 #: a migration that has shipped is never edited, since databases in the field already ran it.
@@ -109,6 +116,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     (  # 8: the last spend figures per ad (monitor.analytics), for reminders and restarts.
         spend_table("TEXT", "REAL", " WITHOUT ROWID"),
+    ),
+    (  # 9: each ad's Slack thread per slack-bot target (monitor.notify.slack).
+        *slack_tables(Types(key="TEXT", real="REAL", blob="BLOB", table=" WITHOUT ROWID")),
     ),
 )
 

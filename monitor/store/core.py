@@ -22,7 +22,17 @@ from monitor.errors import StoreError
 from monitor.events import Event
 from monitor.models import Kind, SnapshotRow, Stored, StoredRow
 from monitor.mutes import Mute, Scope
-from monitor.store import accounts, alerting, board, outbox, reviews, settings, snapshots, spend
+from monitor.store import (
+    accounts,
+    alerting,
+    board,
+    outbox,
+    reviews,
+    settings,
+    snapshots,
+    spend,
+    threads,
+)
 from monitor.store._db import Db, call
 from monitor.store.records import (
     LISTED,
@@ -33,6 +43,7 @@ from monitor.store.records import (
     Delivery,
     Reminder,
     Settlement,
+    SlackThread,
     Snapshot,
     SnapshotInfo,
     StateGroups,
@@ -467,6 +478,16 @@ class Store(ABC):
         """Store ads' spend figures whole (by account and ad), in one transaction."""
         if rows:
             await self._run("save_ad_spend", spend.save_ad_spend, rows)
+
+    # -- Slack threads ------------------------------------------------------------------
+
+    async def slack_thread(self, target: str, account_id: str, ad_id: str) -> SlackThread | None:
+        """The ad's latest Slack thread on a slack-bot target, open or resolved."""
+        return await self._run("slack_thread", threads.slack_thread, target, account_id, ad_id)
+
+    async def save_slack_thread(self, thread: SlackThread) -> None:
+        """Write an ad's Slack thread (by target, account and ad) whole."""
+        await self._run("save_slack_thread", threads.save_slack_thread, thread)
 
     # -- alerting: mutes and reminders ---------------------------------------------------
 

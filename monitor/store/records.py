@@ -167,6 +167,32 @@ class AdSpend:
 
 
 @dataclass(frozen=True, slots=True)
+class SlackThread:
+    """One ad's Slack thread on one slack-bot target (see monitor.notify.slack).
+
+    Attributes:
+        target: The target's outbox key.
+        channel: The channel id Slack answered with (``chat.update`` needs the id).
+        ts: The root message's ``ts``: its id, and the ``thread_ts`` of every reply.
+        resolved: Whether the approval that ended it has edited the root.
+        opened_at: When the root was posted.
+        updated_at: When the thread was last written to.
+        last_event_id: The last event posted to it, so that a delivery resent after a
+            crash (Slack had it, the outbox did not know yet) is not posted twice.
+    """
+
+    target: str
+    account_id: str
+    ad_id: str
+    channel: str
+    ts: str
+    resolved: bool
+    opened_at: float
+    updated_at: float
+    last_event_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     """Bookkeeping per account for `pinmon status` and health."""
 
