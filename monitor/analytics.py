@@ -190,6 +190,7 @@ class SpendFigures:
         report = Report()
         currency: str | None = None
         error: str | None = None
+        answered, _ = self._client.answers
         with anyio.move_on_after(wait) as scope:
             try:
                 currency = await self._account_currency(account_id)
@@ -207,6 +208,11 @@ class SpendFigures:
                 error = "analytics rate-limited (429)"
             elif budget is not None and budget.held_back > held:
                 error = "analytics budget spent"
+            elif (latest := self._client.answers)[0] > answered and not (
+                200 <= (latest[1] or 0) < 300
+            ):
+                # Cut short while retrying a failed answer: failing, not merely slow.
+                error = f"analytics failing ({latest[1]})"
             else:
                 error = f"analytics slow: no figures within {wait:g} s"
         if error is not None:

@@ -131,6 +131,11 @@ class AnalyticsClient:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
 
+    @property
+    def answers(self) -> tuple[int, int | None]:
+        """(responses so far, the latest one's status): what a wait cut short was on."""
+        return self._transport.responses, self._transport.last_status
+
     async def daily(
         self, account_id: str, ad_ids: Sequence[str], *, start: date, end: date
     ) -> AsyncIterator[Report]:

@@ -87,6 +87,10 @@ class Transport:
             total=retry.total_timeout_s, sock_connect=retry.connect_timeout_s
         )
         self.rate_limit: RateLimit | None = None
+        #: Responses so far and the status of the latest: what a caller that gave up
+        #: waiting (monitor.analytics) says it was waiting on.
+        self.responses = 0
+        self.last_status: int | None = None
         # (server's Date, local clock when it arrived) of the latest answer that had one.
         self._server_date: tuple[float, float] | None = None
         self._date_seen: str | None = None
@@ -249,6 +253,8 @@ class Transport:
         duration_s = time.monotonic() - started
         self._note_date(response.headers.get("Date"))
         status = response.status
+        self.responses += 1
+        self.last_status = status
         request_id = response.headers.get("x-pinterest-rid")
         log.debug(
             "api.request",
