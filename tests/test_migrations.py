@@ -63,7 +63,8 @@ async def test_version_2_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
         )
     finally:
         await store.close()
-    assert {"deliveries_due_target", "entities_by_number"} <= _indexes(path)
+    assert {"deliveries_due_target", "entities_by_hash"} <= _indexes(path)
+    assert "entities_by_number" not in _indexes(path)  # replaced by entities_by_hash (8)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
