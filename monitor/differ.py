@@ -145,23 +145,24 @@ class AccountDiff:
 
     def wanted(
         self, items: Sequence[msgspec.Raw], row: type[Row], stored: Sequence[StoredRow]
-    ) -> list[str]:
-        """The ids of ``stored`` whose whole state :meth:`feed_page` will read for this
-        page (call it before, with the same arguments): the stored entities where
+    ) -> list[int]:
+        """The positions in ``stored`` whose whole state :meth:`feed_page` will read for
+        this page (call it before, with the same arguments): the stored entities where
         the item at the same position has other bytes, or every one of the range when
         the page is not aligned with it. The other rows may be the store's hot read
         (:data:`~monitor.models.ROW_REV` -1: id, flag and hash only).
         """
         digests = [xxh3_64_intdigest(raw) >> 1 for raw in items]
         self._hashed[id(items)] = (items, digests)
-        everything = [r[0] for r in stored]
         if not self._same_fields:
-            return everything
-        live = stored
+            return list(range(len(stored)))
+        live: Sequence[StoredRow] = stored
+        at: Sequence[int] = range(len(stored))  # where each live row sits in stored
         if len(live) != len(items):
-            live = [r for r in stored if not r[ROW_REMOVED]]
+            at = [i for i, r in enumerate(stored) if not r[ROW_REMOVED]]
+            live = [stored[i] for i in at]
             if len(live) != len(items):
-                return everything
+                return list(range(len(stored)))
         held = list(map(_row_hash, live))
         if digests == held:
             return []
@@ -171,10 +172,10 @@ class AccountDiff:
             try:
                 parsed = decode(items[i])
             except msgspec.MsgspecError:
-                return everything
+                return list(range(len(stored)))
             if parsed.id != live[i][0] or live[i][ROW_REMOVED]:
-                return everything
-            out.append(parsed.id)
+                return list(range(len(stored)))
+            out.append(at[i])
         return out
 
     def _aligned(

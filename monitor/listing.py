@@ -9,14 +9,14 @@ that ignores the order) reads the snapshot in one query.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Final
 
 import msgspec
 
 from monitor.differ import AccountDiff, DiffContext, OrderError, id_key
 from monitor.evidence import usable_id
-from monitor.models import Kind, Row, StoredRow, as_row, from_row
+from monitor.models import ROW_REV, Kind, Row, StoredRow, as_row, from_row
 from monitor.pinterest import PinterestClient
 from monitor.store import StateStore
 from monitor.summary import summary_counts
@@ -115,7 +115,7 @@ class _Loader:
 
     def __init__(self, diff: AccountDiff, store: StateStore, ctx: DiffContext, row: type[Row]):
         self._diff, self._store, self._ctx, self._row = diff, store, ctx, row
-        self._held: list[tuple[Sequence[msgspec.Raw], list[StoredRow], list[str]]] = []
+        self._held: list[tuple[Sequence[msgspec.Raw], list[StoredRow], list[int]]] = []
         self._ids = 0
 
     async def feed(self, page: Sequence[msgspec.Raw], stored: list[StoredRow]) -> None:
@@ -132,12 +132,10 @@ class _Loader:
     async def flush(self) -> None:
         """Load what the held pages need, and diff them in their order."""
         held, self._held, self._ids = self._held, [], 0
-        ids = [i for _, _, wanted in held for i in wanted]
+        ids = [stored[i][0] for _, stored, wanted in held for i in wanted]
         states = await self.states(ids) if ids else {}
         for page, stored, wanted in held:
-            if wanted:
-                stored = _filled(stored, states, set(wanted))
-            self._diff.feed_page(page, self._row, stored)
+            self._diff.feed_page(page, self._row, _filled(stored, wanted, states))
 
     async def states(self, ids: list[str]) -> dict[str, StoredRow]:
         """The whole stored rows of these ids."""
@@ -146,12 +144,22 @@ class _Loader:
 
 
 def _filled(
-    stored: list[StoredRow], states: dict[str, StoredRow], wanted: Collection[str]
+    stored: list[StoredRow], wanted: Sequence[int], states: dict[str, StoredRow]
 ) -> list[StoredRow]:
-    """``stored`` with the ``wanted`` rows' whole states in place of their hot rows."""
-    # A wanted row gone between the two reads (nothing deletes entities; a race at most)
-    # is left out: its entity then reads as not stored, which is what it has become.
-    return [states.get(r[0], r) for r in stored if r[0] in states or r[0] not in wanted]
+    """``stored`` with the whole states of the rows at the ``wanted`` positions."""
+    out = list(stored)
+    gone = False
+    for i in wanted:
+        state = states.get(stored[i][0])
+        if state is None:
+            gone = True
+        else:
+            out[i] = state
+    if gone:
+        # A wanted row gone between the two reads (nothing deletes entities; a race at
+        # most) is left out: its entity then reads as not stored, what it has become.
+        out = [r for r in out if r[ROW_REV] >= 0 or r[0] in states]
+    return out
 
 
 async def diff_in_order(
@@ -197,9 +205,8 @@ async def diff_in_order(
     # listing is what decides; finish() is only reached when it completed).
     if not empty:
         async for rows in ahead.rest():
-            ids = [r[0] for r in rows]
-            states = await loader.states(ids)
-            diff.add_stored(from_row(r) for r in _filled(rows, states, set(ids)))
+            states = await loader.states([r[0] for r in rows])
+            diff.add_stored(from_row(r) for r in _filled(rows, range(len(rows)), states))
     return diff
 
 

@@ -307,8 +307,8 @@ def paged(
             diff.feed_page(page, RAW_AD, [as_row(*kv) for kv in in_range])
         else:
             rows = [hot(*kv) for kv in in_range]
-            wanted = set(diff.wanted(page, RAW_AD, rows))
-            rows = [as_row(r[0], states[r[0]]) if r[0] in wanted else r for r in rows]
+            for i in diff.wanted(page, RAW_AD, rows):
+                rows[i] = as_row(rows[i][0], states[rows[i][0]])
             diff.feed_page(page, RAW_AD, rows)
         after = upto
     diff.add_stored(kv for kv in stored if after is None or (len(kv[0]), kv[0]) > (len(after), after))
@@ -350,16 +350,20 @@ def test_an_ad_repeated_across_a_page_boundary_counts_once() -> None:
 
 
 def test_a_steady_page_wants_only_the_states_whose_bytes_changed() -> None:
-    """Of a page aligned with its range, only the rejected ad's whole state is wanted; a
-    page with an ad added (not aligned) wants the whole range; an unchanged page, none."""
+    """Of a page aligned with its range, only the rejected ad's whole state is wanted (by
+    its position in the range, tombstones counted); a page with an ad added (not
+    aligned) wants the whole range; an unchanged page, none."""
     stored = stored_range(raw("1"), raw("2"), raw("3"))
     ctx = DiffContext("549755885175", Kind.AD, AD_FIELDS, AD_FIELDS, 1.0)
     rows = [hot(*kv) for kv in stored]
     diff = AccountDiff(ctx, {})
-    assert diff.wanted([raw("1"), raw("2", **REJECTED), raw("3")], RAW_AD, rows) == ["2"]
+    assert diff.wanted([raw("1"), raw("2", **REJECTED), raw("3")], RAW_AD, rows) == [1]
     assert diff.wanted([raw("1"), raw("2"), raw("3")], RAW_AD, rows) == []
     added = [raw("1"), raw("2"), raw("25"), raw("3")]
-    assert diff.wanted(added, RAW_AD, rows) == ["1", "2", "3"]
+    assert diff.wanted(added, RAW_AD, rows) == [0, 1, 2]
+    gone = msgspec.structs.replace(stored[0][1], removed=True)
+    with_tombstone = [hot("0", gone), *rows]
+    assert diff.wanted([raw("1"), raw("2"), raw("3", **REJECTED)], RAW_AD, with_tombstone) == [3]
 
 
 def test_a_hot_row_never_stands_in_for_a_stored_state() -> None:

@@ -217,6 +217,10 @@ def main() -> None:
             child(pinmon, folder)  # the baselines: both pollers start from a full state
             child(naive, folder)
             ids = ad_ids(base_url)
+            # And one steady cycle of pinmon's, unmeasured: the first after a baseline does
+            # once what no later one does (the review clock seeds every stored ad in review).
+            reject_some(base_url, 0.01, ids, rng)
+            child(pinmon, folder)
             figures: dict[str, list[float]] = {"floor": [], "naive": [], "pinmon": []}
             for _ in range(args.rounds):
                 reject_some(base_url, 0.01, ids, rng)
