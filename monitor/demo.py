@@ -114,9 +114,7 @@ async def run_demo(
             with tempfile.TemporaryDirectory(prefix="pinmon-demo-") as folder:
                 config = load_config(
                     _write_config(
-                        Path(folder),
-                        base_url=sim.base_url,
-                        sink_port=terminal.port,
+                        Path(folder), base_url=sim.base_url, sink_port=terminal.port,
                         interval_s=interval_s,
                     )
                 )

@@ -15,28 +15,13 @@ from xxhash import xxh3_64_intdigest
 from monitor.compare import DiffContext, DiffResult, EntityComparer
 from monitor.errors import ListingError
 from monitor.evidence import BadItem, excerpt, usable_id
-from monitor.models import (
-    ROW_HASH,
-    ROW_REMOVED,
-    ROW_REV,
-    Row,
-    SnapshotRow,
-    Stored,
-    StoredRow,
-    from_row,
-)
+from monitor.models import ROW_HASH, ROW_REMOVED, Row, SnapshotRow, Stored, StoredRow, from_row
 
 #: A range row's raw hash (C-level, for mapping over a page's worth).
 _row_hash = itemgetter(ROW_HASH)
 
 __all__ = ["AccountDiff", "DiffContext", "DiffResult", "OrderError", "diff_listing", "id_key"]
 
-
-def _loaded(row: StoredRow) -> tuple[str, Stored]:
-    """A range row made a Stored; it must carry its state (see :meth:`AccountDiff.wanted`)."""
-    if row[ROW_REV] < 0:
-        raise RuntimeError(f"stored state of {row[0]} was not loaded (see AccountDiff.wanted)")
-    return from_row(row)
 
 
 class OrderError(ListingError):
@@ -78,8 +63,6 @@ class AccountDiff:
         self._ctx = ctx
         self._stored = stored
         self._decode_row: Callable[[bytes], Row] | None = None
-        # Pages hashed by wanted(), until feed_page takes them: id -> (page, hashes).
-        self._hashed: dict[int, tuple[Sequence[msgspec.Raw], list[int]]] = {}
         self._hash = 0  # raw hash of the item being diffed (0: unknown)
         self._seen: set[str] = set()  # only without streaming: the order does not dedupe
         self._count = 0
@@ -132,51 +115,10 @@ class AccountDiff:
         """
         decode = self._decoder(row)
         self._page += 1
-        digests = self._digests(items)
+        digests = [xxh3_64_intdigest(raw) >> 1 for raw in items]  # 63 bits: a SQL integer
         if not (self._same_fields and self._aligned(items, digests, stored, decode)):
-            self._walk(items, digests, [_loaded(r) for r in stored], decode)
+            self._walk(items, digests, [from_row(r) for r in stored], decode)
         self._result.seen = self._count
-
-    def _digests(self, items: Sequence[msgspec.Raw]) -> list[int]:
-        hashed = self._hashed.pop(id(items), None)
-        if hashed is not None and hashed[0] is items:
-            return hashed[1]  # hashed by wanted()
-        return [xxh3_64_intdigest(raw) >> 1 for raw in items]  # 63 bits: a SQL integer
-
-    def wanted(
-        self, items: Sequence[msgspec.Raw], row: type[Row], stored: Sequence[StoredRow]
-    ) -> list[int]:
-        """The positions in ``stored`` whose whole state :meth:`feed_page` will read for
-        this page (call it before, with the same arguments): the stored entities where
-        the item at the same position has other bytes, or every one of the range when
-        the page is not aligned with it. The other rows may be the store's hot read
-        (:data:`~monitor.models.ROW_REV` -1: id, flag and hash only).
-        """
-        digests = [xxh3_64_intdigest(raw) >> 1 for raw in items]
-        self._hashed[id(items)] = (items, digests)
-        if not self._same_fields:
-            return list(range(len(stored)))
-        live: Sequence[StoredRow] = stored
-        at: Sequence[int] = range(len(stored))  # where each live row sits in stored
-        if len(live) != len(items):
-            at = [i for i, r in enumerate(stored) if not r[ROW_REMOVED]]
-            live = [stored[i] for i in at]
-            if len(live) != len(items):
-                return list(range(len(stored)))
-        held = list(map(_row_hash, live))
-        if digests == held:
-            return []
-        decode = self._decoder(row)
-        out = []
-        for i in [i for i, (d, h) in enumerate(zip(digests, held, strict=True)) if d != h]:
-            try:
-                parsed = decode(items[i])
-            except msgspec.MsgspecError:
-                return list(range(len(stored)))
-            if parsed.id != live[i][0] or live[i][ROW_REMOVED]:
-                return list(range(len(stored)))
-            out.append(at[i])
-        return out
 
     def _aligned(
         self,
@@ -211,7 +153,7 @@ class AccountDiff:
             self._hash = digests[i]
             self._count += 1
             self._compare.hash = digests[i]
-            self._compare.compare(parsed, _loaded(stored[i])[1])
+            self._compare.compare(parsed, from_row(stored[i])[1])
         self._hash = 0
         if stored:
             self._last_id = stored[-1][0]

@@ -16,7 +16,7 @@ import msgspec
 
 from monitor.differ import AccountDiff, DiffContext, OrderError, id_key
 from monitor.evidence import usable_id
-from monitor.models import ROW_REV, Kind, Row, StoredRow, as_row, from_row
+from monitor.models import Kind, Row, StoredRow, from_row
 from monitor.pinterest import PinterestClient
 from monitor.store import StateStore
 from monitor.summary import summary_counts
@@ -102,66 +102,6 @@ class _StoredAhead:
             yield rows
 
 
-#: Pages whose whole stored states are loaded together (one query, one worker-thread
-#: hop), and how many ids make a load worth doing before that many pages are in.
-_LOAD_PAGES: Final = 20
-_LOAD_IDS: Final = 500
-
-
-class _Loader:
-    """Pages held back until the whole states their diff reads are loaded, a batch of
-    pages at a time: the range rows are the store's hot read (id, flag and hash), and a
-    steady page needs the state of the ~1% of its ads whose bytes changed."""
-
-    def __init__(self, diff: AccountDiff, store: StateStore, ctx: DiffContext, row: type[Row]):
-        self._diff, self._store, self._ctx, self._row = diff, store, ctx, row
-        self._held: list[tuple[Sequence[msgspec.Raw], list[StoredRow], list[int]]] = []
-        self._ids = 0
-
-    async def feed(self, page: Sequence[msgspec.Raw], stored: list[StoredRow]) -> None:
-        """Diff ``page`` against ``stored`` (its range's hot rows), now or in a batch."""
-        wanted = self._diff.wanted(page, self._row, stored) if stored else []
-        if not wanted and not self._held:
-            self._diff.feed_page(page, self._row, stored)
-            return
-        self._held.append((page, stored, wanted))
-        self._ids += len(wanted)
-        if len(self._held) >= _LOAD_PAGES or self._ids >= _LOAD_IDS:
-            await self.flush()
-
-    async def flush(self) -> None:
-        """Load what the held pages need, and diff them in their order."""
-        held, self._held, self._ids = self._held, [], 0
-        ids = [stored[i][0] for _, stored, wanted in held for i in wanted]
-        states = await self.states(ids) if ids else {}
-        for page, stored, wanted in held:
-            self._diff.feed_page(page, self._row, _filled(stored, wanted, states))
-
-    async def states(self, ids: list[str]) -> dict[str, StoredRow]:
-        """The whole stored rows of these ids."""
-        found = await self._store.load_entities(self._ctx.account_id, self._ctx.kind, ids)
-        return {entity_id: as_row(entity_id, stored) for entity_id, stored in found.items()}
-
-
-def _filled(
-    stored: list[StoredRow], wanted: Sequence[int], states: dict[str, StoredRow]
-) -> list[StoredRow]:
-    """``stored`` with the whole states of the rows at the ``wanted`` positions."""
-    out = list(stored)
-    gone = False
-    for i in wanted:
-        state = states.get(stored[i][0])
-        if state is None:
-            gone = True
-        else:
-            out[i] = state
-    if gone:
-        # A wanted row gone between the two reads (nothing deletes entities; a race at
-        # most) is left out: its entity then reads as not stored, what it has become.
-        out = [r for r in out if r[ROW_REV] >= 0 or r[0] in states]
-    return out
-
-
 async def diff_in_order(
     ctx: DiffContext,
     client: PinterestClient,
@@ -173,7 +113,7 @@ async def diff_in_order(
     empty: bool = False,
 ) -> AccountDiff:
     """Stream the listing in ascending id order against the stored entities of each
-    page's id range: memory holds a few pages and a chunk of stored rows, not the account.
+    page's id range: memory holds a page and a chunk of stored rows, not the account.
 
     Raises:
         OrderError: the listing was not in ascending id order (use :func:`diff_whole`).
@@ -181,7 +121,6 @@ async def diff_in_order(
     account_id, kind = ctx.account_id, ctx.kind
     diff = AccountDiff(ctx, {})
     ahead = _StoredAhead(store, account_id, kind, lengths)
-    loader = _Loader(diff, store, ctx, row)
     after: str | None = None
     async for page in client.list_entities_raw(
         kind, account_id, entity_statuses=statuses, order="ASCENDING"
@@ -190,23 +129,21 @@ async def diff_in_order(
             continue
         upto = last_id(page)
         if upto is None:
-            await loader.feed(page, [])  # nothing usable: reported, and no range moves
+            diff.feed_page(page, row, [])  # nothing usable: reported, and no range moves
             continue
         if after is not None and id_key(upto) <= id_key(after):
             raise OrderError(f"page ending at {upto} does not follow {after}")
-        await loader.feed(page, [] if empty else await ahead.upto(upto))
+        diff.feed_page(page, row, [] if empty else await ahead.upto(upto))
         after = upto
         if ctx.baseline and not ctx.report_existing and len(diff.pending_rows) >= CHUNK:
             # A first cycle over a big account writes as it goes, so its memory
             # does not hold every row; it reports nothing, so nothing is at stake.
             await store.write_rows(account_id, kind, diff.take_rows())
-    await loader.flush()
     # Stored entities past the last page were not listed: removed (a complete
     # listing is what decides; finish() is only reached when it completed).
     if not empty:
         async for rows in ahead.rest():
-            states = await loader.states([r[0] for r in rows])
-            diff.add_stored(from_row(r) for r in _filled(rows, range(len(rows)), states))
+            diff.add_stored(from_row(r) for r in rows)
     return diff
 
 

@@ -145,10 +145,6 @@ class Stored(msgspec.Struct, frozen=True, gc=False):
 #: 200,000 of these and needs the full state of only the ~1% whose bytes changed, so the
 #: hot path compares the tuples' hashes and builds a Stored only for those.
 StoredRow: TypeAlias = tuple[str, "int | None", int, bytes, "bool | int", int]
-#: Where the revision sits in a :data:`StoredRow`: -1 in a range row that carries only the
-#: id, the tombstone flag and the raw hash (the store's hot read), whose state is loaded
-#: by id when it is needed.
-ROW_REV: Final = 2
 #: Where the raw hash sits in a :data:`StoredRow`.
 ROW_HASH: Final = 5
 #: Where the tombstone flag sits in a :data:`StoredRow`.

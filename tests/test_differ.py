@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from monitor.differ import AccountDiff, DiffContext, DiffResult, diff_listing
-from monitor.models import DEFAULT_WATCHED, Kind, Row, Stored, StoredRow, as_row, row_type
+from monitor.models import DEFAULT_WATCHED, Kind, Row, Stored, as_row, row_type
 
 AD = row_type(Kind.AD, DEFAULT_WATCHED[Kind.AD])
 AD_NAME = row_type(Kind.AD, (*DEFAULT_WATCHED[Kind.AD], "name", "destination_url"))
@@ -282,20 +282,10 @@ def stored_range(*items: msgspec.Raw) -> list[tuple[str, Stored]]:
     return sorted(((r.entity_id, r.stored) for r in rows), key=lambda kv: (len(kv[0]), kv[0]))
 
 
-def hot(entity_id: str, stored: Stored) -> StoredRow:
-    """A range row as the store's hot read returns it: id, tombstone flag and hash only."""
-    return (entity_id, None, -1, None, stored.removed, -1 if stored.removed else stored.raw_hash)  # type: ignore[return-value]
-
-
-def paged(
-    stored: list[tuple[str, Stored]], pages: list[list[msgspec.Raw]], *, whole: bool = False
-) -> DiffResult:
-    """Feed pages with their stored ranges as the poller does, then the tail: each range
-    as hot rows, with the whole states of the ids ``wanted`` names in their place
-    (``whole``: every range row whole, the differ's other form)."""
+def paged(stored: list[tuple[str, Stored]], pages: list[list[msgspec.Raw]]) -> DiffResult:
+    """Feed pages with their stored ranges as the poller does, then the tail."""
     ctx = DiffContext("549755885175", Kind.AD, AD_FIELDS, AD_FIELDS, 1.0)
     diff = AccountDiff(ctx, {})
-    states = dict(stored)
     after: str | None = None
     for page in pages:
         upto = msgspec.json.decode(page[-1])["id"]
@@ -303,13 +293,7 @@ def paged(
         in_range = [kv for kv in stored
                     if (after is None or (len(kv[0]), kv[0]) > (len(after), after))
                     and (len(kv[0]), kv[0]) <= key]
-        if whole:
-            diff.feed_page(page, RAW_AD, [as_row(*kv) for kv in in_range])
-        else:
-            rows = [hot(*kv) for kv in in_range]
-            for i in diff.wanted(page, RAW_AD, rows):
-                rows[i] = as_row(rows[i][0], states[rows[i][0]])
-            diff.feed_page(page, RAW_AD, rows)
+        diff.feed_page(page, RAW_AD, [as_row(*kv) for kv in in_range])
         after = upto
     diff.add_stored(kv for kv in stored if after is None or (len(kv[0]), kv[0]) > (len(after), after))
     return diff.finish(complete=True)
@@ -349,40 +333,11 @@ def test_an_ad_repeated_across_a_page_boundary_counts_once() -> None:
     assert [e.type for e in result.events] == ["ad.status_changed"]
 
 
-def test_a_steady_page_wants_only_the_states_whose_bytes_changed() -> None:
-    """Of a page aligned with its range, only the rejected ad's whole state is wanted (by
-    its position in the range, tombstones counted); a page with an ad added (not
-    aligned) wants the whole range; an unchanged page, none."""
-    stored = stored_range(raw("1"), raw("2"), raw("3"))
-    ctx = DiffContext("549755885175", Kind.AD, AD_FIELDS, AD_FIELDS, 1.0)
-    rows = [hot(*kv) for kv in stored]
-    diff = AccountDiff(ctx, {})
-    assert diff.wanted([raw("1"), raw("2", **REJECTED), raw("3")], RAW_AD, rows) == [1]
-    assert diff.wanted([raw("1"), raw("2"), raw("3")], RAW_AD, rows) == []
-    added = [raw("1"), raw("2"), raw("25"), raw("3")]
-    assert diff.wanted(added, RAW_AD, rows) == [0, 1, 2]
-    gone = msgspec.structs.replace(stored[0][1], removed=True)
-    with_tombstone = [hot("0", gone), *rows]
-    assert diff.wanted([raw("1"), raw("2"), raw("3", **REJECTED)], RAW_AD, with_tombstone) == [3]
-
-
-def test_a_hot_row_never_stands_in_for_a_stored_state() -> None:
-    """A changed item whose stored state was not loaded fails loudly: it is never diffed
-    against the hot row's placeholders (which would forge a 'created' or a change)."""
-    stored = stored_range(raw("1"), raw("2"))
-    ctx = DiffContext("549755885175", Kind.AD, AD_FIELDS, AD_FIELDS, 1.0)
-    diff = AccountDiff(ctx, {})
-    with pytest.raises(RuntimeError, match="not loaded"):
-        diff.feed_page([raw("1"), raw("2", **REJECTED)], RAW_AD, [hot(*kv) for kv in stored])
-
-
-@pytest.mark.parametrize("whole", [False, True], ids=["hot rows", "whole rows"])
 @pytest.mark.parametrize("seed", range(40))
-def test_paged_diff_matches_the_whole_snapshot_diff(seed: int, whole: bool) -> None:
+def test_paged_diff_matches_the_whole_snapshot_diff(seed: int) -> None:
     """Whatever a listing does to the stored ranges (changes, ads added and gone, tombstones
     listed again, unchanged pages, a page boundary shifting), diffing page by page against
-    the range rows (hot, with the wanted states loaded; or whole) finds exactly what
-    diffing against the whole snapshot finds."""
+    the range rows finds exactly what diffing against the whole snapshot finds."""
     import random
 
     rng = random.Random(seed)
@@ -399,7 +354,7 @@ def test_paged_diff_matches_the_whole_snapshot_diff(seed: int, whole: bool) -> N
             listed.append(raw(str(i)))  # a new ad between stored ones
     size = rng.choice([5, 10, 25])
     pages = [listed[i : i + size] for i in range(0, len(listed), size)]
-    by_pages = paged(stored, pages, whole=whole)
+    by_pages = paged(stored, pages)
     ctx = DiffContext("549755885175", Kind.AD, AD_FIELDS, AD_FIELDS, 1.0)
     whole = AccountDiff(ctx, dict(stored))
     for page in pages:

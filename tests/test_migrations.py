@@ -63,8 +63,7 @@ async def test_version_2_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
         )
     finally:
         await store.close()
-    assert {"deliveries_due_target", "entities_by_hash"} <= _indexes(path)
-    assert "entities_by_number" not in _indexes(path)  # replaced by entities_by_hash (8)
+    assert {"deliveries_due_target", "entities_by_number"} <= _indexes(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
@@ -231,72 +230,3 @@ async def test_version_5_gains_the_review_clock_and_keeps_its_rows(tmp_path: Pat
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
-
-
-# -- SQLite 7 -> 8, PostgreSQL 6 -> 7: the covering index of the cycle's hot range read -----
-
-_ENTITY_ROWS = [("acc", "ad", str(i), 5, 1, b"\x01", b"", i == 12, i * 3) for i in range(10, 14)]
-
-
-async def test_sqlite_7_reads_its_ranges_off_the_covering_index(tmp_path: Path) -> None:
-    """A SQLite file at version 7 gains ``entities_by_hash`` (schema 8), in place of
-    ``entities_by_number``; its stored entities read back, the hot read off that index."""
-    path = tmp_path / "state.db"
-    with sqlite3.connect(path) as conn:
-        for statements in MIGRATIONS[:7]:
-            for sql in statements:
-                conn.execute(sql)
-        conn.execute("PRAGMA user_version = 7")
-        conn.executemany("INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _ENTITY_ROWS)
-    conn.close()
-    store = await open_store(path)
-    try:
-        hot = await store.load_range_rows("acc", Kind.AD, after="10", upto=None, limit=10)
-        assert [(r[0], r[5]) for r in hot] == [("11", 33), ("12", -1), ("13", 39)]
-    finally:
-        await store.close()
-    assert "entities_by_hash" in _indexes(path)
-    assert "entities_by_number" not in _indexes(path)
-    from monitor.store.snapshots import _RANGE_BY_BOUNDS, _ROW_SELECT
-
-    with sqlite3.connect(path) as conn:
-        plan = conn.execute(
-            "EXPLAIN QUERY PLAN " + _RANGE_BY_BOUNDS[(_ROW_SELECT, True, False)],
-            {"a": "acc", "k": "ad", "n": 2, "low": "10", "limit": 10},
-        ).fetchall()
-    conn.close()
-    assert "COVERING INDEX entities_by_hash" in str(plan)
-
-
-@pytest.mark.skipif(PG_URL is None, reason=PG_SKIP)
-async def test_postgres_6_gains_the_covering_index_and_keeps_its_entities() -> None:
-    """A PostgreSQL database at version 6 gains ``entities_by_hash`` (schema 7), in place
-    of ``entities_by_number``, and its stored entities read back through it."""
-    import psycopg
-
-    from monitor.store import _pg_schema
-    from monitor.store.postgres import open_postgres
-
-    with pg_schema(f"t_v6_{secrets.token_hex(6)}") as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            _pg_schema.migrate(conn, "test", target=6)
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO entities VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    _ENTITY_ROWS,
-                )
-        store = await open_postgres(url)
-        try:
-            hot = await store.load_range_rows("acc", Kind.AD, after="10", upto=None, limit=10)
-            assert [(r[0], r[5]) for r in hot] == [("11", 33), ("12", -1), ("13", 39)]
-            whole = await store.load_entities("acc", Kind.AD, ["13"])
-            assert whole == {"13": Stored(5, 1, b"\x01", b"", False, 39)}
-        finally:
-            await store.close()
-        with psycopg.connect(url, autocommit=True) as conn:
-            names = {r[0] for r in conn.execute(
-                "SELECT indexname FROM pg_indexes WHERE tablename = 'entities'"
-                " AND schemaname = current_schema()"
-            )}  # fmt: skip
-        assert "entities_by_hash" in names
-        assert "entities_by_number" not in names

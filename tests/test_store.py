@@ -20,7 +20,6 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
-import msgspec
 import pytest
 
 from monitor.errors import StoreError
@@ -645,27 +644,6 @@ async def test_snapshot_info_and_ranges_in_numeric_id_order(store: StateStore) -
     (_, stored), *_ = await store.load_range("acc", Kind.AD, after="99", upto="100")
     assert stored.raw_hash == 700
     assert await store.load_range("other", Kind.AD, after=None, upto=None) == []
-
-
-async def test_hot_range_rows_carry_ids_flags_and_hashes_only(store: StateStore) -> None:
-    """The cycle's range read gives each entity's id, tombstone flag and raw hash (-1 for a
-    tombstone) in numeric id order, and marks the rest not loaded (rev -1); the whole state
-    of any of them is what load_entities returns."""
-    rows = {
-        "9": Stored(5, 2, b"\x91\xa6ACTIVE", META, False, 90),
-        "10": Stored(6, 3, b"\x91\xa6PAUSED", META, True, 100),
-        "100": Stored(7, 4, b"\x91\xa6ACTIVE", META, False, 2**62),
-    }
-    await commit(store, rows=rows)
-    hot = await store.load_range_rows("acc", Kind.AD, after=None, upto=None, limit=10)
-    assert [(r[0], bool(r[4]), r[5]) for r in hot] == [
-        ("9", False, 90), ("10", True, -1), ("100", False, 2**62)
-    ]  # fmt: skip
-    assert all(r[2] == -1 for r in hot)
-    assert [r[0] for r in await store.load_range_rows("acc", Kind.AD, after="9", upto="10",
-                                                      limit=None, lengths=(1, 3))] == ["10"]  # fmt: skip
-    whole = await store.load_entities("acc", Kind.AD, [r[0] for r in hot])
-    assert whole == {i: msgspec.structs.replace(s, meta=b"") for i, s in rows.items()}
 
 
 async def test_record_successes_in_one_go(store: StateStore) -> None:

@@ -134,14 +134,6 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # entered review) by entity, type and time, without scanning every event.
         "CREATE INDEX events_by_entity ON events (entity_id, type, detected_at)",
     ),
-    (  # 7: a steady cycle reads each stored entity's id, tombstone flag and raw hash in id
-        # order off this index (an index-only scan where the visibility map allows), not
-        # the table's rows. Its keys are entities_by_number's, which it replaces.
-        """CREATE INDEX entities_by_hash
-            ON entities (account_id, kind, length(entity_id), entity_id)
-            INCLUDE (removed, raw_hash)""",
-        "DROP INDEX entities_by_number",
-    ),
 )
 
 #: What a migration does to the data, after its statements: by the version it makes.

@@ -107,14 +107,6 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # entered review) by entity, type and time, without scanning every event.
         "CREATE INDEX events_by_entity ON events (entity_id, type, detected_at)",
     ),
-    (  # 8: a steady cycle reads each stored entity's id, tombstone flag and raw hash in id
-        # order off this covering index, without a seek into the table per row (a third of
-        # a 200,000-ad cycle's CPU went there). It starts with entities_by_number's columns,
-        # so it serves that index's range queries too, and replaces it.
-        "CREATE INDEX entities_by_hash"
-        " ON entities (account_id, kind, length(entity_id), entity_id, removed, raw_hash)",
-        "DROP INDEX entities_by_number",
-    ),
 )
 
 #: What a migration does to the data, after its statements: by the version it makes.

@@ -47,13 +47,9 @@ _ENTITY_SELECT: Final = (
     " WHERE account_id = :a AND kind = :k"
 )
 # The hot path's rows: a tombstone reads with raw hash -1, which no item hashes to (they
-# are 63-bit, >= 0), so a page compares hashes alone, never the flag of each row. Only the
-# id, the flag and the hash are read, all three off the covering index entities_by_hash
-# (no seek into the table per row, and no blob made a Python object): a steady cycle
-# needs the state of the ~1% whose bytes changed, which it loads by id. The other
-# columns read as placeholders (rev -1: not loaded) so that the rows keep one shape.
+# are 63-bit, >= 0), so a page compares hashes alone, never the flag of each row.
 _ROW_SELECT: Final = (
-    "SELECT entity_id, NULL, -1, NULL, removed,"
+    "SELECT entity_id, updated_time, rev, blob, removed,"
     " CASE WHEN removed THEN -1 ELSE raw_hash END FROM entities"
     " WHERE account_id = :a AND kind = :k"
 )
@@ -133,8 +129,7 @@ def load_range_rows(
     limit: int | None,
     lengths: tuple[int, int] | None,
 ) -> list[StoredRow]:
-    """:func:`load_range` as the driver's row tuples with only the id, the tombstone flag and
-    the raw hash read (see :data:`~monitor.models.StoredRow`, :data:`~monitor.models.ROW_REV`)."""
+    """:func:`load_range` as the driver's row tuples (see :data:`~monitor.models.StoredRow`)."""
     return _read_range(db, _ROW_SELECT, account_id, kind, after, upto, limit, lengths)
 
 
