@@ -1,9 +1,11 @@
 """Benchmark: a steady `pinmon run --once` against the cost of reading the bytes, and against
 a naive poller, all measured in the same run, as whole processes (start-up included).
 
-One simulator process serves one generated account (200,000 ads by default). Before each
-measured round 1% of the ads are rejected through the simulator's admin API, then three
-processes list the same account, each measured by the kernel's rusage (user + system CPU):
+One simulator process serves one generated account (200,000 ads by default). pinmon and
+the naive poller take their baselines, and pinmon one steady cycle more (the first after
+a baseline seeds the review clock, once per state file). Before each measured round 1% of
+the ads are rejected through the simulator's admin API, then three processes list the
+same account, each measured by the kernel's rusage (user + system CPU):
 
 - **floor**: reads every page (aiohttp, the bookmark chain) and hashes each ad's raw JSON
   with xxh3: the least any poller that looks at every ad can do;
@@ -14,11 +16,12 @@ processes list the same account, each measured by the kernel's rusage (user + sy
   not produce, so nothing is sent: like the two others, it detects and stores; sending is
   what ``bench_outbox.py`` measures.
 
-    python tests/benchmarks/bench_steady.py [--ads 200000] [--rounds 3] [--profile]
+    python tests/benchmarks/bench_steady.py [--ads 200000] [--rounds 3] [--profile [--top 25]]
 
 Goals (issue #13): pinmon <= 1.5x the floor and <= 0.15x the naive poller at 200,000 ads
-(<= 0.3x at 50,000). ``--profile`` also runs pinmon once under cProfile and prints the
-top of it.
+(<= 0.3x at 50,000). ``--profile`` also runs pinmon once under cProfile, every thread
+on its own CPU clock (the store's worker threads too), and prints the top ``--top``
+entries by own and by cumulative time.
 """
 
 from __future__ import annotations
