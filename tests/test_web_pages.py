@@ -238,3 +238,19 @@ def test_bar_chart_is_escaped_svg_with_whole_number_ticks() -> None:
     assert "style=" not in svg
     assert quantile([5.0, 1.0, 3.0], 0.5) == 3.0
     assert quantile([], 0.9) is None
+
+
+async def test_now_shows_each_rejected_ads_stored_spend(tmp_path: Path) -> None:
+    """The rejected list says what each ad spent in its last 7 days, from the figures
+    ``[analytics]`` stored, and "no figures" where there are none."""
+    from monitor.store import AdSpend
+
+    async with filled(tmp_path) as f, board(f.store) as client:
+        html = await (await client.get("/")).text()
+        rejected = html.split('id="rejected"')[1].split("</table>")[0]
+        assert "Spent, 7 days" in rejected and "no figures" in rejected
+        figures = AdSpend(ACCOUNT, REJECTED, 1_234_560_000, 9, 1, "EUR", "d1", "d7", 5.0)
+        await f.store.save_ad_spend([figures])
+        html = await (await client.get("/")).text()
+        row = html.split(f'id="ad-{REJECTED}"')[1].split("</tr>")[0]
+    assert "1,234.56 EUR" in row

@@ -19,7 +19,9 @@ import msgspec
 from monitor.events import Event
 from monitor.models import Kind
 from monitor.normal import decode_state
+from monitor.pinterest.analytics import MICRO
 from monitor.redact import DEFAULT
+from monitor.render.spend import amount
 from monitor.render.words import ads_manager_url, pin_url, reason_text
 from monitor.store import AccountState, StateStore
 from monitor.summary import summary_counts_of
@@ -73,6 +75,9 @@ class AdRow:
     since: float | None  # when it was seen entering this state; None: before the baseline
     ads_manager: str
     pin: str | None
+    #: The last 7-day spend ``[analytics]`` stored for a rejected ad, e.g. "1,234.56 USD"
+    #: (None: no figures).
+    spend_7d: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +262,7 @@ async def _rows(
         or (a.ad_group_id and a.ad_group_id not in groups)
     ]
     newest = await _event_names(store, unnamed)
+    spent = await _spend(store, [a for a in ads if a.reasons is not None])
     rows = []
     for a in ads:
         event = newest.get(a.ad_id)
@@ -276,9 +282,23 @@ async def _rows(
                 since=since.get(a.ad_id),
                 ads_manager=ads_manager_url(_link_event(a)),
                 pin=pin_url(a.pin_id) if a.pin_id else None,
+                spend_7d=spent.get(a.ad_id),
             )
         )
     return rows
+
+
+async def _spend(store: StateStore, ads: Sequence[_Ad]) -> dict[str, str]:
+    """The shown rejected ads' stored 7-day spend in words, by ad id (a page's worth:
+    one look-up per account)."""
+    by_account: dict[str, list[str]] = {}
+    for a in ads:
+        by_account.setdefault(a.account_id, []).append(a.ad_id)
+    out = {}
+    for account_id, ids in by_account.items():
+        for ad_id, figures in (await store.ad_spend(account_id, ids)).items():
+            out[ad_id] = amount(figures.spend_micro / MICRO, figures.currency)
+    return out
 
 
 async def _campaign_names(store: StateStore, ads: Sequence[_Ad]) -> dict[str, str]:
