@@ -248,7 +248,8 @@ async def test_now_shows_each_rejected_ads_stored_spend(tmp_path: Path) -> None:
     async with filled(tmp_path) as f, board(f.store) as client:
         html = await (await client.get("/")).text()
         rejected = html.split('id="rejected"')[1].split("</table>")[0]
-        assert "Spent, 7 days" in rejected and "no figures" in rejected
+        assert "Spent, 7 days" in rejected
+        assert "no figures" in rejected
         figures = AdSpend(ACCOUNT, REJECTED, 1_234_560_000, 9, 1, "EUR", "d1", "d7", 5.0)
         await f.store.save_ad_spend([figures])
         html = await (await client.get("/")).text()
