@@ -15,7 +15,7 @@ figures unavailable (reason)" — and the alert is committed all the same.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -28,7 +28,7 @@ from monitor.config.types import AnalyticsConfig
 from monitor.errors import PinterestError, RateLimitedError
 from monitor.events import Change, Event
 from monitor.models import Kind
-from monitor.pinterest.analytics import MICRO, AnalyticsClient, Report
+from monitor.pinterest.analytics import AnalyticsClient, Report
 from monitor.pinterest.budget import Budget
 from monitor.pinterest.retry import RateLimit
 from monitor.store import AdSpend, StateStore
@@ -58,9 +58,9 @@ def spend_dict(figures: AdSpend | None, error: str | None) -> dict[str, Any]:
             "error": error or "no figures fetched",
         }  # fmt: skip
     return {
-        "spend_7d": round(figures.spend_micro / MICRO, 2),
+        "spend_7d": round(figures.spend, 2),
         "spend_micro_7d": figures.spend_micro,
-        "daily_spend": round(figures.spend_micro / MICRO / DAYS, 2),
+        "daily_spend": round(figures.spend / DAYS, 2),
         "impressions_7d": figures.impressions,
         "clicks_7d": figures.clicks,
         "currency": figures.currency,
@@ -70,6 +70,18 @@ def spend_dict(figures: AdSpend | None, error: str | None) -> dict[str, Any]:
         # Older figures shown because fresh ones could not be had: said, not hidden.
         "error": error,
     }
+
+
+async def stored_spend(store: StateStore, ads: Iterable[tuple[str, str]]) -> dict[str, AdSpend]:
+    """The figures stored for these (account id, ad id) pairs, by ad id, those there are:
+    one look-up per account (the recap and the web board, which ask Pinterest nothing)."""
+    by_account: dict[str, list[str]] = {}
+    for account_id, ad_id in ads:
+        by_account.setdefault(account_id, []).append(ad_id)
+    out: dict[str, AdSpend] = {}
+    for account_id, ids in by_account.items():
+        out |= await store.ad_spend(account_id, ids)
+    return out
 
 
 class CountingBudget:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from monitor.analytics import stored_spend
 from monitor.config import Config, Route
 from monitor.events import Change, Event
 from monitor.lane import in_review
@@ -34,7 +35,6 @@ from monitor.models import Kind
 from monitor.mutes import Mute
 from monitor.normal import decode_meta, decode_state
 from monitor.ops import OpsChange, ops_event
-from monitor.pinterest.analytics import MICRO
 from monitor.planner import plan_for_route
 from monitor.render.words import ads_manager_url, reasons
 from monitor.store import AdReview, StateStore
@@ -239,18 +239,11 @@ class Recaps:
 
     async def _spend(self, events: Sequence[Event]) -> dict[str, dict[str, Any]]:
         """The stored 7-day spend of these ads, by ad id, those with figures only."""
-        by_account: dict[str, list[str]] = {}
-        for e in events:
-            by_account.setdefault(e.ad_account_id, []).append(e.entity_id)
-        out: dict[str, dict[str, Any]] = {}
-        for account_id, ids in by_account.items():
-            for ad_id, figures in (await self._store.ad_spend(account_id, ids)).items():
-                out[ad_id] = {
-                    "spend_7d": round(figures.spend_micro / MICRO, 2),
-                    "currency": figures.currency,
-                    "as_of": figures.as_of,
-                }
-        return out
+        stored = await stored_spend(self._store, ((e.ad_account_id, e.entity_id) for e in events))
+        return {
+            ad_id: {"spend_7d": round(f.spend, 2), "currency": f.currency, "as_of": f.as_of}
+            for ad_id, f in stored.items()
+        }
 
     def _stuck(self, row: AdReview, event: Event, now: float) -> bool:
         since = row.pending_since

@@ -165,6 +165,11 @@ class AdSpend:
     end_date: str
     as_of: float
 
+    @property
+    def spend(self) -> float:
+        """The spend in units of ``currency`` (micro-units / 1,000,000)."""
+        return self.spend_micro / 1_000_000
+
 
 @dataclass(frozen=True, slots=True)
 class SlackThread:

@@ -16,10 +16,10 @@ from typing import Any, Final, Literal, NamedTuple
 import anyio
 import msgspec
 
+from monitor.analytics import stored_spend
 from monitor.events import Event
 from monitor.models import Kind
 from monitor.normal import decode_state
-from monitor.pinterest.analytics import MICRO
 from monitor.redact import DEFAULT
 from monitor.render.spend import amount
 from monitor.render.words import ads_manager_url, pin_url, reason_text
@@ -289,16 +289,9 @@ async def _rows(
 
 
 async def _spend(store: StateStore, ads: Sequence[_Ad]) -> dict[str, str]:
-    """The shown rejected ads' stored 7-day spend in words, by ad id (a page's worth:
-    one look-up per account)."""
-    by_account: dict[str, list[str]] = {}
-    for a in ads:
-        by_account.setdefault(a.account_id, []).append(a.ad_id)
-    out = {}
-    for account_id, ids in by_account.items():
-        for ad_id, figures in (await store.ad_spend(account_id, ids)).items():
-            out[ad_id] = amount(figures.spend_micro / MICRO, figures.currency)
-    return out
+    """The shown rejected ads' stored 7-day spend in words, by ad id."""
+    stored = await stored_spend(store, ((a.account_id, a.ad_id) for a in ads))
+    return {ad_id: amount(f.spend, f.currency) for ad_id, f in stored.items()}
 
 
 async def _campaign_names(store: StateStore, ads: Sequence[_Ad]) -> dict[str, str]:
