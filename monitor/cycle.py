@@ -20,7 +20,7 @@ from monitor.events import Change, Event
 from monitor.evidence import FUTURE_TOLERANCE_S
 from monitor.landing import LandingChecker, is_landing_rejection
 from monitor.lane import ReviewLane, stamped_within
-from monitor.listing import CHUNK, count_stored, diff_in_order, diff_whole
+from monitor.listing import CHUNK, Listed, count_stored, diff_in_order, diff_whole
 from monitor.models import Kind, Row, row_type
 from monitor.mutes import Mute
 from monitor.names import ParentNames
@@ -136,16 +136,21 @@ class KindPoller:
             trusted_until=self._client.now() + FUTURE_TOLERANCE_S,
         )
         before = await self._counts_before(ctx, info) if self._count else {}
-        diff = await self._diff(ctx, info)
+        listed = await self._diff(ctx, info)
+        diff = listed.diff
         # A baseline reports nothing, so what it lacks needs no proof.
         row = self._rows[kind]
         gone = None if ctx.baseline else await self._proof.confirm(diff, account_id, kind, row)
         result = diff.finish(complete=True, gone=gone)
+        log.debug(
+            "poll.listed", kind=kind.value, listed=result.seen, stored=listed.how,
+            stored_rows_read=listed.rows_read,
+        )  # fmt: skip
         _log_evidence(kind, result)
         events = await self._describe(account_id, kind, result.events)
         if kind is Kind.AD:
             events = await self._annotate(account_id, events)
-        new = await self._commit(ctx, info, result, events, mutes)
+        new = await self._commit(ctx, info, result, events, mutes, listed=listed)
         if self._count:
             self.entity_counts[(account_id, kind)] = (
                 # A big baseline wrote most of its rows ahead of the commit (not in
@@ -328,7 +333,7 @@ class KindPoller:
             )
         return self.entity_counts[key]
 
-    async def _diff(self, ctx: DiffContext, info: SnapshotInfo) -> AccountDiff:
+    async def _diff(self, ctx: DiffContext, info: SnapshotInfo) -> Listed:
         statuses = self._config.pinterest.entity_statuses
         row = self._rows[ctx.kind]
         try:
@@ -345,6 +350,7 @@ class KindPoller:
                 statuses,
                 lengths=info.lengths,
                 empty=info.count == 0,
+                version=info.version,
             )
         except OrderError as exc:
             # Pinterest documents ordering by id; if a listing ignores it, diff this
@@ -383,11 +389,17 @@ class KindPoller:
         mutes: Sequence[Mute],
         *,
         mark: bool = True,
+        listed: Listed | None = None,
     ) -> int:
         """Snapshot rows, events and their deliveries in one transaction; returns the new
         events. Nothing changed, nothing written: most cycles of most accounts skip it
-        (it matters with hundreds of accounts on one database)."""
+        (it matters with hundreds of accounts on one database), but for a hash index
+        collected by this cycle, stored on its own. ``listed=None`` (the fast lane's
+        lookups): the stored index is brought up to date with the rows in the commit."""
+        index = None if listed is None else listed.index
         if not (result.rows or events or (mark and info.fields != ctx.watched)):
+            if listed is not None and listed.collected and index is not None:
+                await self._store.save_hash_index(ctx.account_id, ctx.kind, index)
             return 0
         planned = plan(events, self._config.routes, mutes, self._targets)
         for event, mute in planned.muted:
@@ -402,6 +414,8 @@ class KindPoller:
             deliveries=planned.rows,
             at=self._now(),
             mark=mark,
+            index=index,
+            refresh_index=listed is None,
         )
 
     def _announce(self, ctx: DiffContext, result: DiffResult) -> None:

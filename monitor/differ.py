@@ -20,7 +20,10 @@ from monitor.models import ROW_HASH, ROW_REMOVED, Row, SnapshotRow, Stored, Stor
 #: A range row's raw hash (C-level, for mapping over a page's worth).
 _row_hash = itemgetter(ROW_HASH)
 
-__all__ = ["AccountDiff", "DiffContext", "DiffResult", "OrderError", "diff_listing", "id_key"]
+__all__ = [
+    "AccountDiff", "DiffContext", "DiffResult", "OrderError", "diff_listing", "id_key",
+    "page_hashes",
+]  # fmt: skip
 
 
 
@@ -30,6 +33,11 @@ class OrderError(ListingError):
     Streaming (page-range) diffing relies on that order to know which stored entities a
     page covers; the caller falls back to diffing against the whole snapshot.
     """
+
+
+def page_hashes(items: Sequence[msgspec.Raw]) -> list[int]:
+    """Each raw item's hash as stored (xxh3, 63 bits: a signed SQL integer, never -1)."""
+    return [xxh3_64_intdigest(raw) >> 1 for raw in items]
 
 
 def id_key(entity_id: str) -> tuple[int, str]:
@@ -95,6 +103,7 @@ class AccountDiff:
         items: Sequence[msgspec.Raw],
         row: type[Row],
         stored: Sequence[StoredRow],
+        digests: list[int] | None = None,
     ) -> None:
         """Diff one page of raw items against the stored entities of its id range.
 
@@ -104,6 +113,7 @@ class AccountDiff:
             stored: The stored entities whose ids fall after the previous page's last
                 id and up to this page's last one, in ascending order, as the store's
                 range rows.
+            digests: :func:`page_hashes` of ``items``, if the caller has them already.
 
         An item whose raw bytes hash to what was stored with the entity at the same
         position cannot have changed: it is neither decoded nor compared (one xxh3 per ad
@@ -115,10 +125,63 @@ class AccountDiff:
         """
         decode = self._decoder(row)
         self._page += 1
-        digests = [xxh3_64_intdigest(raw) >> 1 for raw in items]  # 63 bits: a SQL integer
+        if digests is None:
+            digests = page_hashes(items)
         if not (self._same_fields and self._aligned(items, digests, stored, decode)):
             self._walk(items, digests, [from_row(r) for r in stored], decode)
         self._result.seen = self._count
+
+    @property
+    def context(self) -> DiffContext:
+        """What this diff is of (account, kind, fields, times)."""
+        return self._ctx
+
+    @property
+    def hashes_decide(self) -> bool:
+        """Whether an item hashing to its stored entity's raw hash is unchanged without a
+        look (the stored states are encoded with the fields watched now)."""
+        return self._same_fields
+
+    def feed_page_known(
+        self,
+        items: Sequence[msgspec.Raw],
+        row: type[Row],
+        digests: list[int],
+        changed: Sequence[tuple[int, str, Stored | None]],
+        upto: str,
+    ) -> bool:
+        """Diff a page the caller matched against its range's stored hashes (a hash
+        index): the range holds as many live entities as the page has items, and item *i*
+        is unchanged unless listed in ``changed`` as ``(i, stored id at i, its stored
+        state)``. Only those items are decoded and compared.
+
+        False, having changed nothing, when the page is not like that after all (an item
+        that does not decode, another id at the position, no stored state): the caller
+        diffs it with :meth:`feed_page` and the stored rows of its range.
+        """
+        if not self._same_fields:
+            return False
+        decode = self._decoder(row)
+        parsed: list[tuple[int, Row, Stored]] = []
+        for i, entity_id, old in changed:
+            if old is None or old.removed:
+                return False
+            try:
+                item = decode(items[i])
+            except msgspec.MsgspecError:
+                return False
+            if item.id != entity_id:
+                return False
+            parsed.append((i, item, old))
+        self._page += 1
+        self._count += len(items) - len(parsed)
+        for i, item, old in parsed:
+            self._count += 1
+            self._compare.hash = digests[i]
+            self._compare.compare(item, old)
+        self._last_id = upto
+        self._result.seen = self._count
+        return True
 
     def _aligned(
         self,

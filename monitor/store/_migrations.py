@@ -131,6 +131,24 @@ def slack_tables(t: Types) -> tuple[str, ...]:
     )
 
 
+def hash_index_tables(t: Types) -> tuple[str, ...]:
+    """SQLite version 10, PostgreSQL 9: each kind's hash index (:mod:`monitor.hashindex`),
+    and the snapshot's version that stamps it (bumped by every write of its entities)."""
+    return (
+        "ALTER TABLE snapshots ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+        # One value per kind, a few megabytes for a big account: an ordinary table, not
+        # clustered on the key (SQLite keeps big values of a WITHOUT ROWID table badly).
+        f"""CREATE TABLE hash_index (
+            account_id {t.key} NOT NULL,
+            kind       {t.key} NOT NULL,
+            version    BIGINT NOT NULL,
+            ids        {t.blob} NOT NULL,
+            hashes     {t.blob} NOT NULL,
+            PRIMARY KEY (account_id, kind)
+        )""",
+    )
+
+
 def move_kv_rows(db: Db) -> None:
     """Move the reminders, mutes, targets and credentials out of ``kv`` into their tables."""
     rows: dict[str, str] = {}

@@ -21,6 +21,7 @@ from monitor.errors import StoreError
 from monitor.store._db import Column, Db, Params, Row
 from monitor.store._migrations import (
     Types,
+    hash_index_tables,
     move_kv_rows,
     review_tables,
     slack_tables,
@@ -146,6 +147,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     (  # 8: each ad's Slack thread per slack-bot target (monitor.notify.slack).
         *slack_tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
+    ),
+    (  # 9: a steady cycle compares each page with its range's packed hashes, not rows.
+        *hash_index_tables(Types(key='TEXT COLLATE "C"', real="DOUBLE PRECISION", blob="BYTEA")),
     ),
 )
 

@@ -16,6 +16,7 @@ from monitor.errors import StoreError
 from monitor.store._db import Column, Db, Params, Row, marks
 from monitor.store._migrations import (
     Types,
+    hash_index_tables,
     move_kv_rows,
     review_tables,
     slack_tables,
@@ -119,6 +120,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     (  # 9: each ad's Slack thread per slack-bot target (monitor.notify.slack).
         *slack_tables(Types(key="TEXT", real="REAL", blob="BLOB", table=" WITHOUT ROWID")),
+    ),
+    (  # 10: a steady cycle compares each page with its range's packed hashes, not rows.
+        *hash_index_tables(Types(key="TEXT", real="REAL", blob="BLOB", table=" WITHOUT ROWID")),
     ),
 )
 

@@ -20,6 +20,7 @@ import anyio.to_thread
 
 from monitor.errors import StoreError
 from monitor.events import Event
+from monitor.hashindex import HashIndex
 from monitor.models import Kind, SnapshotRow, Stored, StoredRow
 from monitor.mutes import Mute, Scope
 from monitor.store import (
@@ -165,6 +166,8 @@ class Store(ABC):
         deliveries: Pairs,
         at: float,
         mark: bool = True,
+        index: HashIndex | None = None,
+        refresh_index: bool = False,
     ) -> int:
         """Atomically write a completed listing's outcome; returns how many events were new.
 
@@ -175,9 +178,27 @@ class Store(ABC):
         A failure (e.g. a pair naming an unknown event) writes nothing. ``mark=False``
         (the fast lane's lookups by id) writes neither the field set nor the time: a lookup
         of some entities is not a snapshot.
+
+        ``index``: the kind's hash index the cycle started from (:meth:`load_hash_index`,
+        or collected from the rows it read), stamped with the version it read: in the
+        same transaction it is updated with ``rows`` and stored, when no other write of
+        the kind came in between. ``refresh_index``: the same with the index as stored
+        (a write of some entities that read none: the fast lane's lookups).
         """
-        args = (account_id, kind, fields, rows, events, deliveries, at, mark)
+        args = (account_id, kind, fields, rows, events, deliveries, at, mark, index,
+                refresh_index)  # fmt: skip
         return await self._run("commit_cycle", snapshots.commit_cycle, *args)
+
+    async def load_hash_index(self, account_id: str, kind: Kind) -> HashIndex | None:
+        """The kind's hash index (every live entity's id and raw hash, packed), if it
+        describes the stored entities as they are; None when there is none or it is stale."""
+        return await self._run("load_hash_index", snapshots.load_hash_index, account_id, kind)
+
+    async def save_hash_index(self, account_id: str, kind: Kind, index: HashIndex) -> bool:
+        """Store an index collected by a cycle that had nothing to commit, unless the
+        kind's entities were written since the version it is stamped with."""
+        args = (account_id, kind, index)
+        return await self._run("save_hash_index", snapshots.save_hash_index, *args)
 
     async def load_entities(
         self, account_id: str, kind: Kind, entity_ids: Sequence[str]

@@ -40,12 +40,15 @@ class SnapshotInfo:
         taken_at: The ``at`` of the commit that wrote it (a version).
         count: Entities stored, tombstones included.
         lengths: The shortest and longest id stored (ids order as numbers), if any.
+        version: Bumped by every write of the kind's entities (None before a baseline):
+            what stamps its hash index (:mod:`monitor.hashindex`).
     """
 
     fields: tuple[str, ...] | None
     taken_at: float | None = None
     count: int = 0
     lengths: tuple[int, int] | None = None
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from contextlib import nullcontext
 from typing import Final
 
 from monitor.events import Event
+from monitor.hashindex import HashIndex
 from monitor.models import Kind, SnapshotRow, Stored, StoredRow, from_row
 from monitor.store._db import Column, Db, Row
 from monitor.store._ranges import length_spans
@@ -67,8 +68,21 @@ _RANGE_BY_BOUNDS: Final = {
     for low in (False, True)
     for high in (False, True)
 }
+_BUMP: Final = "UPDATE snapshots SET version = version + 1 WHERE account_id = ? AND kind = ?"
+_VERSION: Final = "SELECT version FROM snapshots WHERE account_id = :a AND kind = :k"
+# Only an index stamped with the snapshot's current version describes the rows.
+_HASH_INDEX: Final = """
+    SELECT h.version, h.ids, h.hashes FROM hash_index AS h
+    JOIN snapshots AS s ON s.account_id = h.account_id AND s.kind = h.kind
+        AND s.version = h.version
+    WHERE h.account_id = :a AND h.kind = :k"""
+_PUT_INDEX: Final = """
+    INSERT INTO hash_index (account_id, kind, version, ids, hashes) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (account_id, kind) DO UPDATE SET
+        version = excluded.version, ids = excluded.ids, hashes = excluded.hashes"""
+_DROP_INDEX: Final = "DELETE FROM hash_index WHERE account_id = ? AND kind = ?"
 _INFO: Final = """
-    SELECT s.fields, s.taken_at, e.n, e.shortest, e.longest
+    SELECT s.fields, s.taken_at, e.n, e.shortest, e.longest, s.version
     FROM (SELECT count(*) AS n, min(length(entity_id)) AS shortest,
                  max(length(entity_id)) AS longest
           FROM entities WHERE account_id = :a AND kind = :k) AS e
@@ -97,12 +111,13 @@ def snapshot_info(db: Db, account_id: str, kind: Kind) -> SnapshotInfo:
     """The snapshot's fields, version, size and id lengths, without its entities."""
     row = db.one(_INFO, {"a": account_id, "k": str(kind)})
     assert row is not None  # the aggregate always yields one row
-    fields, taken_at, count, shortest, longest = row
+    fields, taken_at, count, shortest, longest, version = row
     return SnapshotInfo(
         fields=None if fields is None else tuple(json.loads(fields)),
         taken_at=taken_at,
         count=count,
         lengths=None if not count else (shortest, longest),
+        version=version,
     )
 
 
@@ -238,8 +253,21 @@ def write_rows(db: Db, account_id: str, kind: Kind, rows: Sequence[SnapshotRow])
         upsert_rows(db, account_id, kind, rows)
 
 
-def upsert_rows(db: Db, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]) -> None:
-    """Upsert entity rows in the caller's transaction; a repeated id acts as applied in order."""
+def upsert_rows(
+    db: Db, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]
+) -> int | None:
+    """Upsert entity rows in the caller's transaction; a repeated id acts as applied in order.
+
+    Every write of a kind's entities bumps its snapshot's version (this is the one place
+    they are written), which retires its hash index; returns the version after the write
+    (None before a baseline's mark). The bump comes first: on PostgreSQL its row lock
+    orders two writers of one kind (a lease that moved mid-cycle) before either touches
+    an entity.
+    """
+    if not rows:
+        return _version(db, account_id, kind)
+    db.execute(_BUMP, (account_id, str(kind)))
+    version = _version(db, account_id, kind)
     # PostgreSQL's ON CONFLICT DO UPDATE may not touch a row twice in one statement, so
     # repeats are folded first: the last wins, and its empty meta keeps the meta an
     # earlier repeat carried (as applying them in order would).
@@ -263,6 +291,34 @@ def upsert_rows(db: Db, account_id: str, kind: Kind, rows: Sequence[SnapshotRow]
         ],
         _UPSERT_ENTITY,
     )  # fmt: skip
+    return version
+
+
+def _version(db: Db, account_id: str, kind: Kind) -> int | None:
+    row = db.one(_VERSION, {"a": account_id, "k": str(kind)})
+    return None if row is None else int(row[0])
+
+
+def load_hash_index(db: Db, account_id: str, kind: Kind) -> HashIndex | None:
+    """The kind's hash index if it describes the stored entities as they are now (its
+    stamp is the snapshot's version), else None."""
+    row = db.one(_HASH_INDEX, {"a": account_id, "k": str(kind)})
+    return None if row is None else HashIndex.unpack(int(row[0]), bytes(row[1]), bytes(row[2]))
+
+
+def save_hash_index(db: Db, account_id: str, kind: Kind, index: HashIndex) -> bool:
+    """Store ``index`` (collected by a cycle that wrote nothing) if no write of the kind's
+    entities came between its reading and now; whether it was stored."""
+    with db.transaction():
+        if _version(db, account_id, kind) != index.version:
+            return False
+        _put_index(db, account_id, kind, index)
+        return True
+
+
+def _put_index(db: Db, account_id: str, kind: Kind, index: HashIndex) -> None:
+    ids, hashes = index.pack()
+    db.execute(_PUT_INDEX, (account_id, str(kind), index.version, ids, hashes))
 
 
 def mark_snapshot(db: Db, account_id: str, kind: Kind, fields: tuple[str, ...], at: float) -> None:
@@ -280,11 +336,28 @@ def commit_cycle(
     deliveries: Sequence[tuple[str, str, str]],
     at: float,
     mark: bool = True,
+    index: HashIndex | None = None,
+    refresh_index: bool = False,
 ) -> int:
     """A completed listing's rows, field set, events and outbox rows, in one transaction
-    (``mark=False``: a lookup of some entities, which neither takes nor dates a snapshot)."""
+    (``mark=False``: a lookup of some entities, which neither takes nor dates a snapshot).
+
+    ``index``: the kind's hash index as the cycle read (or collected) it; with the rows
+    applied it is stored under the new version, unless another write came in between or
+    a row's id is not one an index holds (then the kind has none until a cycle collects
+    one again). ``refresh_index``: the same with the index as stored (a write of some
+    entities, such as the fast lane's, which read no index of its own).
+    """
     with db.transaction():
-        upsert_rows(db, account_id, kind, rows)
+        if refresh_index and index is None and rows:
+            index = load_hash_index(db, account_id, kind)
+        version = upsert_rows(db, account_id, kind, rows)
+        if index is not None and version is not None:
+            fresh = index.applied(version, rows) if version == index.version + 1 else None
+            if fresh is not None:
+                _put_index(db, account_id, kind, fresh)
+            elif version != index.version:
+                db.execute(_DROP_INDEX, (account_id, str(kind)))
         if mark:
             mark_snapshot(db, account_id, kind, fields, at)
         return insert_events(db, events, deliveries, at)

@@ -17,6 +17,7 @@ same account, each measured by the kernel's rusage (user + system CPU):
   what ``bench_outbox.py`` measures.
 
     python tests/benchmarks/bench_steady.py [--ads 200000] [--rounds 3] [--profile [--top 25]]
+        [--against TREE]   # also TREE's pinmon (another commit's checkout) in the same rounds
 
 Goals (issue #13): pinmon <= 1.5x the floor and <= 0.15x the naive poller at 200,000 ads
 (<= 0.3x at 50,000). ``--profile`` also runs pinmon once under cProfile, every thread
@@ -144,14 +145,14 @@ stats.dump_stats(out)
 """
 
 
-def child(argv: list[str], cwd: Path) -> float:
+def child(argv: list[str], cwd: Path, tree: Path = HERE) -> float:
     """Run one process to its end; its CPU seconds (user + system)."""
     # Bytecode caching on, as for an installed pinmon (pip compiles a wheel's modules):
     # with PYTHONDONTWRITEBYTECODE set, every run would compile pinmon's ~80 modules from
     # source (~0.1 s), a cost no installed copy pays, while the baselines' libraries,
     # installed by pip, come compiled.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(HERE)
+    env["PYTHONPATH"] = str(tree)
     # stderr to a file, not a pipe: nobody reads a pipe during wait4, and a child that
     # logs more than the pipe holds would block on its write for ever.
     with tempfile.TemporaryFile() as errors:
@@ -188,6 +189,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25, help="profile entries shown")
+    parser.add_argument("--against", type=Path, metavar="TREE",
+                        help="also run TREE's pinmon (a checkout of another commit), its "
+                        "own state, in the same rounds")  # fmt: skip
     args = parser.parse_args()
     rng = random.Random(1)
     with tempfile.TemporaryDirectory(prefix="pinmon-steady-") as tmp:
@@ -204,33 +208,44 @@ def main() -> None:
         try:
             assert sim.stdout is not None
             base_url = sim.stdout.readline().split('"')[1]
-            config = folder / "pinmon.toml"
-            config.write_text(
-                f'[pinterest]\nbase_url = "{base_url}"\naccess_token = "{TOKEN}"\n'
-                f'ad_accounts = ["{ACCOUNT}"]\n[monitor]\nstate = "state.db"\n'
-                '[[routes]]\nname = "sink"\nevents = ["ad.removed"]\n'
-                'webhooks = [{ url = "http://127.0.0.1:9/in", secret = '
-                '"whsec_c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA==" }]\n'
-            )
-            pinmon = [sys.executable, "-m", "monitor", "run", "--once", "-c", str(config),
-                      "--log-level", "error"]  # fmt: skip
+            def pinmon_run(state: str) -> list[str]:
+                config = folder / f"{state}.toml"
+                config.write_text(
+                    f'[pinterest]\nbase_url = "{base_url}"\naccess_token = "{TOKEN}"\n'
+                    f'ad_accounts = ["{ACCOUNT}"]\n[monitor]\nstate = "{state}.db"\n'
+                    '[[routes]]\nname = "sink"\nevents = ["ad.removed"]\n'
+                    'webhooks = [{ url = "http://127.0.0.1:9/in", secret = '
+                    '"whsec_c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA==" }]\n'
+                )
+                return [sys.executable, "-m", "monitor", "run", "--once", "-c", str(config),
+                        "--log-level", "error"]  # fmt: skip
+
+            pinmon, other = pinmon_run("state"), pinmon_run("other")
             floor = [sys.executable, str(folder / "floor.py"), base_url, ACCOUNT, TOKEN]
             naive = [*[sys.executable, str(folder / "naive.py")], base_url, ACCOUNT, TOKEN,
                      str(folder / "naive.db")]  # fmt: skip
             child(pinmon, folder)  # the baselines: both pollers start from a full state
             child(naive, folder)
+            if args.against:
+                child(other, folder, args.against)
             ids = ad_ids(base_url)
             # And one steady cycle of pinmon's, unmeasured: the first after a baseline does
             # once what no later one does (the review clock seeds every stored ad in review).
             reject_some(base_url, 0.01, ids, rng)
             child(pinmon, folder)
+            if args.against:
+                child(other, folder, args.against)
             figures: dict[str, list[float]] = {"floor": [], "naive": [], "pinmon": []}
+            if args.against:
+                figures["against"] = []
             for _ in range(args.rounds):
                 reject_some(base_url, 0.01, ids, rng)
                 # Each reads the same listing; pinmon and naive see the same 1% changed.
                 figures["floor"].append(child(floor, folder))
                 figures["naive"].append(child(naive, folder))
                 figures["pinmon"].append(child(pinmon, folder))
+                if args.against:
+                    figures["against"].append(child(other, folder, args.against))
             if args.profile:
                 reject_some(base_url, 0.01, ids, rng)
                 out = folder / "profile.out"
@@ -254,6 +269,10 @@ def main() -> None:
     print(f"  pinmon / floor = {median['pinmon'] / median['floor']:.2f}  (goal <= 1.5)")
     goal = 0.15 if args.ads >= 200_000 else 0.3
     print(f"  pinmon / naive = {median['pinmon'] / median['naive']:.3f}  (goal <= {goal})")
+    if args.against:
+        print(f"  against: {args.against}; pinmon / against = "
+              f"{median['pinmon'] / median['against']:.2f}, against / floor = "
+              f"{median['against'] / median['floor']:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
