@@ -4,6 +4,7 @@ local sink, the endpoint slow, failing, hostile or short of quota."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,15 @@ from monitor.config import load_config
 from monitor.daemon import EXIT_OK, run_once
 from monitor.errors import ConfigError
 from monitor.events import Event
-from monitor.pinterest.analytics import CLICKS, COLUMNS, IMPRESSIONS, SPEND, add_up
+from monitor.pinterest.analytics import (
+    CLICKS,
+    COLUMNS,
+    IMPRESSIONS,
+    SPEND,
+    Day,
+    add_up,
+    decode_days,
+)
 from monitor.render import render
 from monitor.simulator import Simulator
 from monitor.store import AdSpend
@@ -172,6 +181,31 @@ def test_garbage_rows_are_survived_and_never_make_a_figure() -> None:
     assert set(report.unusable) == {"2", "3", "4", "5", "6"}
     assert report.totals["7"].spend_micro == 0  # asked, no rows: spent nothing
     assert not set(report.totals) & set(report.unusable)
+    # The same answer as a body: one bad row makes it decode row by row, same figures.
+    decoded = decode_days(json.dumps(rows).encode())
+    assert not any(isinstance(row, Day) for row in decoded)
+    assert add_up(decoded, ["1", "2", "3", "4", "5", "6", "7"], start, end) == report
+
+
+def test_a_sane_answer_decodes_typed_and_adds_up_the_same() -> None:
+    """Every row sane: decoded in one typed pass, and summed as the row-by-row path would."""
+    start, end = date(2026, 11, 26), date(2026, 12, 2)
+    rows = [
+        {"AD_ID": str(ad), "DATE": f"2026-11-{day}", SPEND: ad * day, IMPRESSIONS: day,
+         CLICKS: ad % 3, "CTR": 0.5}
+        for ad in range(1, 6) for day in range(25, 31)
+    ] + [{"AD_ID": "1", "DATE": "2026-11-30", SPEND: 7, IMPRESSIONS: 1, CLICKS: 0},  # again
+         {"AD_ID": "9", "DATE": "2026-11-30", SPEND: 7, IMPRESSIONS: 1, CLICKS: 0}]  # fmt: skip
+    body = json.dumps(rows).encode()
+    typed = decode_days(body)
+    assert all(isinstance(row, Day) for row in typed)
+    asked = ["1", "2", "3", "4", "5", "6"]
+    report = add_up(typed, asked, start, end)
+    assert report == add_up(json.loads(body), asked, start, end)
+    assert report.totals["1"].spend_micro == sum(range(26, 30)) + 7  # the 25th is out, 30th once
+    assert report.totals["1"].days == 5
+    assert report.totals["6"].spend_micro == 0
+    assert not report.unusable
 
 
 # -- the daemon end to end ---------------------------------------------------------------------

@@ -109,7 +109,8 @@ def test_applied_updates_inserts_and_removes_in_place_and_by_merge() -> None:
     assert (fresh.version, as_dict(fresh)) == (7, {"10": 11, "20": 22, "25": 25})
     assert as_dict(base) == {"10": 1, "20": 2, "30": 3}, "the base is left as it was"
     many = base.applied(8, [SnapshotRow(str(n), live(n)) for n in range(100, 300)])
-    assert many is not None and list(many.ids) == [10, 20, 30, *range(100, 300)]
+    assert many is not None
+    assert list(many.ids) == [10, 20, 30, *range(100, 300)]
     assert base.applied(9, [SnapshotRow("007", live(1))]) is None, "an id no index holds"
 
 
@@ -117,7 +118,8 @@ def test_pack_round_trips_and_a_torn_value_is_refused() -> None:
     index = index_of({"1": 5, "18446744073709551615": 2**62}, version=3)
     ids, hashes = index.pack()
     again = HashIndex.unpack(3, ids, hashes)
-    assert again is not None and as_dict(again) == as_dict(index)
+    assert again is not None
+    assert as_dict(again) == as_dict(index)
     assert HashIndex.unpack(3, ids[:-1], hashes[:-1]) is None
     assert HashIndex.unpack(3, ids, hashes[:8]) is None
     assert array("Q", ids).tolist() == [1, 2**64 - 1] or sys_is_big_endian()
@@ -161,7 +163,8 @@ async def test_an_index_is_stamped_with_the_version_and_retired_by_other_writes(
     # A lookup's commit that refreshes the stored index keeps it current.
     await commit_rows(store, {"1": gone()}, mark=False, refresh=True)
     index = await store.load_hash_index("acc", Kind.AD)
-    assert index is not None and (index.version, as_dict(index)) == (2, {"2": 21, "3": 30})
+    assert index is not None
+    assert (index.version, as_dict(index)) == (2, {"2": 21, "3": 30})
     # One that does not retires it.
     await commit_rows(store, {"2": live(22)}, mark=False)
     assert await store.load_hash_index("acc", Kind.AD) is None
@@ -174,7 +177,8 @@ async def test_an_index_is_stamped_with_the_version_and_retired_by_other_writes(
     current = index_of({"2": 22, "3": 31}, version=4)
     assert await store.save_hash_index("acc", Kind.AD, current)
     index = await store.load_hash_index("acc", Kind.AD)
-    assert index is not None and as_dict(index) == {"2": 22, "3": 31}
+    assert index is not None
+    assert as_dict(index) == {"2": 22, "3": 31}
     # An id no index can hold: the kind goes without one.
     await commit_rows(store, {"0042": live(1)}, index=index)
     assert await store.load_hash_index("acc", Kind.AD) is None
@@ -186,7 +190,8 @@ async def test_a_commit_without_rows_keeps_the_index(store: StateStore) -> None:
     await store.commit_cycle("acc", Kind.AD, fields=("status", "name"), rows=[], events=[],
                              deliveries=[], at=6.0)  # fmt: skip
     index = await store.load_hash_index("acc", Kind.AD)
-    assert index is not None and as_dict(index) == {"1": 10}
+    assert index is not None
+    assert as_dict(index) == {"1": 10}
 
 
 # -- the daemon, against the simulator ---------------------------------------------------
