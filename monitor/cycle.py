@@ -123,7 +123,9 @@ class KindPoller:
 
     async def _poll(self, account_id: str, kind: Kind, mutes: Sequence[Mute]) -> tuple[int, int]:
         watched = self._config.monitor.watch[kind]
-        info = await self._store.snapshot_info(account_id, kind)
+        # The size only decides between reading the snapshot whole and page by page.
+        upto = self._config.monitor.stream_above + 1
+        info = await self._store.snapshot_info(account_id, kind, count_upto=upto)
         ctx = DiffContext(
             account_id=account_id,
             kind=kind,
@@ -236,7 +238,7 @@ class KindPoller:
         ):
             found.extend(page)
         async with self._lock(account_id):
-            info = await self._store.snapshot_info(account_id, kind)
+            info = await self._store.snapshot_info(account_id, kind, count_upto=1)
             if info.fields is None:
                 return 0  # no baseline yet: the full cycle takes it
             watched = self._config.monitor.watch[kind]

@@ -263,7 +263,7 @@ class LandingWatch:
         """Every stored active ad with a destination URL, as an event-shaped record."""
         out: list[Event] = []
         for account in await self._store.accounts():
-            info = await self._store.snapshot_info(account.account_id, Kind.AD)
+            info = await self._store.snapshot_info(account.account_id, Kind.AD, count_upto=1)
             fields = info.fields or self._watched
             after: str | None = None
             while chunk := await self._store.load_range(

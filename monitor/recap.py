@@ -256,7 +256,7 @@ class Recaps:
         """Each candidate as an event-shaped record of its stored state (for names and
         links), those still stored and not removed."""
         ids = [r.ad_id for r in rows]
-        info = await self._store.snapshot_info(account_id, Kind.AD)
+        info = await self._store.snapshot_info(account_id, Kind.AD, count_upto=1)
         fields = info.fields or self._watched
         stored = await self._store.load_entities(account_id, Kind.AD, ids)
         metas = await self._store.entity_meta(account_id, Kind.AD, ids)

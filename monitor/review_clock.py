@@ -180,7 +180,7 @@ class ReviewClock:
         key = _SEEDED + account_id
         if await self._store.get_value(key):
             return
-        info = await self._store.snapshot_info(account_id, Kind.AD)
+        info = await self._store.snapshot_info(account_id, Kind.AD, count_upto=1)
         fields = info.fields or self._watched
         after: str | None = None
         while chunk := await self._store.load_range(
@@ -232,7 +232,7 @@ class ReviewClock:
         """The events of the ads still in review by their stored state; every row settled
         (reported, or its stretch ended where the store shows it is not in review)."""
         ids = [r.ad_id for r in rows]
-        info = await self._store.snapshot_info(account_id, Kind.AD)
+        info = await self._store.snapshot_info(account_id, Kind.AD, count_upto=1)
         fields = info.fields or self._watched
         stored = await self._store.load_entities(account_id, Kind.AD, ids)
         metas = await self._store.entity_meta(account_id, Kind.AD, ids)

@@ -88,9 +88,16 @@ class Store(ABC):
         without ``meta`` (see :meth:`entity_meta`)."""
         return await self._run("load_snapshot", snapshots.load_snapshot, account_id, kind)
 
-    async def snapshot_info(self, account_id: str, kind: Kind) -> SnapshotInfo:
-        """The snapshot's fields, version, size and id lengths, without its entities."""
-        return await self._run("snapshot_info", snapshots.snapshot_info, account_id, kind)
+    async def snapshot_info(
+        self, account_id: str, kind: Kind, *, count_upto: int | None = None
+    ) -> SnapshotInfo:
+        """The snapshot's fields, version, size and id lengths, without its entities.
+
+        ``count_upto``: count the entities only up to this many (what a caller that
+        only compares the size with a threshold needs: a few index entries, not all).
+        """
+        args = (account_id, kind, count_upto)
+        return await self._run("snapshot_info", snapshots.snapshot_info, *args)
 
     async def load_range(
         self,

@@ -38,7 +38,7 @@ class SnapshotInfo:
     Attributes:
         fields: The watched fields it was encoded with; None before the first baseline.
         taken_at: The ``at`` of the commit that wrote it (a version).
-        count: Entities stored, tombstones included.
+        count: Entities stored, tombstones included (at most the ``count_upto`` asked).
         lengths: The shortest and longest id stored (ids order as numbers), if any.
         version: Bumped by every write of the kind's entities (None before a baseline):
             what stamps its hash index (:mod:`monitor.hashindex`).

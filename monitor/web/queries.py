@@ -170,7 +170,7 @@ async def ad_view(store: StateStore, ad_id: str) -> AdView | None:
         if ad_id not in found:
             continue
         stored = found[ad_id]
-        fields = (await store.snapshot_info(account_id, Kind.AD)).fields or ()
+        fields = (await store.snapshot_info(account_id, Kind.AD, count_upto=1)).fields or ()
         meta = _meta((await store.entity_meta(account_id, Kind.AD, [ad_id])).get(ad_id))
         campaign_id, group_id, pin_id, name = meta[:4]
         return AdView(
