@@ -13,7 +13,9 @@ and by the kernel's rusage (user + system CPU):
   tomllib, argparse) and runs one worker-thread call in an event loop, which is what
   the commands stood on before their synchronous path; ``libraries (sync)``: what they
   stand on now (sqlite3, msgspec, tomllib, argparse) and one SQLite connection; with
-  ``--state``, ``libraries (psycopg)``: the same with psycopg and one connection;
+  ``--state``, ``libraries (psycopg)``: the same with psycopg and one connection, and
+  the driver's own floor: ``import psycopg`` alone, and ``psycopg select 1`` (import,
+  connect, one query: no PostgreSQL command can answer faster);
 - ``pinmon --help``, ``status``, ``events``, ``deliveries``, ``mutes``.
 
 Goals: ``--help`` <= 0.3 s; the four read-only commands <= 0.2 s (median wall). Each
@@ -60,6 +62,8 @@ LIBRARIES = (
 PSYCOPG_LIBRARIES = (
     "import sys, msgspec, tomllib, argparse, psycopg; psycopg.connect(sys.argv[1]).close()"
 )
+#: The least a command reading PostgreSQL through psycopg can cost.
+PSYCOPG_FLOOR = "import sys, psycopg; psycopg.connect(sys.argv[1]).execute('select 1').fetchone()"
 SYNC_LIBRARIES = "import sqlite3, msgspec, tomllib, argparse; sqlite3.connect(':memory:').close()"
 SCENARIO = (
     f'name = "readonly"\n[auth]\naccess_tokens = ["{TOKEN}"]\n[rate_limit]\nlimit = 1000000\n'
@@ -265,6 +269,8 @@ def run(args: argparse.Namespace, config: Path) -> None:
     if args.state:
         # With a PostgreSQL state, the driver too: import it, connect, close.
         commands["libraries (psycopg)"] = [py, "-c", PSYCOPG_LIBRARIES, args.state]
+        commands["import psycopg"] = [py, "-c", "import psycopg"]
+        commands["psycopg select 1"] = [py, "-c", PSYCOPG_FLOOR, args.state]
     commands |= {
         "--help": [*pinmon, "--help"],
         "status": [*pinmon, "status", *c],
