@@ -96,16 +96,17 @@ import monitor.daemon
 from monitor.config import load_config
 from monitor.wiring import build_notifiers
 by_key, _ = build_notifiers(load_config(sys.argv[1]))
-watched = ("slack_sdk", "monitor.notify.slack", "monitor.notify.plugins", "apprise", "zoneinfo")
+watched = ("slack_sdk", "monitor.notify.slack", "monitor.notify.plugins", "apprise", "zoneinfo",
+           "difflib", "jinja2")
 print(json.dumps({"kinds": sorted(type(n).__name__ for n in by_key.values()),
                   "loaded": [m for m in watched if m in sys.modules]}))
 """
 
 
 def test_a_daemon_loads_only_the_notifier_kinds_its_routes_name(tmp_path: Path) -> None:
-    """A config of webhooks alone, without a recap, does not import slack_sdk, the plugin
-    loader (its entry-point scan), apprise or zoneinfo: they cost a daemon's start-up
-    ~75 ms (issue #13)."""
+    """A config of webhooks alone, without a recap or a warning, does not import slack_sdk,
+    the plugin loader (its entry-point scan), apprise, zoneinfo, difflib or jinja2: they
+    cost a daemon's start-up ~75 ms (issue #13)."""
     config = tmp_path / "pinmon.toml"
     config.write_text(
         '[pinterest]\naccess_token = "t"\nad_accounts = ["549755885175"]\n'
