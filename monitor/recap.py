@@ -52,7 +52,7 @@ Describe = Callable[[list[Event]], Awaitable[list[Event]]]
 
 def _zone(name: str) -> tzinfo:
     # Imported on first use: zoneinfo (and the sysconfig it reads) costs every daemon
-    # ~4 ms of start-up, and only a route with a recap needs it (as config/routes.py).
+    # ~5 ms of start-up, and only a route with a recap needs it (as config/routes.py).
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(name)
