@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from datetime import time as daytime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -51,11 +50,19 @@ _REJECTED: Final = "REJECTED"
 Describe = Callable[[list[Event]], Awaitable[list[Event]]]
 
 
+def _zone(name: str) -> tzinfo:
+    # Imported on first use: zoneinfo (and the sysconfig it reads) costs every daemon
+    # ~5 ms of start-up, and only a route with a recap needs it (as config/routes.py).
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
 def slot_before(now: float, recap: tuple[int, int, str]) -> float:
     """The latest recap time at or before ``now`` (a local time that a daylight-saving
     change skips or repeats counts once, as :mod:`zoneinfo` resolves it). Pure."""
     hour, minute, zone = recap
-    tz = ZoneInfo(zone)
+    tz = _zone(zone)
     local = datetime.fromtimestamp(now, tz)
     slot = datetime.combine(local.date(), daytime(hour, minute), tzinfo=tz)
     if slot.timestamp() > now:
@@ -66,7 +73,7 @@ def slot_before(now: float, recap: tuple[int, int, str]) -> float:
 def slot_after(now: float, recap: tuple[int, int, str]) -> float:
     """The first recap time after ``now``. Pure."""
     hour, minute, zone = recap
-    tz = ZoneInfo(zone)
+    tz = _zone(zone)
     day = datetime.fromtimestamp(slot_before(now, recap), tz).date()
     for ahead in (1, 2):  # the next day, or the one after if a clock change ate it
         slot = datetime.combine(day + timedelta(days=ahead), daytime(hour, minute), tzinfo=tz)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from monitor.analytics import CountingBudget, SpendFigures
-from monitor.config import Config
+from monitor.config import Config, Route
 from monitor.notify import Notifier
 from monitor.pinterest import PinterestClient, RetryPolicy, StaticToken, TokenSource
 from monitor.pinterest.budget import Budget, RateBudget
@@ -54,49 +54,94 @@ def build_notifiers(
     Raises:
         ConfigError: a plugin kind cannot be loaded or built.
     """
-    from monitor.notify.apprise import AppriseNotifier
-    from monitor.notify.plugins import load_notifier
-    from monitor.notify.slack import SlackBotNotifier
-    from monitor.notify.webhook import WebhookNotifier
-
     timeout_s = config.monitor.send_timeout_s
     by_key: dict[str, Notifier] = {}
     by_route: dict[str, list[Notifier]] = {}
     for route in config.routes:
         built: list[Notifier] = [
-            *(
-                AppriseNotifier(url.reveal(), timeout_s=timeout_s, redactor=redactor)
-                for url in route.apprise
-            ),
-            *(
-                WebhookNotifier(
-                    hook.url.reveal(),
-                    [s.reveal() for s in hook.secrets],
-                    timeout_s=timeout_s,
-                    # An opted-in hook skips the guarded session: it opens its own.
-                    session=None if hook.allow_link_local else session,
-                    allow_link_local=hook.allow_link_local,
-                    redactor=redactor,
-                )
-                for hook in route.webhooks
-            ),
-            *(
-                SlackBotNotifier(
-                    bot.token.reveal(),
-                    bot.channel,
-                    base_url=bot.base_url,
-                    threads=threads,
-                    timeout_s=timeout_s,
-                    now=now,
-                    redactor=redactor,
-                )
-                for bot in route.slack_bots
-            ),
-            *(load_notifier(p.kind, p.options, timeout_s=timeout_s) for p in route.plugins),
+            *_apprise(route, timeout_s=timeout_s, redactor=redactor),
+            *_webhooks(route, session=session, timeout_s=timeout_s, redactor=redactor),
+            *_slack_bots(route, threads=threads, timeout_s=timeout_s, now=now, redactor=redactor),
+            *_plugins(route, timeout_s=timeout_s),
         ]
         by_route[route.name] = [by_key.setdefault(n.key, n) for n in built]
     distinguish(by_key.values())
     return by_key, by_route
+
+
+# Each kind's module is imported only for a route that has targets of that kind: slack_sdk
+# and the plugins' entry-point scan (importlib.metadata) cost a daemon without them
+# ~60-70 ms of start-up (issue #13).
+
+
+def _apprise(route: Route, *, timeout_s: float, redactor: Redactor) -> list[Notifier]:
+    if not route.apprise:
+        return []
+    from monitor.notify.apprise import AppriseNotifier
+
+    return [
+        AppriseNotifier(url.reveal(), timeout_s=timeout_s, redactor=redactor)
+        for url in route.apprise
+    ]
+
+
+def _webhooks(
+    route: Route,
+    *,
+    session: aiohttp.ClientSession | None,
+    timeout_s: float,
+    redactor: Redactor,
+) -> list[Notifier]:
+    if not route.webhooks:
+        return []
+    from monitor.notify.webhook import WebhookNotifier
+
+    return [
+        WebhookNotifier(
+            hook.url.reveal(),
+            [s.reveal() for s in hook.secrets],
+            timeout_s=timeout_s,
+            # An opted-in hook skips the guarded session: it opens its own.
+            session=None if hook.allow_link_local else session,
+            allow_link_local=hook.allow_link_local,
+            redactor=redactor,
+        )
+        for hook in route.webhooks
+    ]
+
+
+def _slack_bots(
+    route: Route,
+    *,
+    threads: ThreadStore | None,
+    timeout_s: float,
+    now: Callable[[], float],
+    redactor: Redactor,
+) -> list[Notifier]:
+    if not route.slack_bots:
+        return []
+    from monitor.notify.slack import SlackBotNotifier
+
+    return [
+        SlackBotNotifier(
+            bot.token.reveal(),
+            bot.channel,
+            base_url=bot.base_url,
+            threads=threads,
+            timeout_s=timeout_s,
+            now=now,
+            redactor=redactor,
+        )
+        for bot in route.slack_bots
+    ]
+
+
+def _plugins(route: Route, *, timeout_s: float) -> list[Notifier]:
+    if not route.plugins:
+        return []
+    from monitor.notify.plugins import load_notifier
+
+    return [load_notifier(p.kind, p.options, timeout_s=timeout_s) for p in route.plugins]
 
 
 async def token_source(

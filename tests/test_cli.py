@@ -86,3 +86,34 @@ async def test_read_only_commands_do_not_import_the_daemons_dependencies(tmp_pat
         *output, last = done.stdout.splitlines()
         assert json.loads(last) == {"code": 0, "heavy": []}, argv
         assert shows in "\n".join(output), argv
+
+
+#: Builds a daemon's notifiers in a process and reports which of the modules that only
+#: some configs need it loaded.
+_NOTIFIERS_OF = """
+import json, sys
+import monitor.daemon
+from monitor.config import load_config
+from monitor.wiring import build_notifiers
+by_key, _ = build_notifiers(load_config(sys.argv[1]))
+watched = ("slack_sdk", "monitor.notify.slack", "monitor.notify.plugins", "apprise", "zoneinfo",
+           "difflib", "jinja2")
+print(json.dumps({"kinds": sorted(type(n).__name__ for n in by_key.values()),
+                  "loaded": [m for m in watched if m in sys.modules]}))
+"""
+
+
+def test_a_daemon_loads_only_the_notifier_kinds_its_routes_name(tmp_path: Path) -> None:
+    """A config of webhooks alone, without a recap or a warning, does not import slack_sdk,
+    the plugin loader (its entry-point scan), apprise, zoneinfo, difflib or jinja2: they
+    cost a daemon's start-up ~75 ms (issue #13)."""
+    config = tmp_path / "pinmon.toml"
+    config.write_text(
+        '[pinterest]\naccess_token = "t"\nad_accounts = ["549755885175"]\n'
+        '[[routes]]\nname = "ops"\nevents = ["*"]\n'
+        'webhooks = [{ url = "https://hooks.example/in", secret = '
+        '"whsec_c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA==" }]\n'
+    )
+    done = _python(_NOTIFIERS_OF, str(config))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"kinds": ["WebhookNotifier"], "loaded": []}

@@ -7,7 +7,6 @@ forever and looks like it works, so each one is reported at load as a ``key: rea
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Final
@@ -43,6 +42,9 @@ def known_event_types() -> frozenset[str]:
 
 
 def _hint(value: str, choices: Iterable[str]) -> str:
+    # Imported here: only a config with a warning needs it, and every command loads a config.
+    import difflib
+
     close = difflib.get_close_matches(value, sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
