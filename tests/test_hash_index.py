@@ -8,14 +8,18 @@ daemon against the simulator, cycle after cycle, beside a state that has no inde
 
 from __future__ import annotations
 
+import json
 import random
+import secrets
 import sqlite3
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
+from monitor.config import load_config
 from monitor.daemon import EXIT_OK, run_once
 from monitor.hashindex import HashIndex, number, numbers
 from monitor.models import Kind, SnapshotRow, Stored
@@ -197,17 +201,48 @@ async def test_a_commit_without_rows_keeps_the_index(store: StateStore) -> None:
 # -- the daemon, against the simulator ---------------------------------------------------
 
 
-def rows_of(path: Path) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as db:
-        return db.execute(
-            "SELECT kind, entity_id, updated_time, blob, meta, removed, raw_hash FROM entities"
-            " ORDER BY kind, entity_id"
-        ).fetchall()
+_ROWS = (
+    "SELECT kind, entity_id, updated_time, blob, meta, removed, raw_hash FROM entities"
+    " ORDER BY kind, entity_id"
+)
 
 
-def drop_index(path: Path) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM hash_index")
+class State:
+    """A state to run the daemon on: a SQLite file or a PostgreSQL schema."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def _run(self, sql: str) -> list[tuple[object, ...]]:
+        if self.where.startswith("postgresql://"):
+            import psycopg
+
+            with psycopg.connect(self.where, autocommit=True) as conn:
+                cursor = conn.execute(sql)
+                return list(cursor.fetchall()) if cursor.description else []
+        with sqlite3.connect(self.where) as db:
+            return db.execute(sql).fetchall()
+
+    def rows(self) -> list[tuple[object, ...]]:
+        return self._run(_ROWS)
+
+    def drop_index(self) -> None:
+        self._run("DELETE FROM hash_index")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def states(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[State, State]]:
+    """Two empty states on the backend under test (PostgreSQL: two throwaway schemas)."""
+    if request.param == "sqlite":
+        yield State(str(tmp_path / "state.db")), State(str(tmp_path / "plain.db"))
+        return
+    if contract.PG_URL is None:
+        pytest.skip(contract.PG_SKIP)
+    with (
+        contract.pg_schema(f"t_{secrets.token_hex(8)}") as one,
+        contract.pg_schema(f"t_{secrets.token_hex(8)}") as two,
+    ):
+        yield State(one), State(two)
 
 
 def how_read(logs: list[dict[str, object]]) -> dict[str, tuple[object, object]]:
@@ -219,7 +254,7 @@ def how_read(logs: list[dict[str, object]]) -> dict[str, tuple[object, object]]:
 
 
 async def test_cycles_against_the_index_conclude_what_cycles_against_rows_do(
-    tmp_path: Path,
+    tmp_path: Path, states: tuple[State, State]
 ) -> None:
     """Two states follow one account through rejections, approvals, pauses, new ads,
     removals and a removed ad listed again: one keeps its hash index, the other loses it
@@ -230,12 +265,13 @@ async def test_cycles_against_the_index_conclude_what_cycles_against_rows_do(
         ads = list(ADS)
         for _ in range(20):
             ads.append(r.sim.world.create_ad(ad_group_id=GROUP, name=f"Ad {len(ads)}").id)
-        indexed = r.config
-        plain_path = tmp_path / "plain.toml"
-        plain_path.write_text(r.path.read_text().replace('state = "state.db"', 'state = "plain.db"'))
-        from monitor.config import load_config
-
-        plain = load_config(plain_path)
+        with_index, without = states
+        configs = []
+        for n, state in enumerate(states):
+            path = tmp_path / f"pinmon{n}.toml"
+            path.write_text(r.path.read_text().replace('"state.db"', json.dumps(state.where)))
+            configs.append(load_config(path))
+        indexed, plain = configs
         for config in (indexed, plain):  # baselines, then one cycle that collects the index
             assert await run_once(config) == EXIT_OK
             assert await run_once(config) == EXIT_OK
@@ -262,13 +298,13 @@ async def test_cycles_against_the_index_conclude_what_cycles_against_rows_do(
             got = how_read(logs)
             assert got["ad"][0] == "index", got
             sent = r.messages()[before:]
-            drop_index(tmp_path / "plain.db")
+            without.drop_index()
             with capture_logs() as logs:
                 assert await run_once(plain) == EXIT_OK
             assert how_read(logs)["ad"][0] == "rows, collecting an index"
             assert r.messages()[before + len(sent) :] == sent, f"step {step}"
             assert sent, "each step changes something"
-            assert rows_of(tmp_path / "state.db") == rows_of(tmp_path / "plain.db")
+            assert with_index.rows() == without.rows()
         # A steady cycle with one change reads one stored row; with none, none.
         r.sim.world.reject_ad(ads[5], reasons=["HASHTAGS"])
         with capture_logs() as logs:
